@@ -1,0 +1,260 @@
+"""The ``labeler`` command line: click commands run inside the Flask app context.
+
+Commands call the same functions as the web views and background jobs. Errors a user can
+fix are printed as one line (``Error: ...``) with exit code 1, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, ScriptInfo
+from flask_migrate import cli as migrate_cli
+from sqlalchemy import select
+from tqdm import tqdm
+
+from .errors import LabelerError
+
+
+class LabelerCommand(click.Command):
+    """A command whose LabelerError becomes a one-line error and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LabelerError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+class LabelerAppGroup(AppGroup):
+    command_class = LabelerCommand
+
+
+LabelerAppGroup.group_class = LabelerAppGroup
+
+
+def with_database(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Apply pending migrations before the command touches the database."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .database import upgrade_database
+
+        upgrade_database(current_app._get_current_object())  # type: ignore[attr-defined]
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+project_group = LabelerAppGroup("project", help="Create, list and inspect projects.")
+user_group = LabelerAppGroup("user", help="Manage users (project leads and annotators).")
+token_group = LabelerAppGroup("token", help="Manage API tokens.")
+commands = LabelerAppGroup("labeler")
+
+
+@project_group.command("create")
+@click.argument("name")
+@click.option("--labels", default="", metavar="A,B,C",
+              help="Comma-separated class names, in keyboard-key order (1, 2, 3, ...).")
+@with_database
+def project_create(name: str, labels: str) -> None:
+    """Create project NAME with its classes."""
+    from .projects import create_project, parse_label_list
+
+    project = create_project(name, parse_label_list(labels))
+    classes = ", ".join(f"{c.key}={c.name}" for c in project.classes) or "no classes yet"
+    click.echo(f"Created project {project.name!r} (id {project.id}): {classes}")
+
+
+@project_group.command("list")
+@with_database
+def project_list() -> None:
+    """List projects with their image and label counts."""
+    from .extensions import db
+    from .models import Project
+    from .projects import project_counts
+
+    projects = db.session.scalars(select(Project).order_by(Project.name)).all()
+    if not projects:
+        click.echo("No projects yet. Create one: labeler project create NAME --labels a,b")
+        return
+    for project in projects:
+        counts = project_counts(project)
+        click.echo(f"{project.id:>4}  {project.name}  {counts['images']} images, "
+                   f"{counts['labelled']} labelled")
+
+
+@project_group.command("show")
+@click.argument("name")
+@with_database
+def project_show(name: str) -> None:
+    """Show project NAME: images, and labelled images per class."""
+    from .projects import get_project, project_counts
+
+    project = get_project(name)
+    counts = project_counts(project)
+    click.echo(f"Project {project.name} (id {project.id})")
+    click.echo(f"  images:     {counts['images']}")
+    click.echo(f"  labelled:   {counts['labelled']}")
+    click.echo(f"  unlabelled: {counts['unlabelled']}")
+    click.echo("  classes:")
+    per_class: dict[str, int] = counts["per_class"]  # type: ignore[assignment]
+    for label_class in project.classes:
+        archived = " (archived)" if label_class.archived else ""
+        click.echo(f"    [{label_class.key or ' '}] {label_class.name}: "
+                   f"{per_class[label_class.name]} labelled{archived}")
+
+
+@commands.command("import")
+@click.argument("project_name", metavar="PROJECT")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--labels-from-folders", is_flag=True,
+              help="Label each image with the name of the folder it is in (creates classes).")
+@with_database
+def import_command(project_name: str, paths: tuple[Path, ...], labels_from_folders: bool) -> None:
+    """Import images from folders (recursively), zip files or single files into PROJECT.
+
+    Every file is checked by decoding it; duplicates (same bytes) are stored once; bad
+    files are listed with the reason and the import goes on.
+    """
+    from .importer import import_paths
+    from .projects import get_project
+
+    project = get_project(project_name)
+    with tqdm(total=0, unit="file", desc="Importing", file=sys.stderr, disable=None) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = import_paths(project, list(paths), labels_from_folders=labels_from_folders,
+                              on_progress=progress)
+    for rejected in report.rejected:
+        click.echo(f"rejected  {rejected.name}: {rejected.reason}")
+    click.echo(report.summary())
+
+
+@user_group.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["lead", "annotator"]), default="annotator",
+              show_default=True, help="Leads manage projects; annotators label.")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from standard input instead of prompting.")
+@with_database
+def user_create(username: str, role: str, password_stdin: bool) -> None:
+    """Create a user who can log in to the web app."""
+    from .users import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    user = create_user(username, password, role)
+    click.echo(f"Created {user.role} {user.username!r}.")
+
+
+@token_group.command("create")
+@click.argument("username")
+@click.option("--name", default="", help="A note to recognise the token by.")
+@with_database
+def token_create(username: str, name: str) -> None:
+    """Create an API token for USERNAME and print it (shown this once only)."""
+    from .users import create_api_token, get_user
+
+    token = create_api_token(get_user(username), name)
+    click.echo(token)
+    click.echo("Keep it secret: only its hash is stored, so it cannot be shown again. "
+               "Send it as 'Authorization: Bearer <token>'.", err=True)
+
+
+def _serve(app: Flask, host: str, port: int, threads: int) -> None:
+    import waitress
+
+    from .database import upgrade_database
+
+    upgrade_database(app)
+    shown_host = "localhost" if host in {"127.0.0.1", "0.0.0.0", "::"} else host
+    click.echo(f"labeler is serving on http://{shown_host}:{port}/  (Ctrl+C stops it)")
+    with app.app_context():
+        from .users import has_users
+
+        if not has_users():
+            click.echo("No users yet. Create the first project lead in another terminal:\n"
+                       "  labeler user create NAME --role lead")
+    waitress.serve(app, host=host, port=port, threads=threads, ident="labeler")
+
+
+@commands.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on; 0.0.0.0 for every interface.")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int,
+              help="Request threads of the WSGI server (waitress).")
+def serve(host: str, port: int, threads: int) -> None:
+    """Serve the web app with a production WSGI server (waitress)."""
+    _serve(current_app._get_current_object(), host, port, threads)  # type: ignore[attr-defined]
+
+
+DEMO_PROJECT = "demo"
+DEMO_USER = "demo"
+
+
+@click.command("demo", cls=LabelerCommand)
+@click.option("--home", type=click.Path(path_type=Path), default=Path("labeler-demo"),
+              show_default=True, help="Data directory of the demo (kept apart from real data).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Prepare the demo project, then exit.")
+def demo(home: Path, host: str, port: int, no_serve: bool) -> None:
+    """Create a demo project and a demo lead, print the login, and serve the app."""
+    from . import create_app
+    from .database import upgrade_database
+    from .demo import prepare_demo
+
+    app = create_app({"HOME": home})
+    upgrade_database(app)
+    password = secrets.token_urlsafe(9)
+    with app.app_context():
+        summary = prepare_demo(DEMO_PROJECT, DEMO_USER, password)
+    click.echo(summary)
+    click.echo(f"Log in as {DEMO_USER!r} with password {password!r}")
+    if not no_serve:
+        _serve(app, host, port, threads=8)
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands on ``app.cli`` (so ``flask --app labeler`` has them too)."""
+    for command in (project_group, user_group, token_group, *commands.commands.values()):
+        app.cli.add_command(command)
+
+
+def _create_app_for_cli() -> Flask:
+    from . import create_app
+
+    return create_app()
+
+
+@click.group(name="labeler", cls=click.Group)
+@click.version_option(package_name="labeler", prog_name="labeler")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """labeler: active-learning image labelling.
+
+    Settings come from LABELER_* environment variables (see the README); the data
+    directory is LABELER_HOME (default ./labeler-data).
+    """
+    # AppGroup commands build the app lazily through ScriptInfo, so `--help` stays instant.
+    ctx.obj = ScriptInfo(create_app=_create_app_for_cli, set_debug_flag=False,
+                         load_dotenv_defaults=False)
+
+
+for _command in (project_group, user_group, token_group, *commands.commands.values(), demo):
+    main.add_command(_command)
+main.add_command(migrate_cli.db, "db")

@@ -1,0 +1,203 @@
+"""Database models (SQLAlchemy 2.x, typed).
+
+The schema is created only by the Alembic revisions in ``migrations/``; a test checks that
+upgrading an empty database gives exactly these models.
+
+Indexes are chosen for 1,000,000 images in one project: every hot query (images of a
+project by label, the latest annotation of an image, counts per class, jobs of a project)
+is answered from an index, never by scanning the annotations table.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """Timezone-aware 'now' used for every timestamp column."""
+    return datetime.now(UTC)
+
+
+class Role(enum.StrEnum):
+    LEAD = "lead"
+    ANNOTATOR = "annotator"
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Project(db.Model):
+    __tablename__ = "project"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Free-form per-project settings (strategy, retrain-every-N, backbone, ...); the code
+    # that reads a setting owns its default.
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    classes: Mapped[list[LabelClass]] = relationship(
+        back_populates="project", order_by="LabelClass.position", cascade="all, delete-orphan"
+    )
+
+    def active_classes(self) -> list[LabelClass]:
+        """Classes not archived, in display order."""
+        return [c for c in self.classes if not c.archived]
+
+
+class LabelClass(db.Model):
+    __tablename__ = "label_class"
+    __table_args__ = (
+        UniqueConstraint("project_id", "name", name="uq_label_class_project_name"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str | None] = mapped_column(String(1))  # keyboard shortcut
+    colour: Mapped[str] = mapped_column(String(7))  # "#rrggbb"
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    project: Mapped[Project] = relationship(back_populates="classes")
+
+
+class Image(db.Model):
+    __tablename__ = "image"
+    __table_args__ = (
+        UniqueConstraint("project_id", "sha256", name="uq_image_project_sha256"),
+        # "images of project P whose current label is C" and per-class counts.
+        Index("ix_image_project_label", "project_id", "label_class_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    original_name: Mapped[str] = mapped_column(String(1024))
+    format: Mapped[str] = mapped_column(String(16))  # Pillow's format name: JPEG, PNG, ...
+    width: Mapped[int] = mapped_column(Integer)  # after EXIF orientation
+    height: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The current label, kept in step with the annotation history by labeler.annotations in
+    # the same transaction; the history (Annotation rows) is the record, this is its index.
+    label_class_id: Mapped[int | None] = mapped_column(
+        ForeignKey("label_class.id", ondelete="SET NULL")
+    )
+
+    label_class: Mapped[LabelClass | None] = relationship()
+
+
+class Annotation(db.Model):
+    """One labelling act. Relabelling adds a row; undo marks a row, nothing is deleted."""
+
+    __tablename__ = "annotation"
+    __table_args__ = (
+        Index("ix_annotation_image_created", "image_id", "created_at"),
+        Index("ix_annotation_project_created", "project_id", "created_at"),
+        Index("ix_annotation_annotator_created", "annotator_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # project_id is denormalised from the image so per-project history and rates need no join.
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"))
+    label_class_id: Mapped[int] = mapped_column(ForeignKey("label_class.id"))
+    annotator_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(String(32), default="manual")  # manual, folder, import
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    image: Mapped[Image] = relationship()
+    label_class: Mapped[LabelClass] = relationship()
+    annotator: Mapped[User | None] = relationship()
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default=Role.ANNOTATOR.value)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login: deactivated users cannot log in
+        return self.active
+
+    @property
+    def is_lead(self) -> bool:
+        return self.role == Role.LEAD
+
+
+class ApiToken(db.Model):
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship()
+
+
+class Job(db.Model):
+    """A background job (import, embed, retrain) with progress the UI polls."""
+
+    __tablename__ = "job"
+    __table_args__ = (Index("ix_job_project_kind_status", "project_id", "kind", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0..1
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ModelRound(db.Model):
+    """One retrain of a project's classifier head and the quality it reached."""
+
+    __tablename__ = "model_round"
+    __table_args__ = (
+        UniqueConstraint("project_id", "number", name="uq_model_round_project_number"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    n_labels: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

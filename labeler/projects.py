@@ -1,0 +1,112 @@
+"""Projects and their label classes: create, find, add classes with keys and colours."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+
+from .errors import AlreadyExists, LabelerError, NotFound
+from .extensions import db
+from .models import Image, LabelClass, Project
+
+# 1-9 first, then letters. S (skip) and Z (undo) are labelling-page shortcuts, never class keys.
+CLASS_KEYS = "123456789abcdefghijklmnopqrtuvwxy"
+# Okabe-Ito then Tableau: distinguishable, and the first eight are colour-blind safe.
+PALETTE = (
+    "#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000",
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+    "#9c755f", "#bab0ac",
+)
+MAX_NAME_LENGTH = 200
+
+
+def clean_name(name: str, what: str = "name") -> str:
+    """Strip a user-supplied name and refuse empty or over-long ones."""
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise LabelerError(f"The {what} is empty; give it at least one visible character.")
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise LabelerError(f"The {what} is {len(cleaned)} characters long; "
+                           f"keep it to {MAX_NAME_LENGTH}.")
+    return cleaned
+
+
+def parse_label_list(text: str) -> list[str]:
+    """Split ``"a,b, c"`` into class names, keeping order and dropping repeats and blanks."""
+    names: list[str] = []
+    for part in text.split(","):
+        if part.strip() and clean_name(part, "class name") not in names:
+            names.append(clean_name(part, "class name"))
+    return names
+
+
+def get_project(name_or_id: str | int) -> Project:
+    """Find a project by name (or numeric id); raise NotFound with the names that exist."""
+    project = db.session.scalar(select(Project).where(Project.name == str(name_or_id)))
+    if project is None and str(name_or_id).isdigit():
+        project = db.session.get(Project, int(name_or_id))
+    if project is None:
+        names = db.session.scalars(select(Project.name).order_by(Project.name)).all()
+        hint = f" Existing projects: {', '.join(names)}." if names else (
+            " There are no projects yet; create one with `labeler project create NAME`.")
+        raise NotFound(f"No project named {name_or_id!r}.{hint}")
+    return project
+
+
+def create_project(name: str, class_names: Iterable[str] = ()) -> Project:
+    """Create a project with its initial classes (committed)."""
+    name = clean_name(name, "project name")
+    if db.session.scalar(select(Project.id).where(Project.name == name)) is not None:
+        raise AlreadyExists(f"A project named {name!r} already exists; pick another name.")
+    project = Project(name=name, settings={})
+    db.session.add(project)
+    for class_name in class_names:
+        add_class(project, class_name)
+    db.session.commit()
+    return project
+
+
+def add_class(project: Project, name: str) -> LabelClass:
+    """Add a class with the next free keyboard key and colour (flushed, not committed)."""
+    name = clean_name(name, "class name")
+    if any(c.name == name for c in project.classes):
+        raise AlreadyExists(f"Project {project.name!r} already has a class named {name!r}.")
+    used_keys = {c.key for c in project.classes if not c.archived}
+    key = next((k for k in CLASS_KEYS if k not in used_keys), None)
+    position = len(project.classes)
+    label_class = LabelClass(
+        name=name, key=key, colour=PALETTE[position % len(PALETTE)], position=position,
+        archived=False,
+    )
+    project.classes.append(label_class)
+    db.session.flush()
+    return label_class
+
+
+def class_by_name(project: Project, name: str, *, create: bool = False) -> LabelClass:
+    """Return the project's class called ``name``, creating it when ``create`` is set."""
+    for label_class in project.classes:
+        if label_class.name == name:
+            return label_class
+    if create:
+        return add_class(project, name)
+    known = ", ".join(c.name for c in project.active_classes()) or "none yet"
+    raise NotFound(f"Project {project.name!r} has no class {name!r} (classes: {known}).")
+
+
+def project_counts(project: Project) -> dict[str, int | dict[str, int]]:
+    """Images in the project, how many are labelled, and labelled images per class."""
+    total = db.session.scalar(
+        select(func.count()).select_from(Image).where(Image.project_id == project.id)
+    ) or 0
+    per_class_rows = db.session.execute(
+        select(Image.label_class_id, func.count())
+        .where(Image.project_id == project.id, Image.label_class_id.is_not(None))
+        .group_by(Image.label_class_id)
+    ).all()
+    by_id = dict(per_class_rows)
+    per_class = {c.name: by_id.get(c.id, 0) for c in project.classes}
+    labelled = sum(by_id.values())
+    return {"images": total, "labelled": labelled, "unlabelled": total - labelled,
+            "per_class": per_class}

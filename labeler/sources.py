@@ -1,0 +1,150 @@
+"""Where imported files come from: folders (recursively), zip archives, uploaded files.
+
+Each yields ``Source`` items that read their bytes lazily, or ``Rejected`` items for
+entries refused before reading (unsafe zip paths, zip bombs, nested archives). Hostile
+archives are judged from their directory alone, before a byte is decompressed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+
+@dataclass(frozen=True)
+class Source:
+    """One candidate file: a display name, a reader, and the folder it sat in."""
+
+    name: str
+    read: Callable[[], bytes]
+    folder: str | None  # parent folder's name, for --labels-from-folders
+    size: int
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A file that was not imported, and why (one line)."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SourceLimits:
+    max_file_bytes: int
+    zip_max_ratio: int
+    zip_max_total_bytes: int
+    # The data directory: importing a folder that contains it must not import the store.
+    skip_dir: Path | None = None
+
+
+def _is_hidden(name: str) -> bool:
+    # .DS_Store, ._resource-forks, .git: never images the user meant to import.
+    return name.startswith(".") or name == "__MACOSX"
+
+
+def _too_large(size: int, limits: SourceLimits) -> str | None:
+    if size > limits.max_file_bytes:
+        return (f"file is {size / 2**20:.0f} MiB, above the "
+                f"{limits.max_file_bytes / 2**20:.0f} MiB limit (LABELER_MAX_UPLOAD_MB)")
+    return None
+
+
+def iter_folder(root: Path, limits: SourceLimits) -> Iterator[Source | Rejected]:
+    """Every non-hidden file below ``root``, in a stable (sorted) order."""
+    skip = limits.skip_dir.resolve() if limits.skip_dir else None
+    for dirpath, dirnames, filenames in os.walk(root):
+        if skip is not None and Path(dirpath).resolve() == skip:
+            dirnames[:] = []
+            continue
+        dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+        for filename in sorted(filenames):
+            if _is_hidden(filename):
+                continue
+            path = Path(dirpath) / filename
+            yield from iter_file(path, limits, display=str(path))
+
+
+def iter_file(path: Path, limits: SourceLimits, display: str | None = None
+              ) -> Iterator[Source | Rejected]:
+    """A single file on disk, or the entries of a zip archive."""
+    display = display or str(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        yield Rejected(display, f"cannot read file: {exc.strerror or exc}")
+        return
+    if zipfile.is_zipfile(path):
+        yield from iter_zip(path, limits, display)
+        return
+    if reason := _too_large(size, limits):
+        yield Rejected(display, reason)
+        return
+    yield Source(display, path.read_bytes, path.parent.name or None, size)
+
+
+def unsafe_zip_path(name: str) -> str | None:
+    """Why a zip entry's name is unsafe to use as a path, or None when it is fine."""
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return "absolute path in zip entry refused"
+    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        return "zip entry with '..' in its path refused (zip-slip)"
+    return None
+
+
+def iter_zip(path: Path, limits: SourceLimits, display: str) -> Iterator[Source | Rejected]:
+    """Entries of a zip file, with hostile entries rejected from the directory alone."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        yield Rejected(display, f"corrupt zip archive: {exc}")
+        return
+    lock = threading.Lock()  # one archive handle shared by the decoding threads
+
+    def reader(info: zipfile.ZipInfo) -> Callable[[], bytes]:
+        def read() -> bytes:
+            with lock:
+                return archive.read(info)
+        return read
+
+    declared_total = 0
+    for info in archive.infolist():
+        name = f"{display}!{info.filename}"
+        if reason := unsafe_zip_path(info.filename):
+            yield Rejected(name, reason)
+            continue
+        if info.is_dir() or any(_is_hidden(p) for p in PurePosixPath(info.filename).parts):
+            continue
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > 1_000_000 and ratio > limits.zip_max_ratio:
+            yield Rejected(name, f"compression ratio {ratio:.0f}:1 is above "
+                                 f"{limits.zip_max_ratio}:1 (zip bomb?)")
+            continue
+        declared_total += info.file_size
+        if declared_total > limits.zip_max_total_bytes:
+            yield Rejected(name, "archive expands beyond "
+                                 f"{limits.zip_max_total_bytes / 2**20:.0f} MiB; split it")
+            continue
+        if reason := _too_large(info.file_size, limits):
+            yield Rejected(name, reason)
+            continue
+        if info.filename.lower().endswith((".zip", ".jar", ".tar", ".gz", ".7z", ".rar")):
+            yield Rejected(name, "archive inside an archive is not imported; extract it first")
+            continue
+        parent = PurePosixPath(info.filename).parent.name
+        yield Source(name, reader(info), parent or None, info.file_size)
+
+
+def iter_paths(paths: list[Path], limits: SourceLimits) -> Iterator[Source | Rejected]:
+    """Folders (recursively), zip files and single files, in the order given."""
+    for path in paths:
+        if path.is_dir():
+            yield from iter_folder(path, limits)
+        elif path.exists():
+            yield from iter_file(path, limits)
+        else:
+            yield Rejected(str(path), "no such file or folder")

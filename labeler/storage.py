@@ -1,0 +1,91 @@
+"""Content-addressed store for image files and thumbnails.
+
+The only module that knows where stored images live. A file's name is the SHA-256 of its
+bytes, so the same bytes imported twice (or into two projects) are stored once, and no
+name supplied by a user ever reaches the file system.
+
+Layout under the data directory::
+
+    images/ab/abcdef...<64 hex>.<ext>     original bytes, exactly as imported
+    thumbs/ab/abcdef...<64 hex>.jpg       RGB JPEG, longest side THUMBNAIL_SIZE
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+# Pillow format name -> file extension of the stored original.
+EXTENSIONS = {
+    "JPEG": "jpg", "MPO": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp",
+    "TIFF": "tif",
+}
+
+MEDIA_TYPES = {
+    "jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp",
+    "bmp": "image/bmp", "tif": "image/tiff",
+}
+
+
+def extension_for(image_format: str) -> str:
+    """File extension used to store an image of Pillow format ``image_format``."""
+    return EXTENSIONS.get(image_format.upper(), image_format.lower())
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` so that readers see either no file or the whole file, never a part.
+
+    A crash mid-write leaves at most a stray temporary file, never a truncated image.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+class BlobStore:
+    """Stored originals and thumbnails under one root directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _path(self, kind: str, sha256: str, extension: str) -> Path:
+        if not _SHA256.match(sha256):
+            raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+        return self.root / kind / sha256[:2] / f"{sha256}.{extension}"
+
+    def image_path(self, sha256: str, image_format: str) -> Path:
+        """Path of the stored original of an image."""
+        return self._path("images", sha256, extension_for(image_format))
+
+    def thumbnail_path(self, sha256: str) -> Path:
+        """Path of the stored JPEG thumbnail of an image."""
+        return self._path("thumbs", sha256, "jpg")
+
+    def has_image(self, sha256: str, image_format: str) -> bool:
+        return self.image_path(sha256, image_format).exists()
+
+    def put_image(self, sha256: str, image_format: str, data: bytes) -> Path:
+        """Store an original (no-op when the same bytes are already stored)."""
+        path = self.image_path(sha256, image_format)
+        if not path.exists():
+            _atomic_write(path, data)
+        return path
+
+    def put_thumbnail(self, sha256: str, data: bytes) -> Path:
+        """Store a thumbnail, replacing any older one."""
+        path = self.thumbnail_path(sha256)
+        _atomic_write(path, data)
+        return path
+
+    def read_image(self, sha256: str, image_format: str) -> bytes:
+        return self.image_path(sha256, image_format).read_bytes()

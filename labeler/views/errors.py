@@ -1,0 +1,39 @@
+"""Error pages: a readable sentence, never a stack trace; JSON for API clients."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def _render(status: int, title: str, detail: str):
+    if _wants_json():
+        return jsonify(error=title, detail=detail), status
+    return render_template("error.html", status=status, title=title, detail=detail), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return _render(400, "Form expired", "The form was stale or incomplete (missing CSRF "
+                       "token). Reload the page and try again.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return _render(exc.code or 500, exc.name, exc.description or "")
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        error = InternalServerError()
+        return _render(500, error.name, "Something went wrong on the server; it has been "
+                       "logged. Try again, and tell your project lead if it keeps happening.")

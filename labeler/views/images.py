@@ -1,0 +1,40 @@
+"""Serving stored images and thumbnails, by image id only.
+
+No path from the client reaches the file system: the id selects a row, the row's hash
+names the file.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, send_file
+from flask_login import login_required
+
+from ..extensions import db
+from ..importer import blob_store
+from ..models import Image
+from ..storage import MEDIA_TYPES, extension_for
+
+bp = Blueprint("images", __name__)
+
+CACHE_SECONDS = 7 * 24 * 3600  # content-addressed: the bytes behind an id never change
+
+
+@bp.route("/<int:image_id>/thumbnail")
+@login_required
+def thumbnail(image_id: int):
+    image = db.session.get(Image, image_id) or abort(404)
+    path = blob_store().thumbnail_path(image.sha256)
+    if not path.exists():
+        abort(404)
+    return send_file(path, mimetype="image/jpeg", max_age=CACHE_SECONDS, etag=image.sha256)
+
+
+@bp.route("/<int:image_id>/original")
+@login_required
+def original(image_id: int):
+    image = db.session.get(Image, image_id) or abort(404)
+    path = blob_store().image_path(image.sha256, image.format)
+    if not path.exists():
+        abort(404)
+    mimetype = MEDIA_TYPES.get(extension_for(image.format), "application/octet-stream")
+    return send_file(path, mimetype=mimetype, max_age=CACHE_SECONDS, etag=image.sha256)

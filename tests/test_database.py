@@ -1,0 +1,52 @@
+"""The schema comes from Alembic migrations, matches the models, and SQLite is set up right."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from labeler import create_app
+from labeler.database import upgrade_database
+from labeler.extensions import db
+
+
+def test_upgrading_an_empty_database_gives_exactly_the_models_schema(tmp_path):
+    app = create_app({"HOME": tmp_path})
+    with app.app_context():
+        assert inspect(db.engine).get_table_names() == []  # create_app creates nothing
+    upgrade_database(app)
+    with app.app_context(), db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        diff = compare_metadata(context, db.metadata)
+        assert diff == [], f"models and migrations differ; run `labeler db migrate`: {diff}"
+        db.engine.dispose()
+
+
+def test_upgrade_is_idempotent(app):
+    upgrade_database(app)
+    upgrade_database(app)
+    assert "alembic_version" in inspect(db.engine).get_table_names()
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_busy_timeout(app):
+    with db.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
+
+
+def test_database_is_a_real_file_in_the_data_dir(app):
+    assert (app.config["HOME"] / "labeler.sqlite3").exists()
+
+
+def test_foreign_keys_are_enforced(app):
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError):
+        db.session.execute(text(
+            "INSERT INTO label_class (project_id, name, colour, position, archived, created_at)"
+            " VALUES (999, 'x', '#000000', 0, 0, '2026-01-01')"))
+        db.session.commit()
+    db.session.rollback()
