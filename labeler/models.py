@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -173,7 +174,14 @@ class Job(db.Model):
     """A background job (import, embed, retrain) with progress the UI polls."""
 
     __tablename__ = "job"
-    __table_args__ = (Index("ix_job_project_kind_status", "project_id", "kind", "status"),)
+    __table_args__ = (
+        Index("ix_job_project_kind_status", "project_id", "kind", "status"),
+        # At most one queued-or-running job of a kind per project, enforced by the database
+        # itself so that two processes (server and CLI) cannot both start one.
+        Index("uq_job_one_active", "project_id", "kind", unique=True,
+              sqlite_where=text("status IN ('queued', 'running')"),
+              postgresql_where=text("status IN ('queued', 'running')")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -184,6 +192,14 @@ class Job(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who runs it ("host:pid") and when it last reported: how a job whose process died is
+    # told apart from one that is merely slow.
+    owner: Mapped[str] = mapped_column(String(255), default="")
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 class ModelRound(db.Model):

@@ -1,0 +1,227 @@
+"""Background jobs: a Job row per run, progress in the database, one worker thread.
+
+The web server hands jobs to a single in-process worker thread (``JobRunner``); the CLI
+runs the same job functions in the foreground (``run_inline``). Either way the Job row
+shows status and progress, and the database refuses a second queued-or-running job of
+the same kind for the same project (a partial unique index), even across processes.
+
+A job whose process died (kill -9, power cut) is recognised by its owner ("host:pid") no
+longer running, or by a heartbeat older than ``STALE_AFTER``, and is marked failed so the
+work can be started again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from .errors import LabelerError
+from .extensions import db
+from .models import Job, JobStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+STALE_AFTER = timedelta(minutes=10)
+PROGRESS_INTERVAL_S = 0.5  # write progress at most this often
+
+
+class JobAlreadyRunning(LabelerError):
+    """A job of this kind is already queued or running for the project."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(f"A {job.kind} job (#{job.id}) is already {job.status} for this "
+                         "project; wait for it to finish.")
+        self.job = job
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_is_dead(owner: str) -> bool:
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine: only the heartbeat can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def is_stale(job: Job) -> bool:
+    """Whether an active job's process is gone (or silent for too long)."""
+    if not job.is_active:
+        return False
+    if job.owner and _owner_is_dead(job.owner):
+        return True
+    heartbeat = job.heartbeat_at or job.created_at
+    if heartbeat.tzinfo is None:  # SQLite returns naive datetimes
+        heartbeat = heartbeat.replace(tzinfo=utcnow().tzinfo)
+    return utcnow() - heartbeat > STALE_AFTER
+
+
+def fail_stale_jobs(project_id: int | None = None) -> int:
+    """Mark active jobs whose process died as failed; return how many."""
+    query = select(Job).where(Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+    if project_id is not None:
+        query = query.where(Job.project_id == project_id)
+    count = 0
+    for job in db.session.scalars(query):
+        if is_stale(job):
+            job.status = JobStatus.FAILED
+            job.message = "Interrupted: the process running it stopped. Start it again."
+            job.finished_at = utcnow()
+            count += 1
+    db.session.commit()
+    return count
+
+
+def create_job(kind: str, project_id: int | None, status: str = JobStatus.QUEUED) -> Job:
+    """Insert a Job row, or raise JobAlreadyRunning if one of its kind is active."""
+    fail_stale_jobs(project_id)
+    job = Job(kind=kind, project_id=project_id, status=status, progress=0.0, message="",
+              owner=_owner(), heartbeat_at=utcnow(),
+              started_at=utcnow() if status == JobStatus.RUNNING else None)
+    db.session.add(job)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        active = db.session.scalar(select(Job).where(
+            Job.project_id == project_id, Job.kind == kind,
+            Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])))
+        if active is None:  # it finished in between: try once more
+            return create_job(kind, project_id, status)
+        raise JobAlreadyRunning(active) from None
+    return job
+
+
+class Progress:
+    """Handed to a job function: report progress and a message, throttled."""
+
+    def __init__(self, job_id: int, on_update: Callable[[float, str], None] | None = None):
+        self.job_id = job_id
+        self._last_write = 0.0
+        self._on_update = on_update
+
+    def __call__(self, fraction: float, message: str = "", *, force: bool = False) -> None:
+        if self._on_update:
+            self._on_update(fraction, message)
+        now = time.monotonic()
+        if not force and now - self._last_write < PROGRESS_INTERVAL_S:
+            return
+        self._last_write = now
+        job = db.session.get(Job, self.job_id)
+        if job is None:
+            return
+        job.progress = max(0.0, min(1.0, fraction))
+        if message:
+            job.message = message
+        job.heartbeat_at = utcnow()
+        db.session.commit()
+
+
+# Called as func(progress=Progress, project_id=int | None, **kwargs) -> summary sentence.
+JobFunction = Callable[..., str]
+
+
+def _execute(job_id: int, func: JobFunction, kwargs: dict[str, Any],
+             on_update: Callable[[float, str], None] | None = None) -> Job:
+    job = db.session.get(Job, job_id)
+    assert job is not None
+    job.status, job.started_at, job.heartbeat_at = JobStatus.RUNNING, utcnow(), utcnow()
+    job.owner = _owner()
+    db.session.commit()
+    try:
+        summary = func(progress=Progress(job_id, on_update), project_id=job.project_id,
+                       **kwargs)
+    except Exception as exc:
+        db.session.rollback()
+        if not isinstance(exc, LabelerError):
+            log.exception("job %s (%s) failed", job_id, job.kind)
+        job = db.session.get(Job, job_id)
+        job.status = JobStatus.FAILED
+        job.message = str(exc) if isinstance(exc, LabelerError) else (
+            f"Failed: {type(exc).__name__}: {exc}")
+    else:
+        job = db.session.get(Job, job_id)
+        job.status, job.progress, job.message = JobStatus.SUCCEEDED, 1.0, summary or "Done."
+    job.finished_at = utcnow()
+    db.session.commit()
+    return job
+
+
+def run_inline(kind: str, project_id: int | None, func: JobFunction,
+               on_update: Callable[[float, str], None] | None = None, **kwargs: Any) -> Job:
+    """Run a job in this thread (the CLI), with a Job row like any other."""
+    job = create_job(kind, project_id, status=JobStatus.RUNNING)
+    return _execute(job.id, func, kwargs, on_update)
+
+
+class JobRunner:
+    """One worker thread per server process, running queued jobs in order."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._queue: queue.Queue[tuple[int, JobFunction, dict[str, Any]]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, kind: str, project_id: int | None, func: JobFunction,
+               **kwargs: Any) -> Job:
+        """Queue a job (raises JobAlreadyRunning if one of its kind is active)."""
+        job = create_job(kind, project_id)
+        self._queue.put((job.id, func, kwargs))
+        self._ensure_thread()
+        return job
+
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._work, name="labeler-jobs",
+                                                daemon=True)
+                self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            job_id, func, kwargs = self._queue.get()
+            try:
+                with self.app.app_context():
+                    _execute(job_id, func, kwargs)
+                    db.session.remove()
+            except Exception:  # noqa: BLE001 - the worker must outlive any one job
+                log.exception("job runner error on job %s", job_id)
+            finally:
+                self._queue.task_done()
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Block until every queued job has finished (tests, graceful shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["labeler.jobs"] = JobRunner(app)
+
+
+def runner(app: Flask) -> JobRunner:
+    """The app's job runner."""
+    return app.extensions["labeler.jobs"]
