@@ -63,12 +63,15 @@ commands = LabelerAppGroup("labeler")
 @click.argument("name")
 @click.option("--labels", default="", metavar="A,B,C",
               help="Comma-separated class names, in keyboard-key order (1, 2, 3, ...).")
+@click.option("--backbone", default=None, metavar="NAME",
+              help="Backbone that embeds the images (default: LABELER_BACKBONE; see "
+                   "`labeler backbones`).")
 @with_database
-def project_create(name: str, labels: str) -> None:
+def project_create(name: str, labels: str, backbone: str | None) -> None:
     """Create project NAME with its classes."""
     from .projects import create_project, parse_label_list
 
-    project = create_project(name, parse_label_list(labels))
+    project = create_project(name, parse_label_list(labels), backbone=backbone)
     classes = ", ".join(f"{c.key}={c.name}" for c in project.classes) or "no classes yet"
     click.echo(f"Created project {project.name!r} (id {project.id}): {classes}")
 
@@ -112,6 +115,21 @@ def project_show(name: str) -> None:
                    f"{per_class[label_class.name]} labelled{archived}")
 
 
+@project_group.command("set-backbone")
+@click.argument("name")
+@click.argument("backbone")
+@with_database
+def project_set_backbone(name: str, backbone: str) -> None:
+    """Switch project NAME to BACKBONE; its images are embedded again in the new space."""
+    from .embedder import set_project_backbone
+    from .projects import get_project
+
+    project = get_project(name)
+    set_project_backbone(project, backbone)
+    click.echo(f"Project {project.name!r} now embeds with {backbone}. Run "
+               f"`labeler embed {project.name}` to compute the new embeddings.")
+
+
 @commands.command("import")
 @click.argument("project_name", metavar="PROJECT")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -139,6 +157,83 @@ def import_command(project_name: str, paths: tuple[Path, ...], labels_from_folde
     for rejected in report.rejected:
         click.echo(f"rejected  {rejected.name}: {rejected.reason}")
     click.echo(report.summary())
+    if report.imported:
+        click.echo(f"Next: `labeler embed {project.name}` computes their embeddings (a "
+                   "running `labeler serve` does it in the background by itself).")
+
+
+@commands.command("embed")
+@click.argument("project_name", metavar="PROJECT")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 1024),
+              help="Images per forward pass of the backbone.")
+@with_database
+def embed_command(project_name: str, batch_size: int) -> None:
+    """Compute the embedding of every image of PROJECT that has none yet.
+
+    Safe to interrupt: run it again and it continues where it stopped.
+    """
+    from .embedder import EMBED_JOB, embed_project
+    from .jobs import run_inline
+    from .models import JobStatus
+    from .projects import get_project
+
+    project = get_project(project_name)
+    with tqdm(total=1.0, unit="", desc="Embedding", file=sys.stderr, disable=None,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
+
+        def update(fraction: float, message: str) -> None:
+            bar.n = fraction
+            bar.set_postfix_str(message, refresh=True)
+
+        job = run_inline(EMBED_JOB, project.id, embed_project, on_update=update,
+                         batch_size=batch_size)
+    if job.status != JobStatus.SUCCEEDED:
+        raise click.ClickException(job.message)
+    click.echo(job.message)
+
+
+@commands.command("classify")
+@click.argument("images", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--backbone", default=None, metavar="NAME",
+              help="Backbone to ask (default: LABELER_BACKBONE).")
+@click.option("--top", default=5, show_default=True, type=click.IntRange(1, 20))
+def classify_command(images: tuple[Path, ...], backbone: str | None, top: int) -> None:
+    """Print the backbone's own ImageNet top classes for each IMAGE.
+
+    A sanity check that the pretrained weights are real and loaded, offline.
+    """
+    import numpy as np
+
+    from .embedder import get_backbone
+    from .embeddings.pipeline import load_prepared
+    from .imaging import InvalidImage, open_image
+
+    model = get_backbone(backbone or current_app.config["BACKBONE"])
+    size = model.spec.input_size  # type: ignore[attr-defined]
+    for path in images:
+        try:
+            open_image(path.read_bytes())
+            array = load_prepared(str(path), size)
+        except (InvalidImage, OSError) as exc:
+            click.echo(f"{path}: cannot read: {exc}")
+            continue
+        (ranking,) = model.classify(np.stack([array]), top=top)  # type: ignore[attr-defined]
+        click.echo(f"{path}:")
+        for name, probability in ranking:
+            click.echo(f"  {probability:6.1%}  {name}")
+
+
+@commands.command("backbones")
+def backbones_command() -> None:
+    """List the backbones that can embed images (the default first)."""
+    from .embeddings import available_backbones
+
+    for index, name in enumerate(available_backbones()):
+        note = "  (default; weights ship with labeler)" if index == 0 else (
+            "  (needs its weights in the Keras cache or a network)")
+        click.echo(f"{name}{note}")
+    click.echo("Or give the path of your own .keras model file.")
 
 
 @user_group.command("create")
@@ -178,16 +273,22 @@ def _serve(app: Flask, host: str, port: int, threads: int) -> None:
     import waitress
 
     from .database import upgrade_database
+    from .embedder import submit_pending_embeddings, watch_for_new_images
+    from .jobs import fail_stale_jobs
+    from .users import has_users
 
     upgrade_database(app)
     shown_host = "localhost" if host in {"127.0.0.1", "0.0.0.0", "::"} else host
     click.echo(f"labeler is serving on http://{shown_host}:{port}/  (Ctrl+C stops it)")
     with app.app_context():
-        from .users import has_users
-
         if not has_users():
             click.echo("No users yet. Create the first project lead in another terminal:\n"
                        "  labeler user create NAME --role lead")
+        fail_stale_jobs()  # jobs this server ran before a crash are shown as interrupted
+        for job in submit_pending_embeddings(app):
+            click.echo(f"Embedding images of project {job.project_id} in the background "
+                       f"(job {job.id}).")
+    watch_for_new_images(app)
     waitress.serve(app, host=host, port=port, threads=threads, ident="labeler")
 
 

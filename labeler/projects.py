@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from .errors import AlreadyExists, LabelerError, NotFound
@@ -54,12 +55,20 @@ def get_project(name_or_id: str | int) -> Project:
     return project
 
 
-def create_project(name: str, class_names: Iterable[str] = ()) -> Project:
-    """Create a project with its initial classes (committed)."""
+def create_project(name: str, class_names: Iterable[str] = (),
+                   backbone: str | None = None) -> Project:
+    """Create a project with its initial classes (committed).
+
+    Args:
+        name: unique project name.
+        class_names: initial classes, in keyboard-key order.
+        backbone: backbone that embeds its images (default: LABELER_BACKBONE).
+    """
     name = clean_name(name, "project name")
     if db.session.scalar(select(Project.id).where(Project.name == name)) is not None:
         raise AlreadyExists(f"A project named {name!r} already exists; pick another name.")
-    project = Project(name=name, settings={})
+    project = Project(name=name,
+                      settings={"backbone": backbone or current_app.config["BACKBONE"]})
     db.session.add(project)
     for class_name in class_names:
         add_class(project, class_name)

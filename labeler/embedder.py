@@ -1,0 +1,213 @@
+"""Computing a project's embeddings: the embed job, shared by the CLI and the server.
+
+Resumable by construction: the job embeds only images whose id is not yet in the
+project's vector store, and the store makes each appended batch durable before it counts.
+Kill it at any point and run it again; it picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from flask import Flask, current_app
+from sqlalchemy import func, select
+
+from .errors import LabelerError
+from .extensions import db
+from .models import Image, Job, Project
+from .storage import BlobStore
+from .vectors import EmbeddingSpace, VectorStore
+
+log = logging.getLogger(__name__)
+
+EMBED_JOB = "embed"
+
+
+class EmbeddingBackbone(Protocol):
+    """What the embed job needs of a backbone (``labeler.embeddings.Backbone`` has it)."""
+
+    spec: object
+
+    def embed_files(self, paths: list[str], batch_size: int = 32): ...
+
+
+BackboneFactory = Callable[[Path], EmbeddingBackbone]
+
+_loaded: dict[str, EmbeddingBackbone] = {}
+_extra_factories: dict[str, BackboneFactory] = {}
+_load_lock = threading.Lock()
+
+
+def register_backbone(name: str, factory: BackboneFactory) -> None:
+    """Make ``name`` loadable by ``get_backbone`` (plugins, and fakes in tests)."""
+    _extra_factories[name] = factory
+    _loaded.pop(name, None)
+
+
+def get_backbone(name: str) -> EmbeddingBackbone:
+    """The loaded backbone called ``name``; loaded once per process, then reused."""
+    with _load_lock:
+        if name not in _loaded:
+            cache_dir = Path(current_app.config["HOME"]) / "backbones"
+            if name in _extra_factories:
+                _loaded[name] = _extra_factories[name](cache_dir)
+            else:
+                from .embeddings import BackboneUnavailable, load_backbone
+
+                try:
+                    _loaded[name] = load_backbone(name, cache_dir)
+                except BackboneUnavailable as exc:
+                    raise LabelerError(str(exc)) from exc
+        return _loaded[name]
+
+
+def project_backbone_name(project: Project) -> str:
+    """The backbone a project embeds with (its setting, else LABELER_BACKBONE)."""
+    return (project.settings or {}).get("backbone") or current_app.config["BACKBONE"]
+
+
+def space_of(backbone: EmbeddingBackbone) -> EmbeddingSpace:
+    spec = backbone.spec
+    return EmbeddingSpace(spec.name, spec.version, spec.input_size, spec.dim)  # type: ignore[attr-defined]
+
+
+def vector_store(project: Project, backbone: EmbeddingBackbone) -> VectorStore:
+    """The project's vector store for the given backbone's embedding space."""
+    return VectorStore(Path(current_app.config["HOME"]), project.id, space_of(backbone))
+
+
+def images_missing_vectors(project: Project, store: VectorStore) -> list[tuple[int, str, str]]:
+    """(id, sha256, format) of the project's images with no vector in ``store``."""
+    rows = db.session.execute(
+        select(Image.id, Image.sha256, Image.format)
+        .where(Image.project_id == project.id).order_by(Image.id)
+    ).all()
+    have = np.unique(store.image_ids())
+    ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    missing = ~np.isin(ids, have)
+    return [tuple(rows[i]) for i in np.flatnonzero(missing)]  # type: ignore[misc]
+
+
+def embed_project(progress: Callable[..., None], project_id: int, batch_size: int = 32) -> str:
+    """Job: embed every image of the project that has no vector yet.
+
+    Returns:
+        A one-sentence summary for the Job row.
+    """
+    project = db.session.get(Project, project_id)
+    if project is None:
+        raise LabelerError(f"Project {project_id} no longer exists.")
+    backbone = get_backbone(project_backbone_name(project))
+    store = vector_store(project, backbone)
+    _record_space(project, store.space)
+    blobs = BlobStore(Path(current_app.config["HOME"]))
+    missing = images_missing_vectors(project, store)
+    space = store.space
+    if not missing:
+        return f"All {len(store.image_ids())} images already embedded ({space.key})."
+    paths = [str(blobs.image_path(sha, fmt)) for _, sha, fmt in missing]
+    progress(0.0, f"Embedding {len(missing)} images with {space.backbone}", force=True)
+    done, failures = 0, []
+    with store.writer() as writer:
+        for batch in backbone.embed_files(paths, batch_size=batch_size):
+            ids = [missing[p][0] for p in batch.positions]
+            if ids:
+                writer.append(ids, batch.vectors)
+            failures.extend((missing[p][0], reason) for p, reason in batch.failed)
+            done += len(batch.positions) + len(batch.failed)
+            progress(done / len(missing), f"Embedded {done} of {len(missing)} images")
+    summary = (f"Embedded {done - len(failures)} images with {space.backbone} "
+               f"(version {space.version}).")
+    if failures:
+        shown = "; ".join(f"image {i}: {reason}" for i, reason in failures[:3])
+        summary += f" {len(failures)} could not be read ({shown})."
+        log.warning("embedding: %d unreadable images in project %s", len(failures), project_id)
+    return summary
+
+
+def current_space(project: Project) -> EmbeddingSpace | None:
+    """The embedding space of the project's stored vectors (None before the first embed).
+
+    Recorded by the embed job, so readers (training, counts) need no backbone loaded.
+    """
+    recorded = (project.settings or {}).get("embedding_space")
+    return EmbeddingSpace(**recorded) if recorded else None
+
+
+def current_vectors(project: Project) -> VectorStore | None:
+    """The project's vector store in its current space, or None before the first embed."""
+    space = current_space(project)
+    if space is None:
+        return None
+    return VectorStore(Path(current_app.config["HOME"]), project.id, space)
+
+
+def set_project_backbone(project: Project, name: str) -> None:
+    """Switch the project's backbone; its images are embedded anew in the new space."""
+    settings = dict(project.settings or {})
+    settings["backbone"] = name
+    settings.pop("embedding_space", None)
+    project.settings = settings  # reassign: JSON columns do not track in-place changes
+    db.session.commit()
+
+
+def _record_space(project: Project, space: EmbeddingSpace) -> None:
+    if (project.settings or {}).get("embedding_space") != asdict(space):
+        project.settings = {**(project.settings or {}), "embedding_space": asdict(space)}
+        db.session.commit()
+
+
+def embedding_counts(project: Project) -> tuple[int, int]:
+    """(images with a vector in the project's current space, images in the project)."""
+    total = db.session.scalar(
+        select(func.count()).select_from(Image).where(Image.project_id == project.id)) or 0
+    store = current_vectors(project)
+    embedded = len(np.unique(store.image_ids())) if store is not None else 0
+    return embedded, total
+
+
+def submit_embedding(app: Flask, project: Project) -> Job | None:
+    """Queue an embed job for ``project`` on the server's worker (None if one is active)."""
+    from .jobs import JobAlreadyRunning, runner
+
+    try:
+        return runner(app).submit(EMBED_JOB, project.id, embed_project)
+    except JobAlreadyRunning:
+        return None
+
+
+def submit_pending_embeddings(app: Flask) -> list[Job]:
+    """Queue an embed job for every project that has images without vectors."""
+    jobs = []
+    for project in db.session.scalars(select(Project).order_by(Project.id)):
+        embedded, total = embedding_counts(project)
+        if embedded < total and (job := submit_embedding(app, project)) is not None:
+            jobs.append(job)
+    return jobs
+
+
+def watch_for_new_images(app: Flask, interval_s: float = 30.0) -> threading.Thread:
+    """Start a daemon thread that embeds new images in the background, every ``interval_s``.
+
+    Images imported with the CLI while the server runs are embedded without anyone asking.
+    """
+
+    def loop() -> None:
+        stop = threading.Event()
+        while not stop.wait(interval_s):
+            try:
+                with app.app_context():
+                    submit_pending_embeddings(app)
+                    db.session.remove()
+            except Exception:  # noqa: BLE001 - keep watching whatever one pass hit
+                log.exception("embedding watcher pass failed")
+
+    thread = threading.Thread(target=loop, name="labeler-embed-watch", daemon=True)
+    thread.start()
+    return thread
