@@ -99,7 +99,14 @@ def project_list() -> None:
 @with_database
 def project_show(name: str) -> None:
     """Show project NAME: images, and labelled images per class."""
+    from .embedder import embedding_counts, project_backbone_name
     from .projects import get_project, project_counts
+    from .training import (
+        labels_until_next_round,
+        latest_round,
+        project_retrain_every,
+        project_strategy,
+    )
 
     project = get_project(name)
     counts = project_counts(project)
@@ -107,12 +114,20 @@ def project_show(name: str) -> None:
     click.echo(f"  images:     {counts['images']}")
     click.echo(f"  labelled:   {counts['labelled']}")
     click.echo(f"  unlabelled: {counts['unlabelled']}")
+    embedded, _ = embedding_counts(project)
+    click.echo(f"  embedded:   {embedded}  ({project_backbone_name(project)})")
+    click.echo(f"  strategy:   {project_strategy(project)}, retrain every "
+               f"{project_retrain_every(project)} labels ({labels_until_next_round(project)} "
+               "to go)")
     click.echo("  classes:")
     per_class: dict[str, int] = counts["per_class"]  # type: ignore[assignment]
     for label_class in project.classes:
         archived = " (archived)" if label_class.archived else ""
         click.echo(f"    [{label_class.key or ' '}] {label_class.name}: "
                    f"{per_class[label_class.name]} labelled{archived}")
+    round_ = latest_round(project, succeeded_only=False)
+    if round_ is not None:
+        click.echo(f"  last round: {round_.message or round_.status}")
 
 
 @project_group.command("set-backbone")
@@ -128,6 +143,47 @@ def project_set_backbone(name: str, backbone: str) -> None:
     set_project_backbone(project, backbone)
     click.echo(f"Project {project.name!r} now embeds with {backbone}. Run "
                f"`labeler embed {project.name}` to compute the new embeddings.")
+
+
+@project_group.command("set")
+@click.argument("name")
+@click.option("--strategy", metavar="NAME",
+              help="How the queue picks the next images: auto (default: cold start, then "
+                   "margin with diversity), margin_diverse, margin, entropy, least_confident, "
+                   "typical or random.")
+@click.option("--retrain-every", type=click.IntRange(1), metavar="N",
+              help="Start a retrain round after every N new labels.")
+@click.option("--head", type=click.Choice(["logistic", "keras_dense"]),
+              help="Classifier head trained on the embeddings.")
+@with_database
+def project_set(name: str, strategy: str | None, retrain_every: int | None,
+                head: str | None) -> None:
+    """Change how project NAME learns: strategy, retrain interval, head."""
+    from .projects import get_project
+    from .training import set_training_options
+
+    project = get_project(name)
+    set_training_options(project, strategy=strategy, retrain_every=retrain_every, head=head)
+    click.echo(f"Project {project.name!r}: " + ", ".join(
+        f"{key}={value}" for key, value in sorted(project.settings.items())
+        if key in {"strategy", "retrain_every", "head"}))
+
+
+@commands.command("retrain")
+@click.argument("project_name", metavar="PROJECT")
+@with_database
+def retrain_command(project_name: str) -> None:
+    """Run a retrain round now: fit the head on all labels, auto-tag and re-rank."""
+    from .jobs import run_inline
+    from .models import JobStatus
+    from .projects import get_project
+    from .training import RETRAIN_JOB, run_round
+
+    project = get_project(project_name)
+    job = run_inline(RETRAIN_JOB, project.id, run_round)
+    if job.status != JobStatus.SUCCEEDED:
+        raise click.ClickException(job.message)
+    click.echo(job.message)
 
 
 @commands.command("import")
@@ -224,6 +280,67 @@ def classify_command(images: tuple[Path, ...], backbone: str | None, top: int) -
             click.echo(f"  {probability:6.1%}  {name}")
 
 
+@commands.command("simulate")
+@click.argument("folder", required=False, type=click.Path(exists=True, file_okay=False,
+                                                          path_type=Path))
+@click.option("--strategies", default="auto,margin,random", show_default=True,
+              help="Comma-separated strategies to compare.")
+@click.option("--budget", default=400, show_default=True, type=click.IntRange(1),
+              help="Labels to spend per run.")
+@click.option("--step", default=20, show_default=True, type=click.IntRange(1),
+              help="Labels between measurements (and between retrains).")
+@click.option("--seeds", default=3, show_default=True, type=click.IntRange(1),
+              help="Repeats with different splits; the plot shows their mean.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for curve.csv and curve.png.")
+@click.option("--embeddings", "embeddings_npy", type=click.Path(exists=True, dir_okay=False),
+              help="Precomputed embeddings (.npy, one row per image) instead of FOLDER.")
+@click.option("--labels", "labels_npy", type=click.Path(exists=True, dir_okay=False),
+              help="Labels for --embeddings (.npy of integers or strings).")
+@click.option("--backbone", default=None, metavar="NAME",
+              help="Backbone for FOLDER (default: LABELER_BACKBONE).")
+def simulate_command(folder: Path | None, strategies: str, budget: int, step: int, seeds: int,
+                     out: Path, embeddings_npy: str | None, labels_npy: str | None,
+                     backbone: str | None) -> None:
+    """Replay active learning on labelled data to see what each strategy buys.
+
+    FOLDER holds one sub-folder per class (the oracle). Embeddings are computed with the
+    real backbone and cached, so a second run on the same images embeds nothing. Writes
+    OUT/curve.csv (strategy,seed,n_labels,accuracy on a held-out split) and OUT/curve.png.
+    """
+    from . import simulation
+
+    names = [name.strip() for name in strategies.split(",") if name.strip()]
+    if embeddings_npy or labels_npy:
+        if not (embeddings_npy and labels_npy):
+            raise click.UsageError("--embeddings and --labels go together.")
+        X, y = simulation.load_arrays(embeddings_npy, labels_npy)
+    elif folder is not None:
+        dataset = simulation.load_folder_dataset(folder)
+        for path, reason in dataset.skipped:
+            click.echo(f"skipped  {path}: {reason}", err=True)
+        with tqdm(total=len(dataset.paths), unit="image", desc="Embedding", file=sys.stderr,
+                  disable=None) as bar:
+            X = simulation.cached_embeddings(
+                dataset.paths, backbone or current_app.config["BACKBONE"],
+                Path(current_app.config["HOME"]) / "simulation-cache",
+                progress=lambda done, total: bar.update(done - bar.n))
+        y = dataset.labels
+    else:
+        raise click.UsageError("Give a FOLDER of class sub-folders, or --embeddings and "
+                               "--labels.")
+    try:
+        rows = simulation.simulate(X, y, names, simulation.label_schedule(budget, step),
+                                   seeds=range(seeds), max_batch=step)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    csv_path, png_path = simulation.write_curve(rows, out)
+    for strategy, curve in simulation.mean_curves(rows).items():
+        points = ", ".join(f"{n}: {sum(a) / len(a):.3f}" for n, a in sorted(curve.items()))
+        click.echo(f"{strategy:>16}  {points}")
+    click.echo(f"Wrote {csv_path} and {png_path}")
+
+
 @commands.command("backbones")
 def backbones_command() -> None:
     """List the backbones that can embed images (the default first)."""
@@ -273,8 +390,8 @@ def _serve(app: Flask, host: str, port: int, threads: int) -> None:
     import waitress
 
     from .database import upgrade_database
-    from .embedder import submit_pending_embeddings, watch_for_new_images
     from .jobs import fail_stale_jobs
+    from .scheduler import start_scheduler, submit_due_work
     from .users import has_users
 
     upgrade_database(app)
@@ -285,10 +402,9 @@ def _serve(app: Flask, host: str, port: int, threads: int) -> None:
             click.echo("No users yet. Create the first project lead in another terminal:\n"
                        "  labeler user create NAME --role lead")
         fail_stale_jobs()  # jobs this server ran before a crash are shown as interrupted
-        for job in submit_pending_embeddings(app):
-            click.echo(f"Embedding images of project {job.project_id} in the background "
-                       f"(job {job.id}).")
-    watch_for_new_images(app)
+        for job in submit_due_work(app):
+            click.echo(f"Background {job.kind} job {job.id} for project {job.project_id}.")
+    start_scheduler(app)
     waitress.serve(app, host=host, port=port, threads=threads, ident="labeler")
 
 

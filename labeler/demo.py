@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
@@ -24,9 +25,10 @@ def ensure_demo_lead(username: str, password: str) -> User:
 
 def prepare_demo(project_name: str, username: str, password: str) -> str:
     """Create (once) the demo project and (re)set the demo lead; return a summary line."""
+    home = current_app.config["HOME"]
     ensure_demo_lead(username, password)
     project = db.session.scalar(select(Project).where(Project.name == project_name))
     if project is None:
         project = create_project(project_name)
     return (f"Demo project {project.name!r} is ready. It has no images yet: import some with "
-            f"`LABELER_HOME=... labeler import {project.name} PATH`.")
+            f"`LABELER_HOME={home} labeler import {project.name} PATH`.")

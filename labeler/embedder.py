@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from flask import Flask, current_app
+from flask import current_app
 from sqlalchemy import func, select
 
 from .errors import LabelerError
 from .extensions import db
-from .models import Image, Job, Project
+from .models import Image, Project
 from .storage import BlobStore
 from .vectors import EmbeddingSpace, VectorStore
 
@@ -171,43 +171,3 @@ def embedding_counts(project: Project) -> tuple[int, int]:
     embedded = len(np.unique(store.image_ids())) if store is not None else 0
     return embedded, total
 
-
-def submit_embedding(app: Flask, project: Project) -> Job | None:
-    """Queue an embed job for ``project`` on the server's worker (None if one is active)."""
-    from .jobs import JobAlreadyRunning, runner
-
-    try:
-        return runner(app).submit(EMBED_JOB, project.id, embed_project)
-    except JobAlreadyRunning:
-        return None
-
-
-def submit_pending_embeddings(app: Flask) -> list[Job]:
-    """Queue an embed job for every project that has images without vectors."""
-    jobs = []
-    for project in db.session.scalars(select(Project).order_by(Project.id)):
-        embedded, total = embedding_counts(project)
-        if embedded < total and (job := submit_embedding(app, project)) is not None:
-            jobs.append(job)
-    return jobs
-
-
-def watch_for_new_images(app: Flask, interval_s: float = 30.0) -> threading.Thread:
-    """Start a daemon thread that embeds new images in the background, every ``interval_s``.
-
-    Images imported with the CLI while the server runs are embedded without anyone asking.
-    """
-
-    def loop() -> None:
-        stop = threading.Event()
-        while not stop.wait(interval_s):
-            try:
-                with app.app_context():
-                    submit_pending_embeddings(app)
-                    db.session.remove()
-            except Exception:  # noqa: BLE001 - keep watching whatever one pass hit
-                log.exception("embedding watcher pass failed")
-
-    thread = threading.Thread(target=loop, name="labeler-embed-watch", daemon=True)
-    thread.start()
-    return thread

@@ -24,6 +24,7 @@ from .extensions import db
 from .imaging import DecodedImage, InvalidImage, decode_and_thumbnail
 from .models import Image, Project, User
 from .projects import class_by_name
+from .queue import UNRANKED_BASE
 from .sources import Rejected, Source, SourceLimits, iter_paths
 from .storage import BlobStore
 
@@ -141,6 +142,7 @@ def _insert_batch(project: Project, batch: list[_Processed], report: ImportRepor
         if id(processed) in first_seen:
             report.imported += 1
             report.image_ids.append(image.id)
+            image.queue_rank = UNRANKED_BASE + image.id  # after ranked images, in order
         # In file order, so the first copy's folder wins; a later copy (or a re-run of an
         # earlier plain import) only labels an image that has no label yet.
         if labels_from_folders and processed.source.folder and image.label_class_id is None:

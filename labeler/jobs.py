@@ -173,32 +173,36 @@ def run_inline(kind: str, project_id: int | None, func: JobFunction,
 
 
 class JobRunner:
-    """One worker thread per server process, running queued jobs in order."""
+    """Background worker threads of one server process: one thread per job kind.
+
+    Kinds run independently, so a day-long embedding never delays a retrain round; jobs
+    of one kind run one after another in submission order.
+    """
 
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self._queue: queue.Queue[tuple[int, JobFunction, dict[str, Any]]] = queue.Queue()
-        self._thread: threading.Thread | None = None
+        self._queues: dict[str, queue.Queue[tuple[int, JobFunction, dict[str, Any]]]] = {}
+        self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
 
     def submit(self, kind: str, project_id: int | None, func: JobFunction,
                **kwargs: Any) -> Job:
         """Queue a job (raises JobAlreadyRunning if one of its kind is active)."""
         job = create_job(kind, project_id)
-        self._queue.put((job.id, func, kwargs))
-        self._ensure_thread()
+        with self._lock:
+            lane = self._queues.setdefault(kind, queue.Queue())
+            thread = self._threads.get(kind)
+            if thread is None or not thread.is_alive():
+                thread = threading.Thread(target=self._work, args=(lane,), daemon=True,
+                                          name=f"labeler-jobs-{kind}")
+                self._threads[kind] = thread
+                thread.start()
+        lane.put((job.id, func, kwargs))
         return job
 
-    def _ensure_thread(self) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._work, name="labeler-jobs",
-                                                daemon=True)
-                self._thread.start()
-
-    def _work(self) -> None:
+    def _work(self, lane: queue.Queue[tuple[int, JobFunction, dict[str, Any]]]) -> None:
         while True:
-            job_id, func, kwargs = self._queue.get()
+            job_id, func, kwargs = lane.get()
             try:
                 with self.app.app_context():
                     _execute(job_id, func, kwargs)
@@ -206,12 +210,12 @@ class JobRunner:
             except Exception:  # noqa: BLE001 - the worker must outlive any one job
                 log.exception("job runner error on job %s", job_id)
             finally:
-                self._queue.task_done()
+                lane.task_done()
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Block until every queued job has finished (tests, graceful shutdown)."""
         deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
+        while any(lane.unfinished_tasks for lane in list(self._queues.values())):
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.05)

@@ -93,6 +93,14 @@ class Image(db.Model):
         UniqueConstraint("project_id", "sha256", name="uq_image_project_sha256"),
         # "images of project P whose current label is C" and per-class counts.
         Index("ix_image_project_label", "project_id", "label_class_id"),
+        # The annotators' queue: unlabelled images in the order the last round chose.
+        # Partial, so labelled images never sit at the head of the index.
+        Index("ix_image_queue", "project_id", "queue_rank",
+              sqlite_where=text("label_class_id IS NULL"),
+              postgresql_where=text("label_class_id IS NULL")),
+        # Gallery: "predicted sea with confidence >= 0.9".
+        Index("ix_image_prediction", "project_id", "predicted_class_id", "confidence"),
+        Index("ix_image_lease", "leased_to_id", "lease_expires_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -110,7 +118,22 @@ class Image(db.Model):
         ForeignKey("label_class.id", ondelete="SET NULL")
     )
 
-    label_class: Mapped[LabelClass | None] = relationship()
+    # Written by each retrain round (labeler.training) for every image.
+    predicted_class_id: Mapped[int | None] = mapped_column(
+        ForeignKey("label_class.id", ondelete="SET NULL"))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    acquisition_score: Mapped[float | None] = mapped_column(Float)  # higher = ask sooner
+    queue_rank: Mapped[int | None] = mapped_column(Integer)  # 0 = serve first
+    prediction_round: Mapped[int | None] = mapped_column(Integer)  # ModelRound.number
+    suspected_error: Mapped[bool] = mapped_column(Boolean, default=False)
+    duplicate_group: Mapped[int | None] = mapped_column(Integer)
+    # A lease reserves an image for one annotator until it expires (labeler.queue).
+    leased_to_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    label_class: Mapped[LabelClass | None] = relationship(foreign_keys=[label_class_id])
+    predicted_class: Mapped[LabelClass | None] = relationship(
+        foreign_keys=[predicted_class_id])
 
 
 class Annotation(db.Model):
@@ -217,3 +240,6 @@ class ModelRound(db.Model):
     n_labels: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    strategy: Mapped[str] = mapped_column(String(32), default="")
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text, default="")  # why it failed, or what it did

@@ -12,7 +12,6 @@ from labeler.embedder import (
     embedding_counts,
     register_backbone,
     set_project_backbone,
-    submit_pending_embeddings,
 )
 from labeler.extensions import db
 from labeler.importer import blob_store, import_paths
@@ -109,13 +108,20 @@ def test_similar_images_get_similar_vectors(project, fake):
     assert np.isfinite(vectors).all() and vectors.std() > 0
 
 
-def test_server_queues_embedding_for_projects_with_new_images(app, project, fake):
-    jobs = submit_pending_embeddings(app)
-    assert [job.project_id for job in jobs] == [project.id]
+def test_server_embeds_new_images_then_ranks_them_for_cold_start(app, project, fake):
+    from labeler.scheduler import submit_due_work
+    from labeler.training import latest_round
+
+    jobs = submit_due_work(app)
+    assert [(job.kind, job.project_id) for job in jobs] == [("embed", project.id)]
     assert job_runner(app).wait_idle(60)
     db.session.expire_all()
     assert embedding_counts(project) == (10, 10)
-    assert submit_pending_embeddings(app) == []  # nothing left to do
+    # The embed job queued the first round: a cold-start ranking with no labels needed.
+    assert job_runner(app).wait_idle(60)
+    db.session.expire_all()
+    assert latest_round(project, succeeded_only=False).status == "skipped"
+    assert submit_due_work(app) == []  # nothing left to do
 
 
 def test_embed_cli_prints_summary(runner, project, fake):

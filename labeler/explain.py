@@ -1,0 +1,76 @@
+""""Why this image": what made the queue serve an image, for the labelling page and API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .embedder import current_vectors
+from .extensions import db
+from .models import Image, Project
+from .queue import SKIPPED_BASE, UNRANKED_BASE
+from .training import latest_round, load_head
+
+NEIGHBOURS = 3
+TOP_CLASSES = 3
+
+
+def _labelled_ids(project: Project) -> tuple[np.ndarray, np.ndarray]:
+    rows = db.session.execute(
+        db.select(Image.id, Image.label_class_id)
+        .where(Image.project_id == project.id, Image.label_class_id.is_not(None))).all()
+    return (np.array([r[0] for r in rows], dtype=np.int64),
+            np.array([r[1] for r in rows], dtype=np.int64))
+
+
+def explain(project: Project, image: Image, head: Any | None = None) -> dict[str, Any]:
+    """Why ``image`` is in the annotator's queue, and what the model thinks of it.
+
+    Returns:
+        ``{"strategy", "score", "queue_rank", "round", "probabilities": [{"label",
+        "probability"}], "neighbours": [{"image_id", "label", "similarity"}], "note"}``.
+        Parts that do not exist yet (no round, no embedding) are empty, and ``note`` says
+        why in a sentence.
+    """
+    round_ = latest_round(project, succeeded_only=False)
+    reason: dict[str, Any] = {
+        "strategy": round_.strategy if round_ and image.prediction_round else "import order",
+        "score": image.acquisition_score,
+        "queue_rank": image.queue_rank,
+        "round": image.prediction_round,
+        "probabilities": [],
+        "neighbours": [],
+        "note": "",
+    }
+    if image.queue_rank is not None and image.queue_rank >= SKIPPED_BASE:
+        reason["note"] = "Skipped earlier; back in the queue until the next round."
+    elif image.queue_rank is not None and image.queue_rank >= UNRANKED_BASE:
+        reason["note"] = "Not ranked by a round yet: served in import order."
+    store = current_vectors(project)
+    if store is None or store.rows_for([image.id])[0] < 0:
+        reason["note"] = reason["note"] or "Not embedded yet: served in import order."
+        return reason
+    vector = store.vectors_for([image.id])
+    names = {c.id: c.name for c in project.classes}
+    head = head if head is not None else load_head(project)
+    if head is not None:
+        proba = head.predict_proba(vector)[0]
+        top = np.argsort(-proba)[:TOP_CLASSES]
+        reason["probabilities"] = [
+            {"label": names.get(int(head.classes_[i]), str(head.classes_[i])),
+             "probability": float(proba[i])} for i in top]
+    ids, labels = _labelled_ids(project)
+    if len(ids):
+        have = store.rows_for(ids) >= 0
+        ids, labels = ids[have], labels[have]
+    if len(ids):
+        labelled = store.vectors_for(ids)
+        unit = labelled / np.maximum(np.linalg.norm(labelled, axis=1, keepdims=True), 1e-12)
+        query = vector[0] / max(float(np.linalg.norm(vector[0])), 1e-12)
+        similarity = unit @ query
+        nearest = np.argsort(-similarity)[:NEIGHBOURS]
+        reason["neighbours"] = [
+            {"image_id": int(ids[i]), "label": names.get(int(labels[i]), "?"),
+             "similarity": float(similarity[i])} for i in nearest]
+    return reason

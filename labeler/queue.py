@@ -1,0 +1,144 @@
+"""Serving the next images to annotators: leases, expiry, labels, skips and undo.
+
+The order comes precomputed from the last round (``Image.queue_rank``); serving is one
+indexed query, never a rescoring. Handing out images is one ``UPDATE ... WHERE id IN
+(SELECT ... LIMIT n)``: SQLite serialises writers, so two annotators can never lease the
+same image, and a lease not answered in time simply expires back into the queue.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+
+from .annotations import record_label, undo_annotation
+from .errors import LabelerError, NotFound
+from .extensions import db
+from .models import Annotation, Image, LabelClass, Project, User, utcnow
+
+LEASE_DURATION = timedelta(minutes=10)
+# New images (no round has ranked them yet) queue after every ranked image, in import
+# order; skipped images go after those until the next round ranks them again.
+UNRANKED_BASE = 1_000_000_000
+SKIPPED_BASE = 2_000_000_000
+
+
+class LeaseConflict(LabelerError):
+    """The image is reserved for another annotator right now."""
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; every timestamp we store is UTC.
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=utcnow().tzinfo)
+    return moment
+
+
+def lease_next(project: Project, user: User, n: int = 1,
+               duration: timedelta = LEASE_DURATION) -> list[Image]:
+    """The next ``n`` images for ``user``, each reserved for them until the lease expires.
+
+    Images the user already holds come first (a reload or prefetch does not skip them),
+    and their leases are renewed; the rest are the highest-ranked free images.
+    """
+    if n < 1:
+        return []
+    now = utcnow()
+    expires = now + duration
+    mine = list(db.session.scalars(
+        select(Image).where(Image.project_id == project.id, Image.leased_to_id == user.id,
+                            Image.lease_expires_at > now, Image.label_class_id.is_(None))
+        .order_by(Image.queue_rank, Image.id).limit(n)))
+    if mine:
+        db.session.execute(
+            update(Image).where(Image.id.in_([image.id for image in mine]))
+            .values(lease_expires_at=expires).execution_options(synchronize_session=False))
+    if len(mine) < n:
+        free = (
+            select(Image.id)
+            .where(Image.project_id == project.id, Image.label_class_id.is_(None),
+                   or_(Image.lease_expires_at.is_(None), Image.lease_expires_at <= now))
+            .order_by(Image.queue_rank, Image.id)
+            .limit(n - len(mine))
+            .scalar_subquery()
+        )
+        db.session.execute(
+            update(Image).where(Image.id.in_(free))
+            .values(leased_to_id=user.id, lease_expires_at=expires)
+            .execution_options(synchronize_session=False))
+    db.session.commit()
+    return list(db.session.scalars(
+        select(Image).where(Image.project_id == project.id, Image.leased_to_id == user.id,
+                            Image.lease_expires_at > now, Image.label_class_id.is_(None))
+        .order_by(Image.queue_rank, Image.id).limit(n)))
+
+
+def holds_lease(image: Image, user: User, now: datetime | None = None) -> bool:
+    """Whether ``user`` may label ``image`` now without taking it from someone else."""
+    now = now or utcnow()
+    expiry = _aware(image.lease_expires_at)
+    return image.leased_to_id in (None, user.id) or expiry is None or expiry <= now
+
+
+def submit_label(project: Project, image_id: int, label_class: LabelClass,
+                 user: User) -> Annotation:
+    """Record ``user``'s label for an image and end its lease (committed).
+
+    Raises:
+        NotFound: the image is not in this project.
+        LeaseConflict: another annotator holds a live lease on it.
+        LabelerError: the class is archived or belongs to another project.
+    """
+    image = db.session.get(Image, image_id)
+    if image is None or image.project_id != project.id:
+        raise NotFound(f"Image {image_id} is not in project {project.name!r}.")
+    if label_class.project_id != project.id:
+        raise LabelerError(f"Class {label_class.name!r} belongs to another project.")
+    if label_class.archived:
+        raise LabelerError(f"Class {label_class.name!r} is archived; pick an active class.")
+    if not holds_lease(image, user):
+        raise LeaseConflict(f"Image {image_id} is being labelled by someone else right now; "
+                            "ask for the next image instead.")
+    annotation = record_label(image, label_class, user)
+    image.leased_to_id, image.lease_expires_at = None, None
+    db.session.commit()
+    return annotation
+
+
+def skip(project: Project, image_id: int, user: User) -> None:
+    """Put an image back at the end of the queue (until the next round ranks it)."""
+    image = db.session.get(Image, image_id)
+    if image is None or image.project_id != project.id:
+        raise NotFound(f"Image {image_id} is not in project {project.name!r}.")
+    if image.leased_to_id == user.id:
+        image.leased_to_id, image.lease_expires_at = None, None
+    image.queue_rank = SKIPPED_BASE + image.id
+    db.session.commit()
+
+
+def undo(annotation_id: int, user: User) -> Annotation:
+    """Undo an annotation; annotators may undo only their own (committed).
+
+    The image goes back to its previous label, or to the queue if it had none.
+    """
+    annotation = db.session.get(Annotation, annotation_id)
+    if annotation is None:
+        raise NotFound(f"Annotation {annotation_id} does not exist.")
+    if annotation.annotator_id != user.id and not user.is_lead:
+        raise LabelerError("You can only undo your own labels.")
+    undo_annotation(annotation)
+    db.session.commit()
+    return annotation
+
+
+def release_expired_leases(now: datetime | None = None) -> int:
+    """Clear expired leases (housekeeping: serving already treats them as free)."""
+    now = now or utcnow()
+    result = db.session.execute(
+        update(Image).where(and_(Image.lease_expires_at.is_not(None),
+                                 Image.lease_expires_at <= now))
+        .values(leased_to_id=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False))
+    db.session.commit()
+    return result.rowcount or 0

@@ -1,0 +1,69 @@
+"""What the server does by itself: embed new images, then run the rounds that are due.
+
+Runs at server start and every 30 s on a daemon thread, so images imported with the CLI
+while the server runs are embedded and ranked without anyone asking.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from .embedder import EMBED_JOB, embed_project, embedding_counts
+from .extensions import db
+from .jobs import JobAlreadyRunning, runner
+from .models import Job, Project
+from .training import maybe_submit_retrain
+
+log = logging.getLogger(__name__)
+
+
+def embed_then_schedule_round(progress: Callable[..., None], project_id: int) -> str:
+    """Job: embed the project's new images, then queue a retrain round if one is due."""
+    summary = embed_project(progress=progress, project_id=project_id)
+    project = db.session.get(Project, project_id)
+    if project is not None:
+        maybe_submit_retrain(current_app._get_current_object(), project)  # type: ignore[attr-defined]
+    return summary
+
+
+def submit_embedding(app: Flask, project: Project) -> Job | None:
+    """Queue an embed job for ``project`` on the server's worker (None if one is active)."""
+    try:
+        return runner(app).submit(EMBED_JOB, project.id, embed_then_schedule_round)
+    except JobAlreadyRunning:
+        return None
+
+
+def submit_due_work(app: Flask) -> list[Job]:
+    """Queue an embed job for each project with images lacking vectors, else a due round."""
+    jobs = []
+    for project in db.session.scalars(select(Project).order_by(Project.id)):
+        embedded, total = embedding_counts(project)
+        if embedded < total and (job := submit_embedding(app, project)) is not None:
+            jobs.append(job)
+        elif embedded and (job := maybe_submit_retrain(app, project)) is not None:
+            jobs.append(job)  # e.g. labels given while no server was running
+    return jobs
+
+
+def start_scheduler(app: Flask, interval_s: float = 30.0) -> threading.Thread:
+    """Start the daemon thread that calls ``submit_due_work`` every ``interval_s``."""
+
+    def loop() -> None:
+        stop = threading.Event()
+        while not stop.wait(interval_s):
+            try:
+                with app.app_context():
+                    submit_due_work(app)
+                    db.session.remove()
+            except Exception:  # noqa: BLE001 - keep scheduling whatever one pass hit
+                log.exception("scheduler pass failed")
+
+    thread = threading.Thread(target=loop, name="labeler-scheduler", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,349 @@
+"""A retrain round: fit the head on all labels, measure it, auto-tag and re-rank the pool.
+
+``run_round`` is the one implementation; ``labeler retrain``, the automatic trigger (every
+N new labels) and the lead's button all run it as a job of kind ``retrain``, so the
+database never holds two rounds of one project at once. Labelling goes on meanwhile:
+reads never wait for the model, and predictions are written in short transactions.
+
+"Not enough labels to train" is a normal state: the round then only ranks the pool for
+cold start (most typical image of each cluster) and records why, as a skipped round.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flask import Flask, current_app
+from sqlalchemy import func, select, update
+
+from . import quality, sampling
+from .classifier import KerasDenseHead, LogisticHead, NotEnoughLabels
+from .embedder import current_vectors
+from .errors import LabelerError
+from .extensions import db
+from .models import Image, Job, JobStatus, ModelRound, Project
+
+log = logging.getLogger(__name__)
+
+RETRAIN_JOB = "retrain"
+DEFAULT_STRATEGY = "auto"
+DEFAULT_RETRAIN_EVERY = 20
+DEFAULT_HEAD = "logistic"
+HEADS: dict[str, Callable[[], Any]] = {"logistic": LogisticHead, "keras_dense": KerasDenseHead}
+WRITE_CHUNK = 5_000  # rows per transaction when writing predictions: short write locks
+SEED = 0
+
+
+# --- project options ----------------------------------------------------------------------
+
+
+def project_strategy(project: Project) -> str:
+    return (project.settings or {}).get("strategy", DEFAULT_STRATEGY)
+
+
+def project_retrain_every(project: Project) -> int:
+    return int((project.settings or {}).get("retrain_every", DEFAULT_RETRAIN_EVERY))
+
+
+def project_head(project: Project) -> str:
+    return (project.settings or {}).get("head", DEFAULT_HEAD)
+
+
+def set_training_options(project: Project, *, strategy: str | None = None,
+                         retrain_every: int | None = None, head: str | None = None) -> None:
+    """Change a project's strategy, retrain interval or head (validated, committed)."""
+    settings = dict(project.settings or {})
+    if strategy is not None:
+        if strategy not in sampling.STRATEGIES:
+            raise LabelerError(f"Unknown strategy {strategy!r}; choose one of "
+                               f"{', '.join(sampling.STRATEGIES)}.")
+        settings["strategy"] = strategy
+    if retrain_every is not None:
+        if retrain_every < 1:
+            raise LabelerError("Retrain every N labels needs N of at least 1.")
+        settings["retrain_every"] = retrain_every
+    if head is not None:
+        if head not in HEADS:
+            raise LabelerError(f"Unknown head {head!r}; choose one of {', '.join(HEADS)}.")
+        settings["head"] = head
+    project.settings = settings
+    db.session.commit()
+
+
+# --- rounds ---------------------------------------------------------------------------------
+
+
+def latest_round(project: Project, *, succeeded_only: bool = True) -> ModelRound | None:
+    """The newest round (by default the newest that succeeded: the active model)."""
+    query = select(ModelRound).where(ModelRound.project_id == project.id)
+    if succeeded_only:
+        query = query.where(ModelRound.status == JobStatus.SUCCEEDED)
+    return db.session.scalar(query.order_by(ModelRound.number.desc()).limit(1))
+
+
+def labelled_count(project: Project) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(Image)
+        .where(Image.project_id == project.id, Image.label_class_id.is_not(None))) or 0
+
+
+def labels_until_next_round(project: Project) -> int:
+    """How many more labels trigger the next automatic round (0: one is due now).
+
+    A project with embeddings but no round yet is due at once: its first round ranks the
+    pool for cold start before anyone has labelled anything.
+    """
+    last = db.session.scalar(
+        select(ModelRound.n_labels).where(ModelRound.project_id == project.id)
+        .order_by(ModelRound.number.desc()).limit(1))
+    if last is None:
+        return 0
+    return max(0, project_retrain_every(project) - (labelled_count(project) - last))
+
+
+def head_path(project_id: int, number: int) -> Path:
+    return Path(current_app.config["HOME"]) / "models" / str(project_id) / f"round-{number}.pkl"
+
+
+def load_head(project: Project, round_: ModelRound | None = None) -> Any | None:
+    """The fitted head of a round (default: the active one), or None if it has none."""
+    round_ = round_ or latest_round(project)
+    if round_ is None or not round_.metrics.get("trained"):
+        return None
+    path = head_path(project.id, round_.number)
+    return pickle.loads(path.read_bytes()) if path.exists() else None
+
+
+@dataclass
+class _Pool:
+    """The images a round works on: every image with a vector, in vector-row order."""
+
+    image_ids: np.ndarray  # int64
+    embeddings: np.ndarray  # (n, dim) float16, memory-mapped when possible
+    label_ids: np.ndarray  # int64 class id, -1 where unlabelled (or class archived)
+
+
+def _load_pool(project: Project) -> _Pool:
+    store = current_vectors(project)
+    if store is None or len(store) == 0:
+        raise LabelerError("No embeddings yet: run `labeler embed` (or wait for the "
+                           "background embedding) before retraining.")
+    ids = store.image_ids()
+    # Latest row per image; when every image was embedded once this is all rows in order
+    # and the pool is the memory map itself (no copy of a 2.4 GiB matrix).
+    unique_ids, first_reversed = np.unique(ids[::-1], return_index=True)
+    rows = np.sort(len(ids) - 1 - first_reversed)
+    rows_by_db = dict(db.session.execute(
+        select(Image.id, Image.label_class_id).where(Image.project_id == project.id)).all())
+    active = {c.id for c in project.classes if not c.archived}
+    rows = rows[np.isin(ids[rows], np.fromiter(rows_by_db, dtype=np.int64))]
+    matrix = store.matrix()
+    embeddings = matrix if len(rows) == len(matrix) else np.asarray(matrix[rows])
+    image_ids = ids[rows]
+    labels = np.array([rows_by_db[i] if rows_by_db[i] in active else -1
+                       for i in image_ids.tolist()], dtype=np.int64)
+    return _Pool(image_ids, embeddings, labels)
+
+
+def _fit_and_measure(project: Project, pool: _Pool) -> dict[str, Any]:
+    """Fit the head on the labelled pool; cross-validate; return head, proba, metrics."""
+    labelled = np.flatnonzero(pool.label_ids >= 0)
+    y = pool.label_ids[labelled]
+    names = {c.id: c.name for c in project.classes}
+    present = np.unique(y)
+    if len(present) < 2:
+        # Said here with the class name; the head would only know the class id.
+        which = f" ({names.get(int(present[0]), '?')!r})" if len(present) else ""
+        raise NotEnoughLabels(
+            f"Only one class{which} has labels; label at least one image of another class "
+            "before training." if len(present) else
+            "No images with embeddings have labels yet; label images of at least two classes.")
+    X = np.asarray(pool.embeddings[labelled], dtype=np.float32)
+    make_head = HEADS[project_head(project)]
+    head = make_head().fit(X, y)
+    metrics: dict[str, Any] = {"trained": True, "classes": [int(c) for c in head.classes_]}
+    cv = quality.cross_validated_proba(make_head, X, y, max_folds=5, rng=SEED)
+    suspects: list[int] = []
+    if cv is None:
+        metrics["cv_note"] = ("Too few labels per class to cross-validate (every class needs "
+                              "at least 2); accuracy is shown from the next round on.")
+    else:
+        cv_proba, cv_classes = cv
+        measured = quality.round_metrics(y, cv_proba, cv_classes)
+        metrics.update(_with_class_names(measured, names))
+        errors = quality.suspected_label_errors(cv_proba, y, cv_classes)
+        suspects = [int(pool.image_ids[labelled[e.index]]) for e in errors]
+        metrics["suspected_errors"] = [
+            {"image_id": int(pool.image_ids[labelled[e.index]]),
+             "given": names.get(int(e.given_label), str(e.given_label)),
+             "given_probability": float(e.given_probability),
+             "suggested": names.get(int(e.suggested_label), str(e.suggested_label)),
+             "suggested_probability": float(e.suggested_probability)}
+            for e in errors[:200]]
+    proba = head.predict_proba(pool.embeddings)
+    return {"head": head, "proba": proba, "metrics": metrics, "suspects": suspects}
+
+
+def _with_class_names(measured: dict[str, Any], names: dict[int, str]) -> dict[str, Any]:
+    """Replace class ids by class names in the metrics the dashboard shows."""
+    def name(key: Any) -> str:
+        try:
+            return names.get(int(key), str(key))
+        except (TypeError, ValueError):
+            return str(key)
+
+    renamed = dict(measured)
+    if "per_class" in renamed:
+        renamed["per_class"] = {name(k): v for k, v in renamed["per_class"].items()}
+    if "labels" in renamed:
+        renamed["labels"] = [name(k) for k in renamed["labels"]]
+    return renamed
+
+
+def _write_predictions(project: Project, pool: _Pool, number: int, order: np.ndarray,
+                       scores: np.ndarray, proba: np.ndarray | None, classes: np.ndarray | None,
+                       suspects: list[int], groups: np.ndarray) -> None:
+    """Store predictions, scores and queue ranks, a few thousand rows per transaction."""
+    rank = np.full(len(pool.image_ids), -1, dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    if proba is not None and classes is not None:
+        best = proba.argmax(axis=1)
+        predicted = classes[best]
+        confidence = proba[np.arange(len(best)), best]
+    suspect_set = set(suspects)
+    finite = np.where(np.isfinite(scores), scores, np.nan)
+    for start in range(0, len(pool.image_ids), WRITE_CHUNK):
+        rows = []
+        for i in range(start, min(start + WRITE_CHUNK, len(pool.image_ids))):
+            image_id = int(pool.image_ids[i])
+            rows.append({
+                "id": image_id,
+                "predicted_class_id": int(predicted[i]) if proba is not None else None,
+                "confidence": float(confidence[i]) if proba is not None else None,
+                "acquisition_score": None if np.isnan(finite[i]) else float(finite[i]),
+                "queue_rank": int(rank[i]) if rank[i] >= 0 else None,
+                "prediction_round": number,
+                "suspected_error": image_id in suspect_set,
+                "duplicate_group": int(groups[i]) if groups[i] >= 0 else None,
+            })
+        db.session.execute(update(Image), rows)
+        db.session.commit()
+
+
+def _save_head(project_id: int, number: int, head: Any) -> None:
+    path = head_path(project_id, number)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as handle:
+        pickle.dump(head, handle)
+    os.replace(tmp, path)
+
+
+def run_round(progress: Callable[..., None], project_id: int, queue_batch: int = 40) -> str:
+    """Job: one retrain round of a project. Returns the summary sentence for the Job row."""
+    project = db.session.get(Project, project_id)
+    if project is None:
+        raise LabelerError(f"Project {project_id} no longer exists.")
+    started = time.perf_counter()
+    number = (db.session.scalar(select(func.max(ModelRound.number))
+                                .where(ModelRound.project_id == project.id)) or 0) + 1
+    round_ = ModelRound(project_id=project.id, number=number, status=JobStatus.RUNNING,
+                        strategy=project_strategy(project), n_labels=labelled_count(project),
+                        metrics={}, message="")
+    db.session.add(round_)
+    db.session.commit()
+    try:
+        progress(0.05, "Loading embeddings", force=True)
+        pool = _load_pool(project)
+        round_.n_labels = int((pool.label_ids >= 0).sum())
+        progress(0.15, f"Training on {round_.n_labels} labels", force=True)
+        try:
+            fitted = _fit_and_measure(project, pool)
+        except NotEnoughLabels as exc:
+            fitted = {"head": None, "proba": None, "suspects": [],
+                      "metrics": {"trained": False, "reason": str(exc)}}
+        progress(0.55, "Ranking images for the queue", force=True)
+        classes = fitted["head"].classes_ if fitted["head"] is not None else None
+        strategy = project_strategy(project)
+        if fitted["proba"] is None and strategy not in ("auto", "typical", "random"):
+            strategy = "auto"  # uncertainty needs a model; cold start until there is one
+        picks = sampling.rank_pool(
+            strategy, n=queue_batch, labelled_mask=pool.label_ids >= 0, proba=fitted["proba"],
+            embeddings=pool.embeddings, n_classes=len(project.active_classes()), rng=SEED)
+        groups = quality.near_duplicate_groups(pool.embeddings, seed=SEED)
+        progress(0.7, "Writing predictions", force=True)
+        _write_predictions(project, pool, number, picks.queue_order(), picks.scores,
+                           fitted["proba"], classes, fitted["suspects"], groups)
+        if fitted["head"] is not None:
+            _save_head(project.id, number, fitted["head"])
+        metrics = fitted["metrics"]
+        metrics["duplicate_groups"] = int(len(np.unique(groups[groups >= 0])))
+        metrics["pool"] = int(len(pool.image_ids))
+        round_ = db.session.get(ModelRound, round_.id)
+        round_.metrics = metrics
+        round_.strategy = picks.strategy
+        round_.duration_s = time.perf_counter() - started
+        round_.status = JobStatus.SUCCEEDED if metrics.get("trained") else "skipped"
+        round_.message = _summary(round_, metrics)
+        db.session.commit()
+        return round_.message
+    except Exception as exc:
+        db.session.rollback()
+        failed = db.session.get(ModelRound, round_.id)
+        failed.status = JobStatus.FAILED
+        failed.duration_s = time.perf_counter() - started
+        failed.message = str(exc) if isinstance(exc, LabelerError) else (
+            f"{type(exc).__name__}: {exc}")
+        db.session.commit()
+        raise
+
+
+def _summary(round_: ModelRound, metrics: dict[str, Any]) -> str:
+    if not metrics.get("trained"):
+        return (f"Round {round_.number}: not trained yet — {metrics.get('reason')} "
+                f"Images are queued by cold start ({round_.strategy}).")
+    accuracy = metrics.get("accuracy")
+    measured = f"cross-validated accuracy {accuracy:.1%}" if accuracy is not None else (
+        "accuracy not measured yet")
+    return (f"Round {round_.number}: trained on {round_.n_labels} labels, {measured}; "
+            f"{metrics['pool']} images auto-tagged and re-ranked ({round_.strategy}).")
+
+
+# --- triggers ---------------------------------------------------------------------------------
+
+
+def retrain_job_active(project: Project) -> bool:
+    return db.session.scalar(select(Job.id).where(
+        Job.project_id == project.id, Job.kind == RETRAIN_JOB,
+        Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])).limit(1)) is not None
+
+
+def submit_retrain(app: Flask, project: Project) -> Job:
+    """Queue a round on the server's worker (raises JobAlreadyRunning if one is active)."""
+    from .jobs import runner
+
+    return runner(app).submit(RETRAIN_JOB, project.id, run_round)
+
+
+def maybe_submit_retrain(app: Flask, project: Project) -> Job | None:
+    """Queue a round if N labels arrived since the last one and none is running."""
+    from .jobs import JobAlreadyRunning
+
+    if labels_until_next_round(project) > 0 or retrain_job_active(project):
+        return None
+    if current_vectors(project) is None:
+        return None  # nothing to train on until the images are embedded
+    try:
+        return submit_retrain(app, project)
+    except JobAlreadyRunning:
+        return None
+

@@ -1,0 +1,83 @@
+"""The whole loop with the real backbone: import -> embed -> label via the queue -> rounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+from sqlalchemy import select
+
+from labeler.embedder import register_backbone
+from labeler.embeddings import DEFAULT_BACKBONE
+from labeler.extensions import db
+from labeler.importer import import_paths
+from labeler.jobs import runner
+from labeler.models import Image, ModelRound
+from labeler.projects import class_by_name, create_project
+from labeler.queue import lease_next, submit_label
+from labeler.scheduler import submit_due_work
+from labeler.training import maybe_submit_retrain, set_training_options
+from labeler.users import create_user
+
+pytestmark = pytest.mark.integration
+
+DIGITS = {0: "zero", 1: "one", 7: "seven"}
+
+
+@pytest.fixture
+def digits_folder(tmp_path):
+    """Real hand-written digits that ship with scikit-learn, as PNG files per class."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    folder = tmp_path / "digits"
+    counts = dict.fromkeys(DIGITS, 0)
+    for pixels, target in zip(digits.images, digits.target, strict=True):
+        if target in DIGITS and counts[target] < 25:
+            image = PILImage.fromarray((pixels * 255 / 16).astype(np.uint8)).resize((64, 64))
+            (folder / DIGITS[target]).mkdir(parents=True, exist_ok=True)
+            image.save(folder / DIGITS[target] / f"{counts[target]}.png")
+            counts[target] += 1
+    return folder
+
+
+def test_labelling_through_the_queue_triggers_rounds_that_reorder_and_auto_tag(
+        app, backbone, digits_folder):
+    register_backbone(DEFAULT_BACKBONE, lambda cache_dir: backbone)
+    project = create_project("digits", list(DIGITS.values()))
+    set_training_options(project, retrain_every=10)
+    assert import_paths(project, [digits_folder]).imported == 75
+    truth = {i.id: i.original_name.split("/")[-2] for i in db.session.scalars(select(Image))}
+    annotator = create_user("ann", "password-123")
+
+    # The server's scheduler: embed, then the first (cold-start) round by itself.
+    submit_due_work(app)
+    assert runner(app).wait_idle(300)
+    db.session.expire_all()
+    rounds = db.session.scalars(select(ModelRound)).all()
+    assert [r.status for r in rounds] == ["skipped"]  # ranked for cold start, no labels
+
+    orders = []
+    for _ in range(3):
+        orders.append([i.id for i in db.session.scalars(
+            select(Image).where(Image.label_class_id.is_(None)).order_by(Image.queue_rank)
+            .limit(10))])
+        for image in lease_next(project, annotator, n=10):
+            submit_label(project, image.id, class_by_name(project, truth[image.id]), annotator)
+        assert maybe_submit_retrain(app, project) is not None  # every 10 labels
+        assert runner(app).wait_idle(120)
+        db.session.expire_all()
+
+    rounds = db.session.scalars(select(ModelRound).order_by(ModelRound.number)).all()
+    assert [r.n_labels for r in rounds] == [0, 10, 20, 30]
+    assert all(r.status == "succeeded" for r in rounds[1:]), [r.message for r in rounds]
+    assert orders[0] != orders[1] != orders[2]  # each round changed the queue
+    # Cold start picked every class within the first 10 labels.
+    first_ten = {truth[i] for i in orders[0]}
+    assert first_ten == set(DIGITS.values())
+    images = db.session.scalars(select(Image)).all()
+    assert all(i.predicted_class_id is not None and i.confidence is not None for i in images)
+    unlabelled = [i for i in images if i.label_class_id is None]
+    accuracy = np.mean([i.predicted_class.name == truth[i.id] for i in unlabelled])
+    assert accuracy > 0.85, accuracy
+    assert rounds[-1].metrics["accuracy"] > 0.8

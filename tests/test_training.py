@@ -1,0 +1,270 @@
+"""Retrain rounds, the queue and its leases, with the fake backbone (fast)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+from sqlalchemy import select
+
+from labeler.embedder import embed_project, register_backbone
+from labeler.explain import explain
+from labeler.extensions import db
+from labeler.importer import import_paths
+from labeler.jobs import JobAlreadyRunning, create_job, run_inline
+from labeler.models import Image, JobStatus, ModelRound
+from labeler.projects import class_by_name, create_project
+from labeler.queue import LeaseConflict, lease_next, skip, submit_label, undo
+from labeler.training import (
+    labels_until_next_round,
+    latest_round,
+    load_head,
+    maybe_submit_retrain,
+    run_round,
+    set_training_options,
+)
+from labeler.users import create_user
+from tests import imagegen
+from tests.fakes import FAKE_BACKBONE, FakeBackbone
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
+
+
+def colour_image(rgb, seed):
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(np.array(rgb) + rng.normal(0, 25, size=(48, 64, 3)), 0, 255)
+    return imagegen.encode(PILImage.fromarray(pixels.astype(np.uint8)), "PNG")
+
+
+@pytest.fixture
+def project(app, tmp_path):
+    register_backbone(FAKE_BACKBONE, lambda cache_dir: FakeBackbone())
+    project = create_project("colours", list(COLOURS), backbone=FAKE_BACKBONE)
+    files = {f"{name}_{i}.png": colour_image(rgb, seed=i * 7 + k)
+             for k, (name, rgb) in enumerate(COLOURS.items()) for i in range(20)}
+    imagegen.write_files(tmp_path / "in", files)
+    import_paths(project, [tmp_path / "in"])
+    assert run_inline("embed", project.id, embed_project).status == JobStatus.SUCCEEDED
+    return project
+
+
+@pytest.fixture
+def alice(app):
+    return create_user("alice", "password-1", "annotator")
+
+
+@pytest.fixture
+def bob(app):
+    return create_user("bob", "password-2", "annotator")
+
+
+def true_colour(image: Image) -> str:
+    return image.original_name.rsplit("/", 1)[-1].split("_")[0]
+
+
+def label(project, image, user, name=None):
+    return submit_label(project, image.id, class_by_name(project, name or true_colour(image)),
+                        user)
+
+
+def label_from_queue(project, user, n=12):
+    """A cold-start round, then ``n`` labels as served by the queue (every colour appears)."""
+    run_inline("retrain", project.id, run_round)
+    for image in lease_next(project, user, n=n):
+        label(project, image, user)
+
+
+def test_first_round_without_labels_ranks_the_pool_for_cold_start(project):
+    job = run_inline("retrain", project.id, run_round)
+
+    assert job.status == JobStatus.SUCCEEDED
+    round_ = latest_round(project, succeeded_only=False)
+    assert round_.status == "skipped" and round_.strategy == "typical"
+    assert "not trained yet" in round_.message
+    ranked = db.session.scalars(select(Image).order_by(Image.queue_rank).limit(40)).all()
+    # The first picks are typical and diverse: every colour appears early.
+    assert {true_colour(i) for i in ranked[:6]} == set(COLOURS)
+
+
+def test_round_trains_measures_auto_tags_and_changes_the_queue(project, alice):
+    label_from_queue(project, alice)
+    before = [i.id for i in lease_next(project, alice, n=5)]
+
+    job = run_inline("retrain", project.id, run_round)
+
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    round_ = latest_round(project)
+    assert round_.number == 2 and round_.n_labels == 12
+    assert round_.metrics["accuracy"] > 0.8
+    assert set(round_.metrics["per_class"]) == set(COLOURS)
+    assert len(round_.metrics["confusion"]) == 3
+    images = db.session.scalars(select(Image)).all()
+    assert all(i.predicted_class_id is not None and 0 < i.confidence <= 1 for i in images)
+    unlabelled = [i for i in images if i.label_class_id is None]
+    correct = sum(i.predicted_class.name == true_colour(i) for i in unlabelled)
+    assert correct / len(unlabelled) > 0.9
+    assert all(i.queue_rank is not None for i in unlabelled)
+    db.session.expire_all()
+    after = [i.id for i in lease_next(project, alice, n=5)]
+    assert set(before) == set(after)  # the leases she holds stay hers until she answers
+    assert load_head(project) is not None
+
+
+def test_queue_order_follows_the_new_round(project, alice, bob):
+    run_inline("retrain", project.id, run_round)
+    for image in lease_next(project, alice, n=9):
+        label(project, image, alice)
+    run_inline("retrain", project.id, run_round)
+    head_of_queue = db.session.scalars(
+        select(Image).where(Image.label_class_id.is_(None)).order_by(Image.queue_rank)).first()
+    assert lease_next(project, bob, n=1)[0].id == head_of_queue.id
+
+
+def test_two_annotators_never_get_the_same_image(project, alice, bob):
+    a = {i.id for i in lease_next(project, alice, n=10)}
+    b = {i.id for i in lease_next(project, bob, n=10)}
+    assert len(a) == 10 and len(b) == 10 and not a & b
+
+
+def test_expired_lease_returns_to_the_queue(project, alice, bob):
+    from datetime import timedelta
+
+    (image,) = lease_next(project, alice, n=1)
+    assert image.id not in {i.id for i in lease_next(project, bob, n=3)}
+    image.lease_expires_at = image.lease_expires_at - timedelta(minutes=11)
+    db.session.commit()
+    assert image.id in {i.id for i in lease_next(project, bob, n=4)}
+
+
+def test_label_under_someone_elses_lease_is_refused(project, alice, bob):
+    (image,) = lease_next(project, alice, n=1)
+    with pytest.raises(LeaseConflict):
+        label(project, image, bob)
+    annotation = label(project, image, alice)
+    assert annotation.annotator_id == alice.id
+    assert db.session.get(Image, image.id).leased_to_id is None
+
+
+def test_skip_sends_an_image_to_the_back(project, alice):
+    (first,) = lease_next(project, alice, n=1)
+    skip(project, first.id, alice)
+    served = [i.id for i in lease_next(project, alice, n=5)]
+    assert first.id not in served
+
+
+def test_undo_restores_the_image_to_the_queue(project, alice):
+    (image,) = lease_next(project, alice, n=1)
+    annotation = label(project, image, alice)
+    undo(annotation.id, alice)
+    assert db.session.get(Image, image.id).label_class_id is None
+
+
+def test_archived_class_is_refused_and_its_labels_leave_training(project, alice):
+    red = class_by_name(project, "red")
+    red.archived = True
+    db.session.commit()
+    (image,) = lease_next(project, alice, n=1)
+    with pytest.raises(Exception, match="archived"):
+        submit_label(project, image.id, red, alice)
+
+
+def test_class_added_mid_project_joins_the_next_round(project, alice):
+    from labeler.projects import add_class
+
+    add_class(project, "purple")
+    db.session.commit()
+    label_from_queue(project, alice)
+    job = run_inline("retrain", project.id, run_round)
+    assert job.status == JobStatus.SUCCEEDED  # a class with no labels is not an error
+    assert "purple" not in latest_round(project).metrics["per_class"]
+
+
+def test_single_labelled_class_is_an_explained_state(project, alice):
+    run_inline("retrain", project.id, run_round)
+    reds = [i for i in db.session.scalars(select(Image)) if true_colour(i) == "red"][:3]
+    for image in reds:
+        label(project, image, alice)
+    job = run_inline("retrain", project.id, run_round)
+    round_ = latest_round(project, succeeded_only=False)
+    assert job.status == JobStatus.SUCCEEDED and round_.status == "skipped"
+    assert "Only one class" in round_.message
+
+
+def test_failed_round_keeps_the_previous_one_active(project, alice, monkeypatch):
+    import labeler.training as training
+
+    label_from_queue(project, alice)
+    run_inline("retrain", project.id, run_round)
+    good = latest_round(project)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(training.quality, "near_duplicate_groups", broken)
+    job = run_inline("retrain", project.id, run_round)
+
+    assert job.status == JobStatus.FAILED and "disk on fire" in job.message
+    failed = latest_round(project, succeeded_only=False)
+    assert failed.status == "failed" and "disk on fire" in failed.message
+    assert latest_round(project).id == good.id
+
+
+def test_never_two_rounds_at_once(project):
+    create_job("retrain", project.id, status=JobStatus.RUNNING)
+    with pytest.raises(JobAlreadyRunning):
+        create_job("retrain", project.id)
+
+
+def test_automatic_trigger_every_n_labels(app, project, alice):
+    set_training_options(project, retrain_every=5)
+    assert maybe_submit_retrain(app, project) is not None  # first round: due at once
+    from labeler.jobs import runner
+
+    assert runner(app).wait_idle(60)
+    db.session.expire_all()
+    for count, image in enumerate(lease_next(project, alice, n=5), start=1):
+        label(project, image, alice)
+        assert labels_until_next_round(project) == 5 - count
+    job = maybe_submit_retrain(app, project)
+    assert job is not None and job.kind == "retrain"
+    assert runner(app).wait_idle(60)
+    assert db.session.scalar(select(ModelRound.number).order_by(ModelRound.id.desc())) == 2
+
+
+def test_explain_gives_strategy_score_probabilities_and_neighbours(project, alice):
+    label_from_queue(project, alice)
+    run_inline("retrain", project.id, run_round)
+    (image,) = lease_next(project, alice, n=1)
+
+    reason = explain(project, image)
+
+    assert reason["strategy"] in {"margin_diverse", "typical"}
+    assert reason["score"] is not None and reason["round"] == 2
+    assert len(reason["probabilities"]) == 3
+    assert abs(sum(p["probability"] for p in reason["probabilities"]) - 1) < 1e-6
+    assert len(reason["neighbours"]) == 3
+    assert reason["neighbours"][0]["label"] == true_colour(image)
+
+
+def test_retrain_cli_reports_the_round(runner, project, alice):
+    label_from_queue(project, alice)
+    result = runner.invoke(args=["retrain", "colours"])
+    assert result.exit_code == 0, result.output
+    assert "Round 2: trained on 12 labels" in result.output
+    shown = runner.invoke(args=["project", "show", "colours"]).output
+    assert "last round: Round 2" in shown and "embedded:   60" in shown
+
+
+def test_one_labelled_class_is_named_in_the_reason(runner, project, alice):
+    reds = [i for i in db.session.scalars(select(Image)) if true_colour(i) == "red"][:2]
+    for image in reds:
+        label(project, image, alice)
+    result = runner.invoke(args=["retrain", "colours"])
+    assert "Only one class ('red') has labels" in result.output
+
+
+def test_project_set_validates_strategy(runner, project):
+    assert runner.invoke(args=["project", "set", "colours", "--strategy", "margin",
+                               "--retrain-every", "7"]).exit_code == 0
+    bad = runner.invoke(args=["project", "set", "colours", "--strategy", "magic"])
+    assert bad.exit_code == 1 and "Unknown strategy 'magic'" in bad.output
