@@ -17,7 +17,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         config: overrides by Flask config key (e.g. ``{"HOME": tmp_path, "TESTING": True}``);
             everything else comes from ``LABELER_*`` environment variables or defaults.
     """
-    from . import cli, jobs, users, views
+    from . import api, cli, jobs, users, views
     from .config import ensure_secret_key, load_config
     from .database import engine_options
     from .extensions import csrf, db, login_manager, migrate
@@ -44,5 +44,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     users.init_app(app)
     jobs.init_app(app)
     views.init_app(app)
+    api.init_app(app)
     cli.init_app(app)
     return app

@@ -129,3 +129,15 @@ def load_rgb(data: bytes) -> Image.Image:
     image = open_image(data)
     image.load()
     return to_rgb(ImageOps.exif_transpose(image))
+
+
+DISPLAY_MAX_SIDE = 2048
+
+
+def display_jpeg(data: bytes, max_side: int = DISPLAY_MAX_SIDE) -> bytes:
+    """A browser-friendly JPEG of stored bytes (oriented RGB, longest side ``max_side``)."""
+    image = load_rgb(data)
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()

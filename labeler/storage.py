@@ -71,6 +71,15 @@ class BlobStore:
         """Path of the stored JPEG thumbnail of an image."""
         return self._path("thumbs", sha256, "jpg")
 
+    def display_path(self, sha256: str) -> Path:
+        """Path of the JPEG rendition shown for formats browsers cannot display (TIFF)."""
+        return self._path("display", sha256, "jpg")
+
+    def put_display(self, sha256: str, data: bytes) -> Path:
+        path = self.display_path(sha256)
+        _atomic_write(path, data)
+        return path
+
     def has_image(self, sha256: str, image_format: str) -> bool:
         return self.image_path(sha256, image_format).exists()
 

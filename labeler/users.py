@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from flask import Flask, Request
+from flask import Flask, Request, g
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -104,3 +104,10 @@ def init_app(app: Flask) -> None:
     login_manager.request_loader(_load_user_from_request)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Log in to continue."
+
+    @app.teardown_request
+    def forget_request_user(_exc: BaseException | None) -> None:
+        # Flask-Login caches the user in g, which lives as long as the app context; when a
+        # caller keeps one app context across requests (tests, embedded use), the next
+        # request must authenticate afresh rather than inherit this one's user.
+        g.pop("_login_user", None)

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, send_file
 from flask_login import login_required
 
 from ..extensions import db
+from ..imaging import display_jpeg
 from ..importer import blob_store
 from ..models import Image
 from ..storage import MEDIA_TYPES, extension_for
@@ -26,6 +27,27 @@ def thumbnail(image_id: int):
     path = blob_store().thumbnail_path(image.sha256)
     if not path.exists():
         abort(404)
+    return send_file(path, mimetype="image/jpeg", max_age=CACHE_SECONDS, etag=image.sha256)
+
+
+# Formats every current browser shows in an <img>; others are converted for display.
+BROWSER_FORMATS = {"JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP"}
+
+
+@bp.route("/<int:image_id>/display")
+@login_required
+def display(image_id: int):
+    """The image as a browser can show it: the original, or a JPEG rendition (e.g. TIFF)."""
+    image = db.session.get(Image, image_id) or abort(404)
+    if image.format in BROWSER_FORMATS:
+        return original(image_id)
+    store = blob_store()
+    path = store.display_path(image.sha256)
+    if not path.exists():
+        source = store.image_path(image.sha256, image.format)
+        if not source.exists():
+            abort(404)
+        store.put_display(image.sha256, display_jpeg(source.read_bytes()))
     return send_file(path, mimetype="image/jpeg", max_age=CACHE_SECONDS, etag=image.sha256)
 
 

@@ -1,0 +1,85 @@
+"""The JSON API under ``/api/v1``: one blueprint, one error format.
+
+Authentication: ``Authorization: Bearer <token>`` (``labeler token create``), or the
+browser session, in which case state-changing requests must carry the session's CSRF token
+in an ``X-CSRFToken`` header. Errors are ``{"error": ..., "detail": ...}`` with the status
+that fits (400, 401, 403, 404, 409, 413); bad input never gives a 500.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, jsonify, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError, validate_csrf
+from werkzeug.exceptions import HTTPException
+from wtforms import ValidationError
+
+from ..errors import AlreadyExists, LabelerError, NotFound
+from ..extensions import csrf
+from ..jobs import JobAlreadyRunning
+from ..queue import LeaseConflict
+
+bp = Blueprint("api", __name__)
+
+
+class ApiError(Exception):
+    """An error answered as JSON with ``status``."""
+
+    def __init__(self, status: int, error: str, detail: str = "") -> None:
+        super().__init__(detail or error)
+        self.status, self.error, self.detail = status, error, detail
+
+
+STATUS_OF = ((NotFound, 404, "Not found"), (LeaseConflict, 409, "Conflict"),
+             (JobAlreadyRunning, 409, "Conflict"), (AlreadyExists, 409, "Conflict"),
+             (LabelerError, 400, "Bad request"))
+
+
+@bp.before_request
+def authenticate() -> None:
+    if not current_user.is_authenticated:
+        raise ApiError(401, "Unauthorized", "Log in, or send 'Authorization: Bearer <token>' "
+                       "(create one with `labeler token create USERNAME`).")
+    token_auth = request.headers.get("Authorization", "").lower().startswith("bearer ")
+    if request.method not in {"GET", "HEAD", "OPTIONS"} and not token_auth:
+        try:
+            validate_csrf(request.headers.get("X-CSRFToken", ""))
+        except ValidationError as exc:
+            raise ApiError(400, "CSRF token missing or invalid",
+                           f"{exc} Send the page's CSRF token in an X-CSRFToken header.") from exc
+
+
+def require_lead() -> None:
+    """Refuse with 403 unless the caller is a project lead."""
+    if not current_user.is_lead:
+        raise ApiError(403, "Forbidden", "Only project leads can do this.")
+
+
+@bp.errorhandler(ApiError)
+def api_error(exc: ApiError):
+    return jsonify(error=exc.error, detail=exc.detail), exc.status
+
+
+@bp.errorhandler(LabelerError)
+def labeler_error(exc: LabelerError):
+    for kind, status, title in STATUS_OF:
+        if isinstance(exc, kind):
+            return jsonify(error=title, detail=str(exc)), status
+    return jsonify(error="Bad request", detail=str(exc)), 400  # pragma: no cover
+
+
+@bp.errorhandler(CSRFError)
+def csrf_error(exc: CSRFError):
+    return jsonify(error="CSRF token missing or invalid", detail=exc.description), 400
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException):
+    return jsonify(error=exc.name, detail=exc.description or ""), exc.code or 500
+
+
+def init_app(app: Flask) -> None:
+    from . import labelling, projects  # noqa: F401 - routes register on import
+
+    csrf.exempt(bp)  # checked in authenticate(), only for session-authenticated requests
+    app.register_blueprint(bp, url_prefix="/api/v1")

@@ -1,0 +1,69 @@
+"""Projects, their statistics, retrain rounds and jobs."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..embedder import embedding_counts
+from ..extensions import db
+from ..models import Job, ModelRound, Project
+from ..projects import create_project
+from ..training import labels_until_next_round, latest_round, submit_retrain
+from . import ApiError, bp, require_lead, serialize
+from .labelling import get_project_or_404
+from .payload import field, json_body
+
+
+@bp.get("/projects")
+def list_projects():
+    projects = db.session.scalars(select(Project).order_by(Project.name)).all()
+    return jsonify(projects=[serialize.project(p) for p in projects])
+
+
+@bp.post("/projects")
+def new_project():
+    require_lead()
+    data = json_body()
+    classes = field(data, "classes", list, required=False) or []
+    if not all(isinstance(name, str) for name in classes):
+        raise ApiError(400, "Bad request", "Field 'classes' must be a list of strings.")
+    project = create_project(field(data, "name", str), classes)
+    return jsonify(serialize.project(project)), 201
+
+
+@bp.get("/projects/<int:project_id>/stats")
+def project_stats(project_id: int):
+    project = get_project_or_404(project_id)
+    embedded, _ = embedding_counts(project)
+    rounds = db.session.scalars(select(ModelRound).where(ModelRound.project_id == project.id)
+                                .order_by(ModelRound.number)).all()
+    active = latest_round(project)
+    return jsonify(
+        counts={**serialize.project(project)["counts"], "embedded": embedded},
+        labels_until_next_round=labels_until_next_round(project),
+        active_round=serialize.model_round(active) if active else None,
+        rounds=[serialize.model_round(r) for r in rounds],
+    )
+
+
+@bp.post("/projects/<int:project_id>/retrain")
+def retrain(project_id: int):
+    require_lead()
+    project = get_project_or_404(project_id)
+    job = submit_retrain(current_app._get_current_object(), project)
+    return jsonify(job_id=job.id, status=job.status), 202
+
+
+@bp.get("/jobs/<int:job_id>")
+def job_status(job_id: int):
+    job = db.session.get(Job, job_id)
+    if job is None:
+        raise ApiError(404, "Not found", f"No job with id {job_id}.")
+    return jsonify(serialize.job(job))
+
+
+@bp.get("/me")
+def me():
+    return jsonify(username=current_user.username, role=current_user.role)

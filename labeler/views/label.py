@@ -1,0 +1,20 @@
+"""The labelling page: one large image, keyboard first. The page's script talks to the API."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template
+from flask_login import login_required
+
+from ..extensions import db
+from ..models import Project
+
+bp = Blueprint("label", __name__)
+
+
+@bp.route("/<int:project_id>/label")
+@login_required
+def label_page(project_id: int):
+    project = db.session.get(Project, project_id) or abort(404)
+    classes = [{"name": c.name, "key": c.key, "colour": c.colour}
+               for c in project.active_classes()]
+    return render_template("label.html", project=project, classes=classes)

@@ -1,0 +1,277 @@
+// The labelling page: keyboard first, prefetching, never waiting for the server to move on.
+// Labels are sent in the background; "saved" shows once the server acknowledged each one.
+
+const app = document.getElementById("label-app");
+const projectId = app.dataset.projectId;
+const csrfToken = app.dataset.csrf;
+const classes = JSON.parse(app.dataset.classes);
+const keyToLabel = new Map(classes.filter((c) => c.key).map((c) => [c.key.toLowerCase(), c.name]));
+
+const PREFETCH = 4;
+const state = {
+  queue: [], // items leased to us, not yet answered; queue[0] is on screen unless reviewing
+  history: [], // {item, label, annotationId} of this sitting, oldest first
+  review: null, // index into history while looking back with the arrow keys
+  pending: 0, // label requests not yet acknowledged
+  fetching: false,
+  seen: new Set(), // image ids answered or in hand, so a refill never repeats one
+};
+
+const $ = (id) => document.getElementById(id);
+
+async function api(method, path, body) {
+  const response = await fetch(`/api/v1${path}`, {
+    method,
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    throw new Error(data.detail || data.error || `The server answered ${response.status}.`);
+  }
+  return data;
+}
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+function preload(item) {
+  const image = new Image();
+  image.src = item.image_url;
+}
+
+async function refill() {
+  if (state.fetching || state.queue.length >= PREFETCH) return;
+  state.fetching = true;
+  try {
+    // We ask for what we hold plus PREFETCH more: the server returns our leases first.
+    const data = await api("GET", `/projects/${projectId}/next?n=${state.queue.length + state.pending + PREFETCH}`);
+    for (const item of data.items) {
+      if (!state.seen.has(item.image_id)) {
+        state.seen.add(item.image_id);
+        state.queue.push(item);
+        preload(item);
+      }
+    }
+    showError("");
+  } catch (error) {
+    showError(`Could not load the next images: ${error.message}`);
+  } finally {
+    state.fetching = false;
+    render();
+  }
+}
+
+function current() {
+  if (state.review !== null) return state.history[state.review].item;
+  return state.queue[0] || null;
+}
+
+function renderReason(item) {
+  const reason = item.reason || {};
+  const prediction = item.prediction;
+  $("prediction").textContent = prediction
+    ? `${prediction.label} (${Math.round(prediction.confidence * 100)} % sure) — Enter accepts`
+    : "No prediction yet: the first rounds need a few labels of each class.";
+  const probabilities = $("probabilities");
+  probabilities.replaceChildren(
+    ...(reason.probabilities || []).map((p) => {
+      const li = document.createElement("li");
+      li.textContent = `${p.label}: ${(p.probability * 100).toFixed(1)} %`;
+      return li;
+    }),
+  );
+  const score = typeof reason.score === "number" ? `, score ${reason.score.toFixed(3)}` : "";
+  $("reason").textContent = `Chosen by ${reason.strategy || "import order"}${score}` +
+    (reason.round ? ` in round ${reason.round}.` : ".") + (reason.note ? ` ${reason.note}` : "");
+  $("neighbours").replaceChildren(
+    ...(reason.neighbours || []).map((n) => {
+      const li = document.createElement("li");
+      const img = document.createElement("img");
+      img.src = `/images/${n.image_id}/thumbnail`;
+      img.alt = n.label;
+      img.width = 64;
+      img.height = 64;
+      const caption = document.createElement("span");
+      caption.textContent = `${n.label} (${n.similarity.toFixed(2)})`;
+      li.append(img, caption);
+      return li;
+    }),
+  );
+}
+
+function render() {
+  const item = current();
+  const image = $("current-image");
+  const empty = $("stage-empty");
+  if (!item) {
+    image.hidden = true;
+    empty.hidden = false;
+    empty.textContent = state.fetching ? "Loading…" : "Nothing left to label in this project. Well done!";
+    $("stage-caption").textContent = "";
+    return;
+  }
+  empty.hidden = true;
+  image.hidden = false;
+  if (image.dataset.imageId !== String(item.image_id)) {
+    image.src = item.image_url;
+    image.alt = item.original_name;
+    image.dataset.imageId = item.image_id;
+  }
+  const reviewing = state.review !== null ? state.history[state.review] : null;
+  $("stage-caption").textContent = reviewing
+    ? `Earlier label: ${reviewing.label} — press a class key to change it, → to go on`
+    : item.original_name.split("/").pop();
+  renderReason(item);
+  for (const button of document.querySelectorAll(".class-button")) {
+    button.classList.toggle("chosen", Boolean(reviewing && reviewing.label === button.dataset.label));
+  }
+}
+
+function updateSaveState() {
+  $("save-state").textContent = state.pending ? `saving ${state.pending}…` : "all labels saved";
+}
+
+async function submit(item, label, historyIndex) {
+  state.pending += 1;
+  updateSaveState();
+  try {
+    const annotation = await api("POST", `/projects/${projectId}/annotations`, {
+      image_id: item.image_id,
+      label,
+    });
+    state.history[historyIndex].annotationId = annotation.annotation_id;
+    showError("");
+  } catch (error) {
+    state.history[historyIndex].failed = true;
+    showError(`The label for ${item.original_name} was NOT saved: ${error.message}`);
+  } finally {
+    state.pending -= 1;
+    updateSaveState();
+    refreshProgress();
+  }
+}
+
+function label(name) {
+  if (state.review !== null) {
+    const entry = state.history[state.review];
+    entry.label = name;
+    submit(entry.item, name, state.review); // a relabel adds a new annotation
+    render();
+    return;
+  }
+  const item = state.queue.shift();
+  if (!item) return;
+  state.history.push({ item, label: name, annotationId: null });
+  submit(item, name, state.history.length - 1);
+  render();
+  refill();
+}
+
+async function undoLast() {
+  const entry = state.history.at(-1);
+  if (!entry) return;
+  if (!entry.annotationId) {
+    showError("That label is still being saved; undo again in a moment.");
+    return;
+  }
+  try {
+    await api("DELETE", `/annotations/${entry.annotationId}`);
+    state.history.pop();
+    state.review = null;
+    state.queue.unshift(entry.item);
+    render();
+    refreshProgress();
+  } catch (error) {
+    showError(`Could not undo: ${error.message}`);
+  }
+}
+
+async function skipCurrent() {
+  const item = state.queue.shift();
+  if (!item) return;
+  render();
+  refill();
+  try {
+    await api("POST", `/projects/${projectId}/skip`, { image_id: item.image_id });
+  } catch (error) {
+    showError(`Could not skip: ${error.message}`);
+  }
+}
+
+function move(step) {
+  if (!state.history.length) return;
+  if (state.review === null) {
+    if (step < 0) state.review = state.history.length - 1;
+  } else {
+    state.review += step;
+    if (state.review < 0) state.review = 0;
+    if (state.review >= state.history.length) state.review = null;
+  }
+  render();
+}
+
+let progressTimer = null;
+function refreshProgress() {
+  clearTimeout(progressTimer);
+  progressTimer = setTimeout(async () => {
+    try {
+      const stats = await api("GET", `/projects/${projectId}/stats`);
+      const counts = stats.counts;
+      $("progress-labelled").textContent = `${counts.labelled} of ${counts.images} labelled`;
+      $("progress-round").textContent = `${stats.labels_until_next_round} labels to the next round`;
+      const active = stats.active_round;
+      if (!active) {
+        $("progress-accuracy").textContent = "no trained round yet";
+      } else if (typeof active.accuracy === "number") {
+        $("progress-accuracy").textContent =
+          `round ${active.number}: ${(active.accuracy * 100).toFixed(1)} % accurate`;
+      } else {
+        $("progress-accuracy").textContent =
+          `round ${active.number} trained; accuracy shows once each class has 2 labels`;
+      }
+    } catch (error) {
+      /* progress is informative only; the next refresh will try again */
+    }
+  }, 300);
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.altKey || event.ctrlKey || event.metaKey) return;
+  if (event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement) return;
+  const key = event.key.toLowerCase();
+  if (keyToLabel.has(key)) {
+    label(keyToLabel.get(key));
+  } else if (event.key === "Enter") {
+    const item = current();
+    if (item && item.prediction) label(item.prediction.label);
+  } else if (key === "s") {
+    skipCurrent();
+  } else if (key === "z" || event.key === "Backspace") {
+    undoLast();
+  } else if (event.key === "ArrowLeft") {
+    move(-1);
+  } else if (event.key === "ArrowRight") {
+    move(1);
+  } else {
+    return;
+  }
+  event.preventDefault();
+});
+
+for (const button of document.querySelectorAll(".class-button")) {
+  button.addEventListener("click", () => label(button.dataset.label));
+}
+
+window.addEventListener("beforeunload", (event) => {
+  if (state.pending) event.preventDefault(); // labels still in flight
+});
+
+setInterval(refreshProgress, 10000);
+updateSaveState();
+refreshProgress();
+refill();

@@ -1,0 +1,146 @@
+"""The JSON API for labelling: auth, CSRF, leases, labels, undo, stats, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from labeler.users import create_api_token, create_user
+from tests.test_training import COLOURS, colour_image  # noqa: F401 - shared image maker
+
+
+@pytest.fixture
+def project(app, tmp_path):
+    from labeler.embedder import embed_project, register_backbone
+    from labeler.importer import import_paths
+    from labeler.jobs import run_inline
+    from labeler.projects import create_project
+    from tests import imagegen
+    from tests.fakes import FAKE_BACKBONE, FakeBackbone
+
+    register_backbone(FAKE_BACKBONE, lambda cache_dir: FakeBackbone())
+    project = create_project("colours", list(COLOURS), backbone=FAKE_BACKBONE)
+    imagegen.write_files(tmp_path / "in", {
+        f"{name}_{i}.png": colour_image(rgb, seed=i * 3 + k)
+        for k, (name, rgb) in enumerate(COLOURS.items()) for i in range(8)})
+    import_paths(project, [tmp_path / "in"])
+    run_inline("embed", project.id, embed_project)
+    return project
+
+
+@pytest.fixture
+def token(app):
+    return create_api_token(create_user("ann", "password-123"))
+
+
+def auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_requests_without_login_or_token_get_401_json(client, project):
+    response = client.get(f"/api/v1/projects/{project.id}/next")
+    assert response.status_code == 401 and "Bearer" in response.json["detail"]
+    response = client.get("/api/v1/projects", headers=auth("lbl_wrong"))
+    assert response.status_code == 401
+
+
+def test_next_label_undo_cycle_with_a_token(client, project, token):
+    response = client.get(f"/api/v1/projects/{project.id}/next?n=3", headers=auth(token))
+    assert response.status_code == 200
+    items = response.json["items"]
+    assert len(items) == 3
+    item = items[0]
+    assert item["image_url"].endswith("/display") and "reason" in item
+    assert client.get(item["image_url"], headers=auth(token)).status_code == 200
+
+    created = client.post(f"/api/v1/projects/{project.id}/annotations", headers=auth(token),
+                          json={"image_id": item["image_id"], "label": "red"})
+    assert created.status_code == 201, created.json
+    assert created.json["label"] == "red"
+    stats = client.get(f"/api/v1/projects/{project.id}/stats", headers=auth(token)).json
+    assert stats["counts"]["labelled"] == 1 and stats["counts"]["embedded"] == 24
+
+    undone = client.delete(f"/api/v1/annotations/{created.json['annotation_id']}",
+                           headers=auth(token))
+    assert undone.status_code == 200 and undone.json["undone_at"]
+    stats = client.get(f"/api/v1/projects/{project.id}/stats", headers=auth(token)).json
+    assert stats["counts"]["labelled"] == 0
+
+
+def test_leased_image_is_409_for_another_annotator(client, project, token):
+    other = create_api_token(create_user("bea", "password-123"))
+    item = client.get(f"/api/v1/projects/{project.id}/next", headers=auth(token)).json["items"][0]
+    response = client.post(f"/api/v1/projects/{project.id}/annotations", headers=auth(other),
+                           json={"image_id": item["image_id"], "label": "red"})
+    assert response.status_code == 409 and "someone else" in response.json["detail"]
+
+
+@pytest.mark.parametrize("body, detail", [
+    ({"image_id": 1}, "Missing field 'label'"),
+    ({"image_id": "1", "label": "red"}, "must be an integer"),
+    ({"image_id": 1, "label": "purple"}, "has no class 'purple'"),
+    ([1, 2], "must be an object"),
+])
+def test_bad_bodies_are_400_with_a_reason(client, project, token, body, detail):
+    response = client.post(f"/api/v1/projects/{project.id}/annotations", headers=auth(token),
+                           json=body)
+    assert response.status_code == 400 and detail in response.json["detail"]
+
+
+def test_non_json_body_is_400(client, project, token):
+    response = client.post(f"/api/v1/projects/{project.id}/annotations", headers=auth(token),
+                           data="not json", content_type="text/plain")
+    assert response.status_code == 400 and "JSON" in response.json["detail"]
+
+
+def test_unknown_ids_are_404(client, project, token):
+    assert client.get("/api/v1/projects/999/next", headers=auth(token)).status_code == 404
+    response = client.post(f"/api/v1/projects/{project.id}/annotations", headers=auth(token),
+                           json={"image_id": 99999, "label": "red"})
+    assert response.status_code == 404
+    assert client.get("/api/v1/jobs/999", headers=auth(token)).status_code == 404
+    assert client.get("/api/v1/nowhere", headers=auth(token)).status_code == 404
+
+
+def test_session_posts_need_the_csrf_header(app, project):
+    app.config["WTF_CSRF_ENABLED"] = True
+    create_user("cara", "password-123")
+    client = app.test_client()
+    page = client.get("/auth/login").text
+    csrf = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    client.post("/auth/login", data={"username": "cara", "password": "password-123",
+                                     "csrf_token": csrf})
+    item = client.get(f"/api/v1/projects/{project.id}/next").json["items"][0]
+    body = {"image_id": item["image_id"], "label": "red"}
+    refused = client.post(f"/api/v1/projects/{project.id}/annotations", json=body)
+    assert refused.status_code == 400 and "CSRF" in refused.json["error"]
+    label_page = client.get(f"/projects/{project.id}/label").text
+    token = label_page.split('data-csrf="')[1].split('"')[0]
+    accepted = client.post(f"/api/v1/projects/{project.id}/annotations", json=body,
+                           headers={"X-CSRFToken": token})
+    assert accepted.status_code == 201
+
+
+def test_annotators_cannot_retrain_or_create_projects(client, project, token):
+    assert client.post(f"/api/v1/projects/{project.id}/retrain",
+                       headers=auth(token)).status_code == 403
+    assert client.post("/api/v1/projects", headers=auth(token),
+                       json={"name": "x"}).status_code == 403
+
+
+def test_lead_retrain_is_a_job_and_a_second_one_conflicts(app, client, project):
+    from labeler.jobs import runner
+
+    lead_token = create_api_token(create_user("lead", "password-123", "lead"))
+    started = client.post(f"/api/v1/projects/{project.id}/retrain", headers=auth(lead_token))
+    assert started.status_code == 202
+    again = client.post(f"/api/v1/projects/{project.id}/retrain", headers=auth(lead_token))
+    assert again.status_code in (202, 409)  # 409 while the first is queued or running
+    assert runner(app).wait_idle(60)
+    job = client.get(f"/api/v1/jobs/{started.json['job_id']}", headers=auth(lead_token)).json
+    assert job["status"] == "succeeded" and job["progress"] == 1.0
+
+
+def test_labelling_page_lists_classes_with_keys(lead_client, project):
+    page = lead_client.get(f"/projects/{project.id}/label").text
+    assert 'data-label="red"' in page and "<kbd>1</kbd> red" in page
+    assert "label.js" in page
