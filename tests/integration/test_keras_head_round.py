@@ -1,0 +1,25 @@
+"""A retrain round with the Keras dense head (the transfer-learning classification layer)."""
+
+from __future__ import annotations
+
+import pytest
+
+from labeler.jobs import run_inline
+from labeler.models import JobStatus
+from labeler.training import latest_round, load_head, run_round, set_training_options
+from tests.test_training import alice, label_from_queue, project  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.integration
+
+
+def test_round_with_keras_dense_head_trains_saves_and_reloads(project, alice):  # noqa: F811
+    set_training_options(project, head="keras_dense")
+    label_from_queue(project, alice)
+
+    job = run_inline("retrain", project.id, run_round)
+
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    round_ = latest_round(project)
+    assert round_.metrics["trained"] and round_.metrics["accuracy"] > 0.7
+    head = load_head(project)
+    assert type(head).__name__ == "KerasDenseHead" and hasattr(head, "model_")
