@@ -12,6 +12,7 @@ No Flask, no database; TensorFlow is imported only inside :func:`cached_embeddin
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -26,7 +27,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
-from labeler.classifier import LogisticHead, NotEnoughLabels
+from labeler.classifier import LogisticHead, NotEnoughLabels, pool_statistics
 from labeler.errors import LabelerError
 from labeler.imaging import open_image
 from labeler.sampling import STRATEGIES, rank_pool
@@ -393,7 +394,7 @@ def full_pool_accuracy(
     y: np.ndarray,
     seeds: Iterable[int],
     holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
-    make_head: Callable[[], Any] = LogisticHead,
+    make_head: Callable[[], Any] | None = None,
 ) -> float:
     """Mean held-out accuracy of a head trained on the whole labelled pool: the ceiling.
 
@@ -412,7 +413,7 @@ def full_pool_accuracy(
     with threadpool_limits(limits=1):  # see simulate
         for seed in seeds:
             pool, held_out = split_pool(y, seed, holdout_fraction)
-            head = make_head().fit(X[pool], y[pool])
+            head = (make_head or LogisticHead)().fit(X[pool], y[pool])
             scores.append(float(np.mean(head.predict(X[held_out]) == y[held_out])))
     return float(np.mean(scores))
 
@@ -426,7 +427,7 @@ def simulate(
     holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
     max_batch: int | None = None,
     on_row: Callable[[CurveRow], None] | None = None,
-    make_head: Callable[[], Any] = LogisticHead,
+    make_head: Callable[[], Any] | None = None,
 ) -> list[CurveRow]:
     """Replay active learning with the true labels as the annotator.
 
@@ -485,6 +486,10 @@ def simulate(
                     f"The budget of {checkpoints[-1]} labels exceeds the pool of {len(pool)} "
                     f"images (seed {seed}); lower the budget or the held-out fraction."
                 )
+            # As in a retrain round: the head is standardised by statistics of the whole pool.
+            mean, scale = pool_statistics(X[pool])
+            seed_head = make_head or functools.partial(LogisticHead, pool_mean=mean,
+                                                       pool_scale=scale)
             for strategy in strategies:
                 # Seeded by (seed, strategy): adding a strategy leaves the others' runs alone.
                 rng = np.random.default_rng([seed, zlib.crc32(strategy.encode())])
@@ -498,7 +503,7 @@ def simulate(
                     n_classes,
                     max_batch,
                     rng,
-                    make_head,
+                    seed_head,
                 )
                 for n_labels, accuracy in curve:
                     rows.append(CurveRow(strategy, int(seed), n_labels, accuracy))

@@ -11,6 +11,7 @@ cold start (most typical image of each cluster) and records why, as a skipped ro
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import pickle
@@ -26,7 +27,7 @@ from flask import Flask, current_app
 from sqlalchemy import func, select, update
 
 from . import quality, sampling
-from .classifier import KerasDenseHead, LogisticHead, NotEnoughLabels
+from .classifier import KerasDenseHead, LogisticHead, NotEnoughLabels, pool_statistics
 from .embedder import current_vectors
 from .errors import LabelerError
 from .extensions import db
@@ -168,7 +169,7 @@ def _fit_and_measure(project: Project, pool: _Pool) -> dict[str, Any]:
             "before training." if len(present) else
             "No images with embeddings have labels yet; label images of at least two classes.")
     X = np.asarray(pool.embeddings[labelled], dtype=np.float32)
-    make_head = HEADS[project_head(project)]
+    make_head = _head_factory(project, pool)
     head = make_head().fit(X, y)
     metrics: dict[str, Any] = {"trained": True, "classes": [int(c) for c in head.classes_]}
     cv = quality.cross_validated_proba(make_head, X, y, max_folds=5, rng=SEED)
@@ -191,6 +192,15 @@ def _fit_and_measure(project: Project, pool: _Pool) -> dict[str, Any]:
             for e in errors[:200]]
     proba = head.predict_proba(pool.embeddings)
     return {"head": head, "proba": proba, "metrics": metrics, "suspects": suspects}
+
+
+def _head_factory(project: Project, pool: _Pool) -> Callable[[], Any]:
+    """A maker of the project's head; the logistic head is standardised by pool statistics."""
+    name = project_head(project)
+    if name != "logistic":
+        return HEADS[name]
+    mean, scale = pool_statistics(pool.embeddings)
+    return functools.partial(LogisticHead, pool_mean=mean, pool_scale=scale)
 
 
 def _with_class_names(measured: dict[str, Any], names: dict[int, str]) -> dict[str, Any]:

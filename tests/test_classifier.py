@@ -112,8 +112,36 @@ def test_wrong_width_is_reported(embeddings) -> None:
 
 def test_clone_keeps_parameters() -> None:
     head = clone(LogisticHead(C=1.0, max_iter=50))
-    assert head.get_params() == {"C": 1.0, "max_iter": 50}
+    assert head.get_params() == {"C": 1.0, "max_iter": 50, "pool_mean": None,
+                                 "pool_scale": None}
     assert not hasattr(head, "classes_")
+
+
+def test_pool_statistics_match_numpy_on_a_float16_pool() -> None:
+    from labeler.classifier import pool_statistics
+
+    rng = np.random.default_rng(3)
+    pool = (rng.normal(2.0, 3.0, size=(1000, 8))).astype(np.float16)
+    pool[:, 5] = 1.5  # a constant feature gets scale 1, not 0
+    mean, scale = pool_statistics(pool, chunk_rows=128)
+    np.testing.assert_allclose(mean, pool.astype(np.float64).mean(axis=0), rtol=1e-9)
+    expected = pool.astype(np.float64).std(axis=0)
+    expected[5] = 1.0
+    np.testing.assert_allclose(scale, expected, rtol=1e-6)
+
+
+def test_pool_scaled_head_equals_a_pipeline_with_that_scaler() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(60, 6))
+    y = np.repeat(["a", "b", "c"], 20)
+    X[y == "b"] += 1.5
+    mean, scale = rng.normal(size=6), rng.uniform(0.5, 2.0, size=6)
+    head = LogisticHead(pool_mean=mean, pool_scale=scale).fit(X, y)
+    reference = LogisticRegression(C=0.1, max_iter=1000).fit((X - mean) / scale, y)
+    np.testing.assert_allclose(head.predict_proba(X),
+                               reference.predict_proba((X - mean) / scale), atol=1e-6)
 
 
 @pytest.mark.integration
