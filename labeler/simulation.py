@@ -31,6 +31,7 @@ from labeler.classifier import LogisticHead, NotEnoughLabels, pool_statistics
 from labeler.errors import LabelerError
 from labeler.imaging import open_image
 from labeler.sampling import STRATEGIES, rank_pool
+from labeler.storage import file_sha256
 
 if TYPE_CHECKING:
     from labeler.embeddings import Backbone
@@ -46,7 +47,6 @@ DEFAULT_HOLDOUT_FRACTION = 1 / 3
 _NEEDS_MODEL = frozenset({"least_confident", "margin", "entropy", "margin_diverse"})
 # Write the embedding cache after this many new vectors, so an interrupted run keeps them.
 _SAVE_EVERY = 1024
-_HASH_CHUNK = 1 << 20
 
 
 class CurveRow(NamedTuple):
@@ -195,13 +195,6 @@ def _load_npy(path: str | os.PathLike[str], what: str) -> np.ndarray:
 # --- embeddings --------------------------------------------------------------------------------
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 def _known_spec(backbone_name: str) -> tuple[str, str, int] | None:
     """(name, version, input size) of the default backbone, known without loading TF."""
@@ -285,7 +278,7 @@ def cached_embeddings(
     """
     cache_dir = Path(cache_dir)
     try:
-        hashes = [_file_sha256(Path(p)) for p in paths]
+        hashes = [file_sha256(Path(p)) for p in paths]
     except OSError as exc:
         raise LabelerError(f"Cannot read {exc.filename} ({exc.strerror}); check the path.") from exc
     backbone = None

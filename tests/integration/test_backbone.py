@@ -22,6 +22,7 @@ from labeler.embeddings import (
     prepare_image,
     registry,
 )
+from labeler.storage import file_sha256
 
 pytestmark = [
     pytest.mark.integration,
@@ -125,7 +126,7 @@ def test_a_damaged_cache_is_detected_and_rebuilt(
     rebuilt = load_backbone("efficientnet-lite0", tmp_path)
 
     assert conversions == [1]
-    assert checksum_path.read_text().split()[0] == registry._sha256(model_path)
+    assert checksum_path.read_text().split()[0] == file_sha256(model_path)
     image = stack([photos["coffee"]])
     np.testing.assert_allclose(rebuilt.embed(image), backbone.embed(image), rtol=1e-5, atol=1e-6)
 
@@ -161,7 +162,7 @@ def test_a_user_keras_file_is_a_backbone(tmp_path):
     user = load_backbone(str(path), tmp_path / "cache")
 
     assert user.spec.name == str(path.resolve())
-    assert user.spec.version == "sha256:" + registry._sha256(path)[:16]
+    assert user.spec.version == "sha256:" + file_sha256(path)[:16]
     assert (user.spec.input_size, user.spec.dim) == (32, 4)
     expected = keras.Model(inputs, pooled).predict(images.astype(np.float32), verbose=0)
     np.testing.assert_allclose(user.embed(images), expected, rtol=1e-5, atol=1e-6)
