@@ -8,9 +8,9 @@ import numpy as np
 
 from .embedder import current_vectors
 from .extensions import db
-from .models import Image, Project
+from .models import Image, ModelRound, Project
 from .queue import SKIPPED_BASE, UNRANKED_BASE
-from .training import latest_round, load_head
+from .training import load_head
 
 NEIGHBOURS = 3
 TOP_CLASSES = 3
@@ -33,9 +33,11 @@ def explain(project: Project, image: Image, head: Any | None = None) -> dict[str
         Parts that do not exist yet (no round, no embedding) are empty, and ``note`` says
         why in a sentence.
     """
-    round_ = latest_round(project, succeeded_only=False)
+    round_ = db.session.scalar(db.select(ModelRound).where(
+        ModelRound.project_id == project.id, ModelRound.number == image.prediction_round)
+    ) if image.prediction_round else None
     reason: dict[str, Any] = {
-        "strategy": round_.strategy if round_ and image.prediction_round else "import order",
+        "strategy": round_.strategy if round_ is not None else "import order",
         "score": image.acquisition_score,
         "queue_rank": image.queue_rank,
         "round": image.prediction_round,

@@ -128,6 +128,10 @@ def undo(annotation_id: int, user: User) -> Annotation:
     if annotation.annotator_id != user.id and not user.is_lead:
         raise LabelerError("You can only undo your own labels.")
     undo_annotation(annotation)
+    image = db.session.get(Image, annotation.image_id)
+    if image is not None and image.label_class_id is None:
+        # The person undoing is about to label it again: reserve it for them.
+        image.leased_to_id, image.lease_expires_at = user.id, utcnow() + LEASE_DURATION
     db.session.commit()
     return annotation
 

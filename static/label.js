@@ -215,6 +215,20 @@ function move(step) {
   render();
 }
 
+// When a round finishes, the images we hold get fresh predictions and reasons.
+let knownRound = null;
+async function refreshHeldItems() {
+  if (!state.queue.length) return;
+  try {
+    const data = await api("GET", `/projects/${projectId}/next?n=${state.queue.length}`);
+    const fresh = new Map(data.items.map((item) => [item.image_id, item]));
+    state.queue = state.queue.map((item) => fresh.get(item.image_id) || item);
+    render();
+  } catch (error) {
+    /* the old reasons stay; nothing is lost */
+  }
+}
+
 let progressTimer = null;
 function refreshProgress() {
   clearTimeout(progressTimer);
@@ -225,6 +239,8 @@ function refreshProgress() {
       $("progress-labelled").textContent = `${counts.labelled} of ${counts.images} labelled`;
       $("progress-round").textContent = `${stats.labels_until_next_round} labels to the next round`;
       const active = stats.active_round;
+      if (active && knownRound !== null && active.number !== knownRound) refreshHeldItems();
+      knownRound = active ? active.number : 0;
       if (!active) {
         $("progress-accuracy").textContent = "no trained round yet";
       } else if (typeof active.accuracy === "number") {

@@ -157,6 +157,7 @@ def test_undo_restores_the_image_to_the_queue(project, alice):
     annotation = label(project, image, alice)
     undo(annotation.id, alice)
     assert db.session.get(Image, image.id).label_class_id is None
+    assert db.session.get(Image, image.id).leased_to_id == alice.id  # hers to relabel
 
 
 def test_archived_class_is_refused_and_its_labels_leave_training(project, alice):

@@ -64,5 +64,7 @@ def test_label_ten_with_keys_undo_one_and_see_a_round(page, live_server, project
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(ModelRound)
                              .where(ModelRound.status == "succeeded")) >= 1
-    assert page.text_content("#prediction") != "No prediction yet."
+    # The images in hand got the new round's predictions without a reload.
+    page.wait_for_function("document.getElementById('prediction').textContent"
+                           ".includes('% sure')", timeout=30_000)
     screenshot(page, "labelling")
