@@ -17,17 +17,26 @@ from .embedder import EMBED_JOB, embed_project, embedding_counts
 from .extensions import db
 from .jobs import JobAlreadyRunning, runner
 from .models import Job, Project
-from .training import maybe_submit_retrain
+from .training import maybe_submit_retrain, submit_retrain
 
 log = logging.getLogger(__name__)
 
 
 def embed_then_schedule_round(progress: Callable[..., None], project_id: int) -> str:
-    """Job: embed the project's new images, then queue a retrain round if one is due."""
+    """Job: embed the project's new images, then queue a round so they are ranked and tagged.
+
+    New vectors mean images no round has predicted or ranked yet, so a round follows
+    whenever this job embedded anything, not only when enough labels arrived.
+    """
+    before, _ = embedding_counts(db.session.get(Project, project_id))
     summary = embed_project(progress=progress, project_id=project_id)
     project = db.session.get(Project, project_id)
-    if project is not None:
-        maybe_submit_retrain(current_app._get_current_object(), project)  # type: ignore[attr-defined]
+    if project is not None and embedding_counts(project)[0] > before:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        try:
+            submit_retrain(app, project)
+        except JobAlreadyRunning:
+            pass  # the running round started after some of these vectors; the next catches up
     return summary
 
 
@@ -46,7 +55,8 @@ def submit_due_work(app: Flask) -> list[Job]:
         embedded, total = embedding_counts(project)
         if embedded < total and (job := submit_embedding(app, project)) is not None:
             jobs.append(job)
-        elif embedded and (job := maybe_submit_retrain(app, project)) is not None:
+        elif embedded == total and embedded and (
+                job := maybe_submit_retrain(app, project)) is not None:
             jobs.append(job)  # e.g. labels given while no server was running
     return jobs
 

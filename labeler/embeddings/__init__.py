@@ -4,16 +4,22 @@ This package is the only part of labeler that imports TensorFlow/Keras, and it d
 lazily, inside functions: importing it is cheap.
 """
 
-from labeler.embeddings.backbone import (
+import os
+
+# TensorFlow's C++ start-up chatter (CUDA probes, CPU flags) is noise on a user's terminal;
+# set before TensorFlow is first imported (lazily, by this package). Users can override.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from labeler.embeddings.backbone import (  # noqa: E402
     Backbone,
     BackboneSpec,
     BackboneUnavailable,
     ImageNetHeadUnavailable,
 )
-from labeler.embeddings.imagenet import imagenet_class_names
-from labeler.embeddings.images import prepare_image
-from labeler.embeddings.keras_apps import DEFAULT_BACKBONE
-from labeler.embeddings.registry import available_backbones, load_backbone
+from labeler.embeddings.imagenet import imagenet_class_names  # noqa: E402
+from labeler.embeddings.images import prepare_image  # noqa: E402
+from labeler.embeddings.keras_apps import DEFAULT_BACKBONE  # noqa: E402
+from labeler.embeddings.registry import available_backbones, load_backbone  # noqa: E402
 
 __all__ = [
     "DEFAULT_BACKBONE",

@@ -1,0 +1,1 @@
+"""Real labelled images shipped for ``labeler demo`` (Fashion-MNIST, MIT licence)."""
