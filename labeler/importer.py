@@ -10,6 +10,7 @@ and reused by the next import) but never a row without its file.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from .imaging import DecodedImage, InvalidImage, decode_and_thumbnail
 from .models import Image, Project, User
 from .projects import class_by_name
 from .queue import UNRANKED_BASE
-from .sources import Rejected, Source, SourceLimits, iter_paths
+from .sources import Rejected, Source, SourceLimits, Upload, iter_paths, iter_uploads
 from .storage import BlobStore
 
 BATCH_SIZE = 256
@@ -227,3 +228,18 @@ def import_paths(project: Project, paths: Iterable[Path], *, labels_from_folders
     return import_sources(project, items, total=len(items),
                           labels_from_folders=labels_from_folders, annotator=annotator,
                           on_progress=on_progress)
+
+
+def import_uploads(project: Project, files: list[Upload], *, labels_from_folders: bool = False,
+                   annotator: User | None = None) -> ImportReport:
+    """Import files uploaded through the browser or the API (images and zips).
+
+    Uploads are spooled into a private temporary folder in the data directory under names
+    we choose, imported like any other files, and the folder is removed afterwards.
+    """
+    spool_root = Path(current_app.config["HOME"]) / "tmp"
+    spool_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=spool_root, prefix="upload-") as workdir:
+        items = list(iter_uploads(files, Path(workdir), limits_from_config()))
+        return import_sources(project, items, total=len(items),
+                              labels_from_folders=labels_from_folders, annotator=annotator)

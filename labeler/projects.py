@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from flask import current_app
@@ -90,6 +91,50 @@ def add_class(project: Project, name: str) -> LabelClass:
     )
     project.classes.append(label_class)
     db.session.flush()
+    return label_class
+
+
+RESERVED_KEYS = {"s", "z"}  # skip and undo on the labelling page
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def update_class(project: Project, label_class: LabelClass, *, name: str | None = None,
+                 colour: str | None = None, key: str | None = None,
+                 archived: bool | None = None) -> LabelClass:
+    """Rename, recolour, re-key or (un)archive a class mid-project (committed).
+
+    Labels already given keep pointing at the class, so a rename relabels nothing and an
+    archived class keeps its history; archived classes leave training and the key row.
+    """
+    if label_class.project_id != project.id:
+        raise NotFound(f"Class {label_class.id} is not in project {project.name!r}.")
+    if name is not None:
+        name = clean_name(name, "class name")
+        if any(c.name == name and c.id != label_class.id for c in project.classes):
+            raise AlreadyExists(f"Project {project.name!r} already has a class named {name!r}.")
+        label_class.name = name
+    if colour is not None:
+        if not _COLOUR.match(colour):
+            raise LabelerError(f"Colour {colour!r} is not of the form #rrggbb.")
+        label_class.colour = colour.lower()
+    if key is not None:
+        key = key.strip().lower()
+        if key == "":
+            label_class.key = None
+        elif len(key) != 1 or key not in CLASS_KEYS:
+            raise LabelerError(f"A class key is one of 1–9 or a letter other than S and Z, "
+                               f"not {key!r}.")
+        else:
+            taken = next((c for c in project.classes if c.key == key and c.id != label_class.id
+                          and not c.archived), None)
+            if taken is not None:
+                raise AlreadyExists(f"Key {key!r} is already used by class {taken.name!r}.")
+            label_class.key = key
+    if archived is not None:  # after the key: archiving frees the key for an active class
+        label_class.archived = archived
+        if archived:
+            label_class.key = None
+    db.session.commit()
     return label_class
 
 

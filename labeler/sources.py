@@ -11,8 +11,9 @@ import os
 import threading
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -148,3 +149,30 @@ def iter_paths(paths: list[Path], limits: SourceLimits) -> Iterator[Source | Rej
             yield from iter_file(path, limits)
         else:
             yield Rejected(str(path), "no such file or folder")
+
+
+class Upload(Protocol):
+    """What a browser upload offers (werkzeug's FileStorage has it)."""
+
+    filename: str | None
+
+    def save(self, dst: str) -> None: ...
+
+
+def upload_display_name(filename: str | None, index: int) -> str:
+    """The file's own name without any client-supplied directories (never used as a path)."""
+    name = PurePosixPath((filename or "").replace("\\", "/")).name.strip()
+    return name or f"upload-{index + 1}"
+
+
+def iter_uploads(files: list[Upload], workdir: Path, limits: SourceLimits
+                 ) -> Iterator[Source | Rejected]:
+    """Uploaded files (single images or zips), spooled into ``workdir`` under safe names."""
+    for index, upload in enumerate(files):
+        display = upload_display_name(upload.filename, index)
+        path = workdir / f"{index:06d}.upload"  # our name: the client's never touches disk
+        upload.save(str(path))
+        for item in iter_file(path, limits, display=display):
+            if isinstance(item, Source) and not zipfile.is_zipfile(path):
+                item = replace(item, folder=None)  # a loose file has no class folder
+            yield item

@@ -41,6 +41,22 @@ def create_user(username: str, password: str, role: str = Role.ANNOTATOR.value) 
     return user
 
 
+def set_role_and_active(user: User, acting: User, *, role: str | None = None,
+                        active: bool | None = None) -> User:
+    """Change a user's role or deactivate them (committed); a lead cannot demote or lock
+    out themselves, so a project never loses its last way in by accident."""
+    if user.id == acting.id and (role == Role.ANNOTATOR or active is False):
+        raise LabelerError("You cannot demote or deactivate yourself; ask another lead.")
+    if role is not None:
+        if role not in {r.value for r in Role}:
+            raise LabelerError(f"Role must be 'lead' or 'annotator', not {role!r}.")
+        user.role = role
+    if active is not None:
+        user.active = active
+    db.session.commit()
+    return user
+
+
 def get_user(username: str) -> User:
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:

@@ -144,3 +144,19 @@ def test_labelling_page_lists_classes_with_keys(lead_client, project):
     page = lead_client.get(f"/projects/{project.id}/label").text
     assert 'data-label="red"' in page and "<kbd>1</kbd> red" in page
     assert "label.js" in page
+
+
+def test_upload_through_the_api_reports_each_file(client, project):
+    import io
+
+    lead_token = create_api_token(create_user("up", "password-123", "lead"))
+    response = client.post(
+        f"/api/v1/projects/{project.id}/images", headers=auth(lead_token),
+        content_type="multipart/form-data",
+        data={"files": [(io.BytesIO(colour_image((1, 2, 3), seed=99)), "new.png"),
+                        (io.BytesIO(b"<svg><script>x</script></svg>"), "evil.png")]})
+    assert response.status_code == 200, response.json
+    assert response.json["imported"] == 1
+    assert response.json["rejected"][0]["name"] == "evil.png"
+    empty = client.post(f"/api/v1/projects/{project.id}/images", headers=auth(lead_token))
+    assert empty.status_code == 400 and "files" in empty.json["detail"]

@@ -48,6 +48,31 @@ def project_stats(project_id: int):
     )
 
 
+@bp.post("/projects/<int:project_id>/images")
+def upload_images(project_id: int):
+    """Upload images and zips (multipart, field ``files``); per-file results with reasons."""
+    from flask import request
+
+    from ..importer import import_uploads
+    from ..scheduler import submit_embedding
+
+    require_lead()
+    project = get_project_or_404(project_id)
+    files = [f for f in request.files.getlist("files") if f and f.filename]
+    if not files:
+        raise ApiError(400, "Bad request", "Send one or more files in the multipart field "
+                       "'files' (images or zip archives).")
+    labels_from_folders = request.form.get("labels_from_folders", "").lower() in {
+        "1", "true", "yes", "on"}
+    report = import_uploads(project, files, labels_from_folders=labels_from_folders,
+                            annotator=current_user)
+    if report.imported:
+        submit_embedding(current_app._get_current_object(), project)
+    return jsonify(imported=report.imported, duplicates=report.duplicates,
+                   labelled=report.labelled, image_ids=report.image_ids,
+                   rejected=[{"name": r.name, "reason": r.reason} for r in report.rejected])
+
+
 @bp.post("/projects/<int:project_id>/retrain")
 def retrain(project_id: int):
     require_lead()

@@ -1,18 +1,36 @@
-"""Project list and project overview."""
+"""Projects: list, overview, creation, classes and uploads."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
-from flask_login import login_required
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from ..errors import LabelerError
 from ..extensions import db
-from ..models import Image, Project
-from ..projects import project_counts
+from ..importer import ImportReport, import_uploads
+from ..models import Image, LabelClass, Project
+from ..projects import add_class, create_project, parse_label_list, project_counts, update_class
+from .access import lead_required
+from .forms import AddClassForm, ClassForm, NewProjectForm, UploadForm
 
 bp = Blueprint("projects", __name__)
 
 RECENT_IMAGES = 24
+
+
+def _project_or_404(project_id: int) -> Project:
+    return db.session.get(Project, project_id) or abort(404)
 
 
 @bp.route("")
@@ -23,13 +41,108 @@ def index():
     return render_template("projects/index.html", rows=rows)
 
 
+@bp.route("projects/new", methods=["GET", "POST"])
+@lead_required
+def new():
+    form = NewProjectForm()
+    if form.validate_on_submit():
+        try:
+            project = create_project(form.name.data or "",
+                                     parse_label_list(form.classes.data or ""))
+        except LabelerError as exc:
+            form.name.errors = [str(exc)]
+        else:
+            flash(f"Project {project.name!r} created. Upload images to start.", "info")
+            return redirect(url_for("projects.show", project_id=project.id))
+    return render_template("projects/new.html", form=form), 400 if form.errors else 200
+
+
 @bp.route("projects/<int:project_id>")
 @login_required
 def show(project_id: int):
-    project = db.session.get(Project, project_id) or abort(404)
+    project = _project_or_404(project_id)
     recent = db.session.scalars(
         select(Image).where(Image.project_id == project.id)
         .order_by(Image.id.desc()).limit(RECENT_IMAGES)
     ).all()
+    class_forms = {c.id: ClassForm(obj=c, prefix=f"c{c.id}") for c in project.classes}
     return render_template("projects/show.html", project=project,
-                           counts=project_counts(project), recent=recent)
+                           counts=project_counts(project), recent=recent,
+                           add_class_form=AddClassForm(), class_forms=class_forms,
+                           upload_form=UploadForm())
+
+
+@bp.route("projects/<int:project_id>/classes", methods=["POST"])
+@lead_required
+def add_class_view(project_id: int):
+    project = _project_or_404(project_id)
+    form = AddClassForm()
+    if form.validate_on_submit():
+        try:
+            label_class = add_class(project, form.name.data or "")
+            db.session.commit()
+            flash(f"Class {label_class.name!r} added with key {label_class.key}.", "info")
+        except LabelerError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+    else:
+        flash("Give the new class a name.", "error")
+    return redirect(url_for("projects.show", project_id=project.id) + "#classes")
+
+
+@bp.route("projects/<int:project_id>/classes/<int:class_id>", methods=["POST"])
+@lead_required
+def update_class_view(project_id: int, class_id: int):
+    project = _project_or_404(project_id)
+    label_class = db.session.get(LabelClass, class_id)
+    if label_class is None or label_class.project_id != project.id:
+        abort(404)
+    form = ClassForm(prefix=f"c{class_id}")
+    if form.validate_on_submit():
+        try:
+            update_class(project, label_class, name=form.name.data, colour=form.colour.data,
+                         key=form.key.data or "", archived=bool(form.archived.data))
+            flash(f"Class {label_class.name!r} saved.", "info")
+        except LabelerError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+    else:
+        problems = "; ".join(f"{name}: {', '.join(errors)}" for name, errors in
+                             form.errors.items())
+        flash(f"Class not saved ({problems}).", "error")
+    return redirect(url_for("projects.show", project_id=project.id) + "#classes")
+
+
+def _report_json(report: ImportReport):
+    return {"imported": report.imported, "duplicates": report.duplicates,
+            "labelled": report.labelled, "image_ids": report.image_ids,
+            "rejected": [{"name": r.name, "reason": r.reason} for r in report.rejected],
+            "summary": report.summary()}
+
+
+@bp.route("projects/<int:project_id>/upload", methods=["POST"])
+@lead_required
+def upload(project_id: int):
+    """Import uploaded images and zips (same validation as the CLI); embed in background."""
+    from ..scheduler import submit_embedding
+
+    project = _project_or_404(project_id)
+    form = UploadForm()
+    files = [f for f in request.files.getlist(form.files.name) if f and f.filename]
+    wants_json = request.accept_mimetypes.best == "application/json"
+    if not form.validate_on_submit() or not files:
+        message = "Choose one or more images or zip files to upload."
+        if wants_json:
+            return jsonify(error="Bad request", detail=message), 400
+        flash(message, "error")
+        return redirect(url_for("projects.show", project_id=project.id))
+    report = import_uploads(project, files, labels_from_folders=bool(
+        form.labels_from_folders.data), annotator=current_user)
+    if report.imported:
+        submit_embedding(current_app._get_current_object(), project)
+    if wants_json:
+        return jsonify(_report_json(report))
+    flash(report.summary(), "info")
+    for rejected in report.rejected[:50]:
+        flash(f"Rejected {rejected.name}: {rejected.reason}", "error")
+    return redirect(url_for("projects.show", project_id=project.id))
