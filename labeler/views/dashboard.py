@@ -1,0 +1,27 @@
+"""The lead's dashboard page: charts of the project's progress, retraining and settings.
+
+The page is a shell; static/dashboard.js draws it from ``GET /api/v1/projects/<id>/dashboard``
+and keeps it current while jobs run.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template
+
+from ..extensions import db
+from ..models import Project
+from ..sampling import STRATEGIES
+from ..training import project_retrain_every, project_strategy
+from .access import lead_required
+
+bp = Blueprint("dashboard", __name__)
+
+
+@bp.route("/<int:project_id>/dashboard")
+@lead_required
+def dashboard(project_id: int):
+    """The dashboard of one project (leads only; annotators get 403)."""
+    project = db.session.get(Project, project_id) or abort(404)
+    return render_template("dashboard.html", project=project, strategies=STRATEGIES,
+                           strategy=project_strategy(project),
+                           retrain_every=project_retrain_every(project))

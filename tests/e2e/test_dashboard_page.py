@@ -1,0 +1,80 @@
+"""A lead opens the dashboard in a real Chromium, retrains and changes the strategy."""
+
+from __future__ import annotations
+
+import pytest
+
+from labeler.extensions import db
+from labeler.queue import lease_next
+from labeler.training import project_strategy
+from labeler.users import create_user
+from tests.e2e.conftest import SCREENSHOTS
+from tests.e2e.test_labelling_page import log_in
+from tests.test_api import project  # noqa: F401 - the colour project fixture
+from tests.test_dashboard import trained
+from tests.test_training import label
+
+pytestmark = pytest.mark.e2e
+
+
+def test_lead_sees_charts_retrains_and_changes_strategy(page, live_server, project):  # noqa: F811
+    create_user("lena", "password-123", "lead")
+    kim = create_user("kim", "password-123", "annotator")
+    trained(project, kim, n=9)
+    for image in lease_next(project, kim, n=6):  # labels since: the next round learns more
+        label(project, image, kim)
+    log_in(page, live_server, "lena", "password-123")
+    page.goto(f"{live_server}/projects/{project.id}/dashboard")
+    page.wait_for_selector("#dashboard[data-loaded=true]")
+
+    # The learning curve has its point, the confusion matrix is 3 × 3 with class names.
+    assert page.locator("#curve svg circle.dot").count() == 1
+    assert page.locator("#confusion-table tbody tr").count() == 3
+    assert page.locator("#confusion-table tbody tr:first-child td").count() == 3
+    headers = page.locator("#confusion-table thead th.col-head").all_text_contents()
+    assert sorted(headers) == ["blue", "green", "red"]
+    assert page.locator("#class-chart svg rect").count() == 6  # labelled + auto-tagged
+    assert "kim" in page.text_content("#annotators")
+
+    page.click("#retrain")
+    page.wait_for_function("document.getElementById('retrain-status').dataset.status === "
+                           "'succeeded'", timeout=30_000)
+    assert "succeeded" in page.text_content("#retrain-text")
+    # The charts refresh: the new round is the second point of the curve.
+    page.wait_for_function("document.querySelectorAll('#curve svg circle.dot').length === 2",
+                           timeout=10_000)
+    page.wait_for_function("!document.querySelector('#jobs .status-running, "
+                           "#jobs .status-queued')", timeout=10_000)
+
+    page.select_option("#strategy", "margin")
+    page.fill("#retrain-every", "0")
+    page.click("#settings-form button[type=submit]")
+    page.wait_for_selector("#settings-error:not([hidden])")
+    assert "at least 1" in page.text_content("#settings-error")
+    page.fill("#retrain-every", "10")
+    page.click("#settings-form button[type=submit]")
+    page.wait_for_function("document.getElementById('settings-state').textContent"
+                           ".startsWith('Saved')")
+    assert page.is_hidden("#settings-error")
+    db.session.refresh(project)
+    assert project_strategy(project) == "margin"
+
+    page.mouse.move(0, 0)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    # The whole page: the dashboard is taller than one screen and the documentation shows all.
+    page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+
+
+def test_new_project_shows_what_to_do_next(page, live_server):
+    from labeler.projects import create_project
+
+    create_user("lena", "password-123", "lead")
+    fresh = create_project("empty", ["cat", "dog"])
+    log_in(page, live_server, "lena", "password-123")
+    page.goto(f"{live_server}/projects/{fresh.id}/dashboard")
+    page.wait_for_selector("#dashboard[data-loaded=true]")
+    assert "No trained round yet." in page.text_content("#curve")
+    assert "Nobody has labelled yet." in page.text_content("#annotators")
+    assert "No confusion matrix yet." in page.text_content("#confusion")
+    assert "No jobs yet." in page.text_content("#jobs")
+    assert page.text_content("#kpi-images") == "0"

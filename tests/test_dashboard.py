@@ -1,0 +1,153 @@
+"""The lead's dashboard: access, its JSON payload, the settings endpoint and retrain conflicts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from labeler.extensions import db
+from labeler.jobs import create_job, run_inline
+from labeler.models import Annotation, JobStatus, utcnow
+from labeler.queue import lease_next, undo
+from labeler.training import project_retrain_every, project_strategy, run_round
+from tests.conftest import login
+from tests.test_api import project  # noqa: F401 - the colour project fixture
+from tests.test_training import label
+
+
+def trained(project, user, n=15):  # noqa: F811
+    """A cold-start round, ``n`` labels from the queue, then a trained round."""
+    run_inline("retrain", project.id, run_round)
+    for image in lease_next(project, user, n=n):
+        label(project, image, user)
+    job = run_inline("retrain", project.id, run_round)
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    return project
+
+
+def csrf(client, project):  # noqa: F811
+    """Headers with the session's CSRF token, read from a page as the browser would."""
+    page = client.get(f"/projects/{project.id}/label").text
+    return {"X-CSRFToken": page.split('data-csrf="')[1].split('"')[0]}
+
+
+def test_anonymous_users_go_to_login(client, project):  # noqa: F811
+    response = client.get(f"/projects/{project.id}/dashboard")
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+    assert client.get(f"/api/v1/projects/{project.id}/dashboard").status_code == 401
+
+
+def test_annotators_get_403(client, project, annotator):  # noqa: F811
+    login(client, annotator.username)
+    assert client.get(f"/projects/{project.id}/dashboard").status_code == 403
+    response = client.get(f"/api/v1/projects/{project.id}/dashboard")
+    assert response.status_code == 403 and "leads" in response.json["detail"]
+    response = client.post(f"/api/v1/projects/{project.id}/settings", json={"strategy": "random"},
+                           headers=csrf(client, project))
+    assert response.status_code == 403
+
+
+def test_page_renders_the_shell_for_a_lead(lead_client, project):  # noqa: F811
+    response = lead_client.get(f"/projects/{project.id}/dashboard")
+    assert response.status_code == 200
+    html = response.text
+    assert 'id="dashboard"' in html and 'data-csrf="' in html
+    assert "dashboard.js" in html and 'type="module"' in html
+    assert '<option value="margin_diverse"' in html  # choices come from sampling.STRATEGIES
+    assert "<script>" not in html  # no inline scripts (Content-Security-Policy)
+    assert lead_client.get("/projects/9999/dashboard").status_code == 404
+
+
+def test_dashboard_json_before_any_trained_round(lead_client, project):  # noqa: F811
+    data = lead_client.get(f"/api/v1/projects/{project.id}/dashboard").json
+    assert data["totals"] == {"images": 24, "labelled": 0, "unlabelled": 24, "embedded": 24}
+    assert data["curve"] == [] and data["latest_round"] is None
+    assert data["annotators"] == []
+    assert [j["kind"] for j in data["jobs"]] == ["embed"]
+    assert data["any_job_active"] is False
+
+
+def test_dashboard_json_after_a_trained_round(lead_client, project, annotator):  # noqa: F811
+    trained(project, annotator)
+    undone = db.session.query(Annotation).order_by(Annotation.id.desc()).first()
+    undo(undone.id, annotator)  # undone labels are not counted
+    # One old label: counted in the total, not in the last hour.
+    old = db.session.query(Annotation).order_by(Annotation.id).first()
+    old.created_at = utcnow() - timedelta(hours=3)
+    db.session.commit()
+
+    response = lead_client.get(f"/api/v1/projects/{project.id}/dashboard")
+    assert response.status_code == 200
+    data = response.json
+
+    assert data["totals"]["labelled"] == 14 and data["totals"]["embedded"] == 24
+    classes = {c["name"]: c for c in data["classes"]}
+    assert set(classes) == {"red", "green", "blue"}
+    assert sum(c["labelled"] for c in classes.values()) == 14
+    # The round predicted every image; auto-tagged counts only the unlabelled ones.
+    assert sum(c["predicted"] for c in classes.values()) == 10
+    assert classes["red"]["colour"].startswith("#")
+
+    assert len(data["curve"]) == 1
+    point = data["curve"][0]
+    assert point["n_labels"] == 15 and 0 <= point["accuracy"] <= 1
+
+    latest = data["latest_round"]
+    assert latest["number"] == 2
+    assert len(latest["confusion"]) == len(latest["labels"]) == 3
+    assert all(len(row) == 3 for row in latest["confusion"])
+    assert sum(map(sum, latest["confusion"])) == 15
+    assert set(latest["per_class"]) == {"red", "green", "blue"}
+
+    (stats,) = data["annotators"]
+    assert stats["username"] == annotator.username
+    assert stats["labels"] == 14 and stats["last_hour"] == 13
+    # Two active five-minute spans (now and three hours ago): 14 labels in 10 minutes.
+    assert stats["active_minutes"] == 10 and stats["per_hour"] == 84.0
+
+    kinds = [j["kind"] for j in data["jobs"]]
+    assert kinds == ["retrain", "retrain", "embed"]  # newest first
+    assert all(j["status"] == "succeeded" for j in data["jobs"])
+    assert data["settings"]["strategy"] == "auto"
+    assert {s["name"] for s in data["settings"]["strategies"]} >= {"auto", "margin", "random"}
+
+
+def test_settings_endpoint_saves(lead_client, project):  # noqa: F811
+    headers = csrf(lead_client, project)
+    response = lead_client.post(f"/api/v1/projects/{project.id}/settings", headers=headers,
+                                json={"strategy": "margin", "retrain_every": 7})
+    assert response.status_code == 200, response.json
+    assert response.json["strategy"] == "margin" and response.json["retrain_every"] == 7
+    db.session.refresh(project)
+    assert project_strategy(project) == "margin" and project_retrain_every(project) == 7
+    # One field alone leaves the other as it was.
+    lead_client.post(f"/api/v1/projects/{project.id}/settings", headers=headers,
+                     json={"retrain_every": 3})
+    db.session.refresh(project)
+    assert project_strategy(project) == "margin" and project_retrain_every(project) == 3
+
+
+@pytest.mark.parametrize("body, detail", [
+    ({"strategy": "clairvoyant"}, "Unknown strategy 'clairvoyant'"),
+    ({"retrain_every": 0}, "at least 1"),
+    ({"retrain_every": "5"}, "must be an integer"),
+    ({"retrain_every": 10**9}, "at most 100000"),
+    ({}, "Send 'strategy' and/or 'retrain_every'"),
+])
+def test_settings_endpoint_validates(lead_client, project, body, detail):  # noqa: F811
+    response = lead_client.post(f"/api/v1/projects/{project.id}/settings", json=body,
+                                headers=csrf(lead_client, project))
+    assert response.status_code == 400 and detail in response.json["detail"]
+    db.session.refresh(project)
+    assert project_strategy(project) == "auto"
+
+
+def test_retrain_while_one_is_running_is_409_with_a_sentence(lead_client, project):  # noqa: F811
+    running = create_job("retrain", project.id, status=JobStatus.RUNNING)
+    response = lead_client.post(f"/api/v1/projects/{project.id}/retrain",
+                                headers=csrf(lead_client, project))
+    assert response.status_code == 409
+    assert f"#{running.id}" in response.json["detail"] and "wait" in response.json["detail"]
+    data = lead_client.get(f"/api/v1/projects/{project.id}/dashboard").json
+    assert data["any_job_active"] is True and data["jobs"][0]["status"] == "running"
