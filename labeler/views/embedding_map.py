@@ -1,0 +1,23 @@
+"""The embedding map page: every embedded image as a point, coloured by label or prediction.
+
+The page is a shell; static/embedding_map.js fetches ``GET /api/v1/projects/<id>/map`` and
+draws the points on a canvas.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template
+from flask_login import login_required
+
+from ..extensions import db
+from ..models import Project
+
+bp = Blueprint("embedding_map", __name__)
+
+
+@bp.route("/<int:project_id>/map")
+@login_required
+def map_page(project_id: int):
+    """Render the embedding map of a project (any logged-in user may look)."""
+    project = db.session.get(Project, project_id) or abort(404)
+    return render_template("embedding_map.html", project=project)
