@@ -120,6 +120,8 @@ function render() {
   if (image.dataset.imageId !== String(item.image_id)) {
     image.src = item.image_url;
     image.alt = item.original_name;
+    // Tiny images (e.g. 28-pixel Fashion-MNIST) stay crisp when scaled up, not blurred.
+    image.classList.toggle("pixelated", Math.max(item.width, item.height) < 128);
     image.dataset.imageId = item.image_id;
   }
   const reviewing = state.review !== null ? state.history[state.review] : null;
@@ -186,6 +188,7 @@ async function undoLast() {
     state.queue.unshift(entry.item);
     render();
     refreshProgress();
+    refreshHeldItems(); // its prediction may be newer than when it was first shown
   } catch (error) {
     showError(`Could not undo: ${error.message}`);
   }
@@ -239,8 +242,11 @@ function refreshProgress() {
       $("progress-labelled").textContent = `${counts.labelled} of ${counts.images} labelled`;
       $("progress-round").textContent = `${stats.labels_until_next_round} labels to the next round`;
       const active = stats.active_round;
-      if (active && knownRound !== null && active.number !== knownRound) refreshHeldItems();
-      knownRound = active ? active.number : 0;
+      const roundNow = active ? active.number : 0;
+      if (roundNow !== knownRound) {
+        knownRound = roundNow;
+        refreshHeldItems(); // a new round: the images in hand have new predictions
+      }
       if (!active) {
         $("progress-accuracy").textContent = "no trained round yet";
       } else if (typeof active.accuracy === "number") {

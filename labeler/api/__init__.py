@@ -79,7 +79,13 @@ def http_error(exc: HTTPException):
 
 
 def init_app(app: Flask) -> None:
-    from . import labelling, projects  # noqa: F401 - routes register on import
+    from . import (  # noqa: F401 - routes register on import
+        dashboard,
+        embedding_map,
+        gallery,
+        labelling,
+        projects,
+    )
 
     csrf.exempt(bp)  # checked in authenticate(), only for session-authenticated requests
     app.register_blueprint(bp, url_prefix="/api/v1")

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import auth, errors, images, label, projects
+from . import (
+    auth,
+    dashboard,
+    embedding_map,
+    errors,
+    gallery,
+    images,
+    label,
+    projects,
+    users,
+)
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(auth.bp, url_prefix="/auth")
     app.register_blueprint(projects.bp, url_prefix="/")
     app.register_blueprint(images.bp, url_prefix="/images")
+    app.register_blueprint(users.bp, url_prefix="/users")
     app.register_blueprint(label.bp, url_prefix="/projects")
+    app.register_blueprint(dashboard.bp, url_prefix="/projects")
+    app.register_blueprint(gallery.bp, url_prefix="/projects")
+    app.register_blueprint(embedding_map.bp, url_prefix="/projects")
     errors.init_app(app)
