@@ -59,6 +59,8 @@ SETTINGS: tuple[Setting, ...] = (
             int),
     Setting("BACKBONE", "efficientnet-lite0", "Backbone that turns images into embeddings "
             "for new projects (`labeler backbones` lists them)."),
+    Setting("LOGIN_RATE_LIMIT", "10 per minute; 50 per hour", "Login attempts allowed per "
+            "client address (Flask-Limiter syntax); empty turns the limit off."),
     Setting("SESSION_COOKIE_SECURE", False, "Send the session cookie over HTTPS only; turn "
             "on behind TLS.", _bool),
     Setting("LOG_LEVEL", "INFO", "Logging level of the server and CLI."),

@@ -1,5 +1,7 @@
 """Extension objects, created unbound; ``create_app`` binds them with ``init_app``."""
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -26,3 +28,5 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+# Only routes that opt in are limited (login); storage defaults to this process's memory.
+limiter = Limiter(key_func=get_remote_address, default_limits=[])

@@ -20,7 +20,7 @@ PASSWORD = "correct-horse-battery"
 def app(tmp_path: Path) -> Iterator[Flask]:
     """A migrated app whose data directory is a fresh temporary folder."""
     app = create_app({"HOME": tmp_path / "data", "TESTING": True, "WTF_CSRF_ENABLED": False,
-                      "IMPORT_WORKERS": 2})
+                      "IMPORT_WORKERS": 2, "LOGIN_RATE_LIMIT": ""})
     upgrade_database(app)
     with app.app_context():
         yield app

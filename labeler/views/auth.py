@@ -8,6 +8,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from ..extensions import limiter
+from ..security import login_rate_limit, login_rate_limit_off
 from ..users import authenticate, has_users
 
 bp = Blueprint("auth", __name__)
@@ -27,6 +29,9 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_rate_limit, methods=["POST"], exempt_when=login_rate_limit_off,
+               error_message="Too many login attempts from your address; wait a minute and "
+                             "try again.")
 def login():
     form = LoginForm()
     if form.validate_on_submit():

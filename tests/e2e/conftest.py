@@ -44,7 +44,9 @@ def live_server(app):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    # bypass_csp: Playwright's wait_for_function evaluates strings, which our CSP forbids;
+    # tests/e2e/test_csp.py checks the pages themselves under the real policy.
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
