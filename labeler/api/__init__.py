@@ -37,6 +37,8 @@ STATUS_OF = ((NotFound, 404, "Not found"), (LeaseConflict, 409, "Conflict"),
 
 @bp.before_request
 def authenticate() -> None:
+    if request.endpoint == "api.openapi":  # the OpenAPI document is public
+        return
     if not current_user.is_authenticated:
         raise ApiError(401, "Unauthorized", "Log in, or send 'Authorization: Bearer <token>' "
                        "(create one with `labeler token create USERNAME`).")
@@ -82,8 +84,10 @@ def init_app(app: Flask) -> None:
     from . import (  # noqa: F401 - routes register on import
         dashboard,
         embedding_map,
+        exports,
         gallery,
         labelling,
+        openapi,
         projects,
     )
 
