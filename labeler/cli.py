@@ -386,6 +386,68 @@ def token_create(username: str, name: str) -> None:
                "Send it as 'Authorization: Bearer <token>'.", err=True)
 
 
+labels_group = LabelerAppGroup("labels", help="Import labels given elsewhere.")
+
+
+@commands.command("export")
+@click.argument("project_name", metavar="PROJECT")
+@click.option("--format", "export_format", required=True,
+              type=click.Choice(["csv", "jsonl", "folders", "model"]),
+              help="csv or jsonl: one row per image; folders: one folder per class (a zip "
+                   "when --out ends in .zip); model: the trained classifier as a .keras file.")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="File (or directory, for folders) to write.")
+@click.option("--include-predictions", is_flag=True,
+              help="csv/jsonl: add predicted class and confidence, and unlabelled images.")
+@click.option("--val-split", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=None, metavar="FRACTION",
+              help="folders: put this share of each class in val/, the rest in train/.")
+@with_database
+def export_command(project_name: str, export_format: str, out: Path,
+                   include_predictions: bool, val_split: float | None) -> None:
+    """Export PROJECT's labels, images or model; the file appears only when complete."""
+    from . import export
+    from .importer import blob_store
+    from .projects import get_project
+
+    project = get_project(project_name)
+    if export_format == "csv":
+        export.write_csv(project, out, include_predictions=include_predictions)
+    elif export_format == "jsonl":
+        export.write_jsonl(project, out, include_predictions=include_predictions)
+    elif export_format == "folders":
+        result = export.write_folders(project, out, blob_store(), val_split=val_split)
+        click.echo(f"{result.images} images in {len(result.per_folder)} folders.")
+    else:
+        export_model = export.model_exporter()
+        if export_model is None:
+            raise click.ClickException(export.MODEL_UNAVAILABLE)
+        export_model(project, out)
+    click.echo(f"Wrote {out}")
+
+
+@labels_group.command("import")
+@click.argument("project_name", metavar="PROJECT")
+@click.argument("csv_file", metavar="FILE.csv",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--create-classes", is_flag=True,
+              help="Create the classes the project does not have yet.")
+@with_database
+def labels_import(project_name: str, csv_file: Path, create_classes: bool) -> None:
+    """Label PROJECT's images from FILE.csv (columns label, and file_name or sha256)."""
+    from .label_import import import_labels
+    from .projects import get_project
+
+    project = get_project(project_name)
+    report = import_labels(project, csv_file, create_classes=create_classes)
+    for line in report.lines():
+        click.echo(line)
+    if report.refused:
+        raise click.ClickException(
+            "Nothing was imported because of the unknown classes above; fix their names in "
+            "the file, or rerun with --create-classes to create them.")
+
+
 def _serve(app: Flask, host: str, port: int, threads: int) -> None:
     import waitress
 
@@ -448,7 +510,8 @@ def demo(home: Path, host: str, port: int, no_serve: bool) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the commands on ``app.cli`` (so ``flask --app labeler`` has them too)."""
-    for command in (project_group, user_group, token_group, *commands.commands.values()):
+    for command in (project_group, user_group, token_group, labels_group,
+                    *commands.commands.values()):
         app.cli.add_command(command)
 
 
@@ -472,6 +535,7 @@ def main(ctx: click.Context) -> None:
                          load_dotenv_defaults=False)
 
 
-for _command in (project_group, user_group, token_group, *commands.commands.values(), demo):
+for _command in (project_group, user_group, token_group, labels_group,
+                 *commands.commands.values(), demo):
     main.add_command(_command)
 main.add_command(migrate_cli.db, "db")

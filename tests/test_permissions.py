@@ -6,12 +6,12 @@ from __future__ import annotations
 from tests.conftest import login
 from tests.test_api import project  # noqa: F401 - a project with images
 
-PUBLIC = {"auth.login", "static", "api.openapi_document"}
+PUBLIC = {"auth.login", "static", "api.openapi"}
 LEAD_ONLY = {
     "projects.new", "projects.add_class_view", "projects.update_class_view", "projects.upload",
     "users.index", "users.update", "dashboard.dashboard",
     "api.new_project", "api.retrain", "api.upload_images", "api.dashboard",
-    "api.training_settings",
+    "api.training_settings", "api.export_project",
 }
 
 
