@@ -1,9 +1,12 @@
 // The lead's dashboard: draws its charts as plain SVG/HTML from one JSON endpoint and keeps
 // them current while jobs run. All data goes into the page through textContent/attributes.
 
+import { apiClient } from "./api.js";
+
 const root = document.getElementById("dashboard");
 const projectId = root.dataset.projectId;
 const csrfToken = root.dataset.csrf;
+const api = apiClient(csrfToken);
 const SVG = "http://www.w3.org/2000/svg";
 const FAST_POLL_MS = 2000; // while a job is queued or running
 const SLOW_POLL_MS = 30000; // otherwise: labels arrive from annotators meanwhile
@@ -12,21 +15,6 @@ const $ = (id) => document.getElementById(id);
 let latest = null; // the last dashboard payload
 let pollTimer = null;
 
-async function api(method, path, body) {
-  const response = await fetch(`/api/v1${path}`, {
-    method,
-    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    credentials: "same-origin",
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const error = new Error(data.detail || data.error || `The server answered ${response.status}.`);
-    error.status = response.status;
-    throw error;
-  }
-  return data;
-}
 
 function showError(message) {
   $("error").textContent = message;

@@ -3,9 +3,12 @@
 // data for hover hit-testing, and hover highlights on a separate overlay canvas so moving
 // the mouse never redraws the points.
 
+import { apiClient } from "./api.js";
+
 const app = document.getElementById("map-app");
 const projectId = app.dataset.projectId;
 const csrfToken = app.dataset.csrf;
+const api = apiClient(csrfToken);
 const detailBase = app.dataset.detailBase;
 const thumbnailBase = app.dataset.thumbnailBase;
 
@@ -39,19 +42,6 @@ const state = {
   drawPending: false,
 };
 
-async function api(method, path, body) {
-  const response = await fetch(`/api/v1${path}`, {
-    method,
-    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    credentials: "same-origin",
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    throw new Error(data.detail || data.error || `The server answered ${response.status}.`);
-  }
-  return data;
-}
 
 function showError(message) {
   const box = $("map-error");

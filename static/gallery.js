@@ -1,9 +1,12 @@
 // The gallery: select tiles with mouse or keyboard, label them in one request, load more
 // pages by cursor. Data from the server is only ever written with textContent.
 
+import { apiClient } from "./api.js";
+
 const app = document.getElementById("gallery-app");
 const projectId = app.dataset.projectId;
 const csrfToken = app.dataset.csrf;
+const api = apiClient(csrfToken);
 const classes = JSON.parse(app.dataset.classes);
 const colourOf = new Map(classes.map((c) => [c.name, c.colour]));
 const grid = document.getElementById("g-grid");
@@ -16,19 +19,6 @@ const state = {
   busy: false,
 };
 
-async function api(method, path, body) {
-  const response = await fetch(`/api/v1${path}`, {
-    method,
-    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    credentials: "same-origin",
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    throw new Error(data.detail || data.error || `The server answered ${response.status}.`);
-  }
-  return data;
-}
 
 function showError(message) {
   const box = $("g-error");

@@ -1,9 +1,12 @@
 // The labelling page: keyboard first, prefetching, never waiting for the server to move on.
 // Labels are sent in the background; "saved" shows once the server acknowledged each one.
 
+import { apiClient } from "./api.js";
+
 const app = document.getElementById("label-app");
 const projectId = app.dataset.projectId;
 const csrfToken = app.dataset.csrf;
+const api = apiClient(csrfToken);
 const classes = JSON.parse(app.dataset.classes);
 const keyToLabel = new Map(classes.filter((c) => c.key).map((c) => [c.key.toLowerCase(), c.name]));
 
@@ -19,19 +22,6 @@ const state = {
 
 const $ = (id) => document.getElementById(id);
 
-async function api(method, path, body) {
-  const response = await fetch(`/api/v1${path}`, {
-    method,
-    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    credentials: "same-origin",
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    throw new Error(data.detail || data.error || `The server answered ${response.status}.`);
-  }
-  return data;
-}
 
 function showError(message) {
   const box = $("error");
