@@ -131,3 +131,18 @@ def hostile_zip(path: Path) -> Path:
             nested.writestr("x.png", good)
         archive.writestr("nested.zip", inner.getvalue())
     return path
+
+
+def digits_folder(root: Path, classes: dict[int, str], per_class: int) -> Path:
+    """Real hand-written digits from scikit-learn as 64×64 PNGs, one folder per class."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    counts = dict.fromkeys(classes, 0)
+    for pixels, target in zip(digits.images, digits.target, strict=True):
+        if target in classes and counts[target] < per_class:
+            image = Image.fromarray((pixels * 255 / 16).astype(np.uint8)).resize((64, 64))
+            (root / classes[target]).mkdir(parents=True, exist_ok=True)
+            image.save(root / classes[target] / f"{counts[target]}.png")
+            counts[target] += 1
+    return root

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image as PILImage
 from sqlalchemy import select
 
 from labeler.embedder import register_backbone
@@ -18,6 +17,7 @@ from labeler.queue import lease_next, submit_label
 from labeler.scheduler import submit_due_work
 from labeler.training import maybe_submit_retrain, set_training_options
 from labeler.users import create_user
+from tests import imagegen
 
 pytestmark = pytest.mark.integration
 
@@ -27,18 +27,7 @@ DIGITS = {0: "zero", 1: "one", 7: "seven"}
 @pytest.fixture
 def digits_folder(tmp_path):
     """Real hand-written digits that ship with scikit-learn, as PNG files per class."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    folder = tmp_path / "digits"
-    counts = dict.fromkeys(DIGITS, 0)
-    for pixels, target in zip(digits.images, digits.target, strict=True):
-        if target in DIGITS and counts[target] < 25:
-            image = PILImage.fromarray((pixels * 255 / 16).astype(np.uint8)).resize((64, 64))
-            (folder / DIGITS[target]).mkdir(parents=True, exist_ok=True)
-            image.save(folder / DIGITS[target] / f"{counts[target]}.png")
-            counts[target] += 1
-    return folder
+    return imagegen.digits_folder(tmp_path / "digits", DIGITS, per_class=25)
 
 
 def test_labelling_through_the_queue_triggers_rounds_that_reorder_and_auto_tag(

@@ -28,6 +28,7 @@ from labeler.projects import class_by_name, create_project
 from labeler.queue import lease_next, submit_label
 from labeler.training import load_head, run_round, set_training_options
 from labeler.users import create_user
+from tests import imagegen
 
 DIGITS = {0: "zero", 1: "one", 7: "seven"}
 
@@ -62,17 +63,7 @@ LOAD_AND_PREDICT = textwrap.dedent("""
 
 def _digits_folder(root, classes):
     """Real hand-written digits from scikit-learn as 64x64 PNG files, 12 per class."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    counts = dict.fromkeys(classes, 0)
-    for pixels, target in zip(digits.images, digits.target, strict=True):
-        if target in classes and counts[target] < 12:
-            image = PILImage.fromarray((pixels * 255 / 16).astype(np.uint8)).resize((64, 64))
-            (root / classes[target]).mkdir(parents=True, exist_ok=True)
-            image.save(root / classes[target] / f"{counts[target]}.png")
-            counts[target] += 1
-    return root
+    return imagegen.digits_folder(root, classes, per_class=12)
 
 
 def _trained_project(tmp_path, backbone, classes, head):
