@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -75,6 +75,11 @@ def test_dashboard_json_after_a_trained_round(lead_client, project, annotator): 
     # One old label: counted in the total, not in the last hour.
     old = db.session.query(Annotation).order_by(Annotation.id).first()
     old.created_at = utcnow() - timedelta(hours=3)
+    # The recent labels were given seconds apart but may straddle a five-minute boundary;
+    # pin them inside one span so the expected active time does not depend on the clock.
+    span = int((utcnow() - timedelta(minutes=10)).timestamp()) // 300 * 300 + 60
+    for recent in db.session.query(Annotation).filter(Annotation.id != old.id):
+        recent.created_at = datetime.fromtimestamp(span, UTC)
     db.session.commit()
 
     response = lead_client.get(f"/api/v1/projects/{project.id}/dashboard")
