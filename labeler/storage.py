@@ -16,7 +16,10 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -46,20 +49,28 @@ def extension_for(image_format: str) -> str:
     return EXTENSIONS.get(image_format.upper(), image_format.lower())
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` so that readers see either no file or the whole file, never a part.
+@contextmanager
+def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+    """Open ``path`` for writing so readers see either no file or the whole file, never a part.
 
-    A crash mid-write leaves at most a stray temporary file, never a truncated image.
+    Writes go to a temporary file beside ``path`` that replaces it on success; a crash or an
+    exception leaves at most a stray temporary file (removed on exceptions), never a
+    truncated ``path``.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    with atomic_writer(path) as handle:
+        handle.write(data)
 
 
 class BlobStore:

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import pickle
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from .embedder import current_vectors
 from .errors import LabelerError
 from .extensions import db
 from .models import Image, Job, JobStatus, ModelRound, Project
+from .storage import atomic_writer
 
 log = logging.getLogger(__name__)
 
@@ -250,12 +249,8 @@ def _write_predictions(project: Project, pool: _Pool, number: int, order: np.nda
 
 
 def _save_head(project_id: int, number: int, head: Any) -> None:
-    path = head_path(project_id, number)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as handle:
+    with atomic_writer(head_path(project_id, number)) as handle:
         pickle.dump(head, handle)
-    os.replace(tmp, path)
 
 
 def run_round(progress: Callable[..., None], project_id: int, queue_batch: int = 40) -> str:

@@ -9,8 +9,6 @@ it is recomputed once the embed job has appended new vectors (the row count chan
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from ..embedder import current_vectors
 from ..extensions import db
 from ..models import Image, Project
 from ..projection import Projection, project, umap_available
+from ..storage import atomic_writer
 from ..vectors import VectorStore
 from . import ApiError, bp
 
@@ -37,18 +36,6 @@ def cache_folder(project_id: int) -> Path:
 
 def _cache_base(project_id: int, store: VectorStore, method: str, rows: int) -> Path:
     return cache_folder(project_id) / f"{store.space.key}_{method}_{rows}"
-
-
-def _write_atomically(path: Path, write) -> None:
-    # Two requests may compute the same map at once; a reader must never see half a file.
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def cached_projection(project_id: int, store: VectorStore, method: str = "pca") -> Projection:
@@ -76,9 +63,12 @@ def cached_projection(project_id: int, store: VectorStore, method: str = "pca") 
                  or not old.name.startswith(f"{store.space.key}_"))
         if stale and old.suffix != ".part" and old.name not in {coords_path.name, meta_path.name}:
             old.unlink(missing_ok=True)
-    _write_atomically(coords_path, lambda stream: np.save(stream, result.coords))
+    # Two requests may compute the same map at once; a reader must never see half a file.
+    with atomic_writer(coords_path) as stream:
+        np.save(stream, result.coords)
     meta = {"method": result.method, "explained_variance": result.explained_variance}
-    _write_atomically(meta_path, lambda stream: stream.write(json.dumps(meta).encode()))
+    with atomic_writer(meta_path) as stream:
+        stream.write(json.dumps(meta).encode())
     return result
 
 
