@@ -44,6 +44,12 @@ class ImportReport:
     rejected: list[Rejected] = field(default_factory=list)
     image_ids: list[int] = field(default_factory=list)  # new images, in import order
 
+    def as_dict(self) -> dict[str, object]:
+        """The report as JSON for the upload page and the API."""
+        return {"imported": self.imported, "duplicates": self.duplicates,
+                "labelled": self.labelled, "image_ids": self.image_ids,
+                "rejected": [{"name": r.name, "reason": r.reason} for r in self.rejected]}
+
     def summary(self) -> str:
         return (f"{self.imported} imported, {self.duplicates} duplicates, "
                 f"{len(self.rejected)} rejected" +

@@ -68,9 +68,7 @@ def upload_images(project_id: int):
                             annotator=current_user)
     if report.imported:
         submit_embedding(current_app._get_current_object(), project)
-    return jsonify(imported=report.imported, duplicates=report.duplicates,
-                   labelled=report.labelled, image_ids=report.image_ids,
-                   rejected=[{"name": r.name, "reason": r.reason} for r in report.rejected])
+    return jsonify(report.as_dict())
 
 
 @bp.post("/projects/<int:project_id>/retrain")

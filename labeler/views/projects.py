@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from ..errors import LabelerError
 from ..extensions import db
-from ..importer import ImportReport, import_uploads
+from ..importer import import_uploads
 from ..models import Image, LabelClass, Project
 from ..projects import add_class, create_project, parse_label_list, project_counts, update_class
 from .access import lead_required
@@ -113,13 +113,6 @@ def update_class_view(project_id: int, class_id: int):
     return redirect(url_for("projects.show", project_id=project.id) + "#classes")
 
 
-def _report_json(report: ImportReport):
-    return {"imported": report.imported, "duplicates": report.duplicates,
-            "labelled": report.labelled, "image_ids": report.image_ids,
-            "rejected": [{"name": r.name, "reason": r.reason} for r in report.rejected],
-            "summary": report.summary()}
-
-
 @bp.route("projects/<int:project_id>/upload", methods=["POST"])
 @lead_required
 def upload(project_id: int):
@@ -141,7 +134,7 @@ def upload(project_id: int):
     if report.imported:
         submit_embedding(current_app._get_current_object(), project)
     if wants_json:
-        return jsonify(_report_json(report))
+        return jsonify({**report.as_dict(), "summary": report.summary()})
     flash(report.summary(), "info")
     for rejected in report.rejected[:50]:
         flash(f"Rejected {rejected.name}: {rejected.reason}", "error")
