@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from flask import Flask, Request, g
 from sqlalchemy import select
@@ -86,6 +87,9 @@ def create_api_token(user: User, name: str = "") -> str:
     return token
 
 
+TOKEN_LAST_USED_PRECISION = timedelta(minutes=1)
+
+
 def user_for_token(token: str) -> User | None:
     """The active user owning ``token``, recording its last use; None if unknown."""
     api_token = db.session.scalar(
@@ -93,8 +97,15 @@ def user_for_token(token: str) -> User | None:
     )
     if api_token is None or not api_token.user.active:
         return None
-    api_token.last_used_at = utcnow()
-    db.session.commit()
+    now = utcnow()
+    last = api_token.last_used_at
+    if last is not None and last.tzinfo is None:  # SQLite returns naive datetimes (UTC)
+        last = last.replace(tzinfo=now.tzinfo)
+    # "Last used" is for spotting dead tokens, not an audit log: writing it on every request
+    # would make every API read a database write, serialised with every annotator's labels.
+    if last is None or now - last > TOKEN_LAST_USED_PRECISION:
+        api_token.last_used_at = now
+        db.session.commit()
     return api_token.user
 
 
@@ -106,12 +117,31 @@ def _load_user(user_id: str) -> User | None:
     return db.session.get(User, int(user_id)) if user_id.isdigit() else None
 
 
+def _bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
 def _load_user_from_request(request: Request) -> User | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token:
-        return user_for_token(token.strip())
-    return None
+    token = _bearer_token(request)
+    if token is None:
+        return None
+    user = user_for_token(token)
+    g.authenticated_by_token = user is not None
+    return user
+
+
+def carries_valid_token(request: Request) -> bool:
+    """Whether ``request`` proves a valid Bearer token, which no cross-site page can forge.
+
+    Only such requests may skip the API's CSRF check: a session cookie sent with a made-up
+    ``Authorization: Bearer`` header is still a session request. (With both a session and a
+    token, Flask-Login loads the session user, so the token is checked here.)
+    """
+    if g.get("authenticated_by_token", False):
+        return True
+    token = _bearer_token(request)
+    return token is not None and user_for_token(token) is not None
 
 
 def init_app(app: Flask) -> None:
@@ -127,3 +157,4 @@ def init_app(app: Flask) -> None:
         # caller keeps one app context across requests (tests, embedded use), the next
         # request must authenticate afresh rather than inherit this one's user.
         g.pop("_login_user", None)
+        g.pop("authenticated_by_token", None)

@@ -18,6 +18,7 @@ from ..errors import AlreadyExists, LabelerError, NotFound
 from ..extensions import csrf
 from ..jobs import JobAlreadyRunning
 from ..queue import LeaseConflict
+from ..users import carries_valid_token
 
 bp = Blueprint("api", __name__)
 
@@ -42,8 +43,7 @@ def authenticate() -> None:
     if not current_user.is_authenticated:
         raise ApiError(401, "Unauthorized", "Log in, or send 'Authorization: Bearer <token>' "
                        "(create one with `labeler token create USERNAME`).")
-    token_auth = request.headers.get("Authorization", "").lower().startswith("bearer ")
-    if request.method not in {"GET", "HEAD", "OPTIONS"} and not token_auth:
+    if request.method not in {"GET", "HEAD", "OPTIONS"} and not carries_valid_token(request):
         try:
             validate_csrf(request.headers.get("X-CSRFToken", ""))
         except ValidationError as exc:
