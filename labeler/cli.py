@@ -426,6 +426,51 @@ def export_command(project_name: str, export_format: str, out: Path,
     click.echo(f"Wrote {out}")
 
 
+@commands.command("backup")
+@click.argument("project_name", metavar="PROJECT")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Archive to write (a zip); it appears only when complete.")
+@with_database
+def backup_command(project_name: str, out: Path) -> None:
+    """Write a consistent snapshot of PROJECT (rows, images, vectors, models) to one file.
+
+    Safe while `labeler serve` runs: the archive is one instant of the project.
+    """
+    from .backup import backup_project
+
+    report = backup_project(project_name, out)
+    counts = report.counts
+    click.echo(f"Backed up project {report.project!r} to {report.path}: {counts['image']} "
+               f"images, {counts['annotation']} annotations, {counts['model_round']} rounds, "
+               f"{counts['vectors']} vectors ({report.size_bytes / 2**20:.1f} MiB).")
+
+
+@commands.command("restore")
+@click.argument("archive", metavar="FILE",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--as", "new_name", metavar="NEW_NAME",
+              help="Restore under this name (needed when the project's name is taken).")
+@with_database
+def restore_command(archive: Path, new_name: str | None) -> None:
+    """Bring back a project from a `labeler backup` FILE (checksums are verified first).
+
+    Annotators are matched by username; unknown ones become disabled accounts.
+    """
+    from .backup import restore_project
+
+    report = restore_project(archive, new_name)
+    counts = report.counts
+    click.echo(f"Restored project {report.project!r} (id {report.project_id}): "
+               f"{counts['image']} images, {counts['annotation']} annotations, "
+               f"{counts['model_round']} rounds, {counts['vectors']} vectors.")
+    if report.created_users:
+        click.echo(f"Created {len(report.created_users)} disabled accounts for annotators "
+                   f"this server did not know ({', '.join(report.created_users)}); they keep "
+                   "the label history and cannot log in.")
+    else:
+        click.echo("Every annotator was matched to an existing account (0 created).")
+
+
 @labels_group.command("import")
 @click.argument("project_name", metavar="PROJECT")
 @click.argument("csv_file", metavar="FILE.csv",
