@@ -85,7 +85,12 @@ def open_image(data: bytes) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
-        raise InvalidImage(f"decompression bomb refused: {exc}") from exc
+        # Pillow refuses above twice its limit before the size is known to us; say so in the
+        # same words as _check_pixels rather than Pillow's (a doubled limit, "DOS attack").
+        limit = Image.MAX_IMAGE_PIXELS or 0
+        raise InvalidImage(f"image header claims more than {2 * limit:,} pixels, far above "
+                           f"the {limit:,}-pixel limit that protects against decompression "
+                           "bombs") from exc
     except UnidentifiedImageError as exc:
         raise InvalidImage("not an image Pillow can read (unknown or corrupt format)") from exc
     if image.format not in ACCEPTED_FORMATS:

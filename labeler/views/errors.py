@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,15 @@ def init_app(app: Flask) -> None:
     def csrf_error(exc: CSRFError):
         return _render(400, "Form expired", "The form was stale or incomplete (missing CSRF "
                        "token). Reload the page and try again.")
+
+    # Registered by status code, so it also wins over the API blueprint's generic handler:
+    # werkzeug's own text ("exceeds the capacity limit") does not say what the limit is.
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc: RequestEntityTooLarge):
+        limit = current_app.config["MAX_UPLOAD_MB"]
+        return _render(413, "Upload too large", f"The request is larger than the {limit} MiB "
+                       "limit (LABELER_MAX_UPLOAD_MB). Upload fewer or smaller files at a "
+                       "time, or import large collections with `labeler import`.")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
