@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,8 +14,10 @@ from .extensions import db
 from .models import Image, ModelRound, Project
 from .queue import SKIPPED_BASE, UNRANKED_BASE
 from .training import load_head
+from .vectors import VectorStore
 
 NEIGHBOURS = 3
+LABELLED_INDEX_TTL_S = 5.0
 TOP_CLASSES = 3
 
 
@@ -22,6 +27,45 @@ def _labelled_ids(project: Project) -> tuple[np.ndarray, np.ndarray]:
         .where(Image.project_id == project.id, Image.label_class_id.is_not(None))).all()
     return (np.array([r[0] for r in rows], dtype=np.int64),
             np.array([r[1] for r in rows], dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class _LabelledIndex:
+    built_at: float
+    ids: np.ndarray  # image ids with a label and a vector
+    labels: np.ndarray  # their class ids
+    unit: np.ndarray  # their vectors, L2-normalised (float32)
+
+
+_labelled_indexes: dict[tuple[str, int], _LabelledIndex] = {}
+_labelled_lock = threading.Lock()
+
+
+def _labelled_index(project: Project, store: VectorStore) -> _LabelledIndex:
+    """The labelled images' unit vectors, rebuilt at most every LABELLED_INDEX_TTL_S.
+
+    Every ``next`` request explains its image; gathering thousands of labelled vectors
+    for each one would cost more than serving the image. Neighbours may therefore miss
+    labels given in the last few seconds, which is fine for an explanation.
+    """
+    key = (str(store.ids_path), len(store))
+    now = time.monotonic()
+    with _labelled_lock:
+        cached = _labelled_indexes.get(key)
+    if cached is not None and now - cached.built_at < LABELLED_INDEX_TTL_S:
+        return cached
+    ids, labels = _labelled_ids(project)
+    if len(ids):
+        have = store.rows_for(ids) >= 0
+        ids, labels = ids[have], labels[have]
+    vectors = store.vectors_for(ids) if len(ids) else np.empty((0, store.space.dim), np.float32)
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    index = _LabelledIndex(now, ids, labels, unit)
+    with _labelled_lock:
+        for stale in [k for k in _labelled_indexes if k[0] == key[0]]:
+            del _labelled_indexes[stale]  # one index per store: older row counts are dead
+        _labelled_indexes[key] = index
+    return index
 
 
 def explain(project: Project, image: Image, head: Any | None = None) -> dict[str, Any]:
@@ -62,17 +106,14 @@ def explain(project: Project, image: Image, head: Any | None = None) -> dict[str
         reason["probabilities"] = [
             {"label": names.get(int(head.classes_[i]), str(head.classes_[i])),
              "probability": float(proba[i])} for i in top]
-    ids, labels = _labelled_ids(project)
-    if len(ids):
-        have = store.rows_for(ids) >= 0
-        ids, labels = ids[have], labels[have]
-    if len(ids):
-        labelled = store.vectors_for(ids)
-        unit = labelled / np.maximum(np.linalg.norm(labelled, axis=1, keepdims=True), 1e-12)
+    labelled = _labelled_index(project, store)
+    if len(labelled.ids):
         query = vector[0] / max(float(np.linalg.norm(vector[0])), 1e-12)
-        similarity = unit @ query
-        nearest = np.argsort(-similarity)[:NEIGHBOURS]
+        similarity = labelled.unit @ query
+        count = min(NEIGHBOURS, len(similarity))
+        nearest = np.argpartition(-similarity, count - 1)[:count]
+        nearest = nearest[np.argsort(-similarity[nearest])]
         reason["neighbours"] = [
-            {"image_id": int(ids[i]), "label": names.get(int(labels[i]), "?"),
+            {"image_id": int(labelled.ids[i]), "label": names.get(int(labelled.labels[i]), "?"),
              "similarity": float(similarity[i])} for i in nearest]
     return reason

@@ -120,7 +120,20 @@ def load_head(project: Project, round_: ModelRound | None = None) -> Any | None:
     if round_ is None or not round_.metrics.get("trained"):
         return None
     path = head_path(project.id, round_.number)
-    return pickle.loads(path.read_bytes()) if path.exists() else None
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return _read_head(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_head(path: str, mtime_ns: int, size: int) -> Any:
+    # Cached by file identity: every `next` request needs the head, and a round writes a
+    # new file (atomically) rather than changing one, so a stale entry can't be served.
+    # The head is only ever used for predict_proba, never mutated.
+    with open(path, "rb") as handle:
+        return pickle.load(handle)
 
 
 @dataclass

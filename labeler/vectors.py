@@ -18,6 +18,7 @@ opens a new space beside the old one instead of mixing vectors of two networks.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import re
@@ -46,6 +47,23 @@ class EmbeddingSpace:
         """A file-name-safe identifier, e.g. ``efficientnet-lite0_v1_224``."""
         name = re.sub(r"[^A-Za-z0-9.-]+", "-", self.backbone).strip("-")[:80]
         return f"{name}_v{re.sub(r'[^A-Za-z0-9.-]+', '-', self.version)}_{self.input_size}"
+
+
+@functools.lru_cache(maxsize=8)
+def _id_index(ids_path: str, rows: int, inode: int, mtime_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row order sorting the first ``rows`` ids, and the sorted ids (cached per file state).
+
+    Serving an image's explanation looks up one row; re-reading and sorting a million ids
+    for that would cost ~100 ms a request. The files only ever grow by appends (or are
+    replaced whole), so (path, rows, inode, mtime) names one content.
+    """
+    ids = np.fromfile(ids_path, dtype=ID_DTYPE, count=rows)
+    # Stable sort, so the last occurrence of an id (a re-embedded image) is found last.
+    order = np.argsort(ids, kind="stable")
+    order.flags.writeable = False
+    sorted_ids = ids[order]
+    sorted_ids.flags.writeable = False
+    return order, sorted_ids
 
 
 class VectorStore:
@@ -88,13 +106,12 @@ class VectorStore:
 
     def rows_for(self, image_ids: np.ndarray | list[int]) -> np.ndarray:
         """Row index of each image id (-1 where it has none); the latest row wins."""
-        ids = self.image_ids()
         wanted = np.asarray(image_ids, dtype=ID_DTYPE)
-        if len(ids) == 0:
+        rows = self._complete_rows()
+        if rows == 0:
             return np.full(len(wanted), -1, dtype=np.int64)
-        # Stable sort, then take the last occurrence of each id (a re-embedded image).
-        order = np.argsort(ids, kind="stable")
-        sorted_ids = ids[order]
+        stat = self.ids_path.stat()
+        order, sorted_ids = _id_index(str(self.ids_path), rows, stat.st_ino, stat.st_mtime_ns)
         right = np.searchsorted(sorted_ids, wanted, side="right") - 1
         found = (right >= 0) & (sorted_ids[np.clip(right, 0, None)] == wanted)
         return np.where(found, order[np.clip(right, 0, None)], -1)

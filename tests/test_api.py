@@ -128,6 +128,7 @@ def test_annotators_cannot_retrain_or_create_projects(client, project, token):
 
 
 def test_lead_retrain_is_a_job_and_a_second_one_conflicts(app, client, project):
+    from labeler.extensions import db
     from labeler.jobs import runner
 
     lead_token = create_api_token(create_user("lead", "password-123", "lead"))
@@ -136,6 +137,8 @@ def test_lead_retrain_is_a_job_and_a_second_one_conflicts(app, client, project):
     again = client.post(f"/api/v1/projects/{project.id}/retrain", headers=auth(lead_token))
     assert again.status_code in (202, 409)  # 409 while the first is queued or running
     assert runner(app).wait_idle(60)
+    # The test's requests share this app context's session; a real request gets a fresh one.
+    db.session.expire_all()
     job = client.get(f"/api/v1/jobs/{started.json['job_id']}", headers=auth(lead_token)).json
     assert job["status"] == "succeeded" and job["progress"] == 1.0
 
