@@ -41,3 +41,19 @@ class FakeBackbone:
                     failed.append((position, str(exc)))
             vectors = self.embed(np.stack(images)) if images else np.empty((0, self.spec.dim))
             yield EmbeddedBatch(np.array(positions, dtype=np.int64), vectors, failed)
+
+
+# A fixed random projection: 48 colour-layout features → 1280, EfficientNet-Lite0's width.
+_WIDE_PROJECTION = np.random.default_rng(1280).normal(size=(48, 1280)).astype(np.float32)
+
+
+@dataclass
+class WideFakeBackbone(FakeBackbone):
+    """The fake backbone at the real backbone's width (1280), for load and scale tests."""
+
+    spec: BackboneSpec = field(
+        default_factory=lambda: BackboneSpec("fake-wide-1280", "1", 16, 1280))
+
+    def embed(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        # ReLU of a projection: non-negative, sparse-ish features like a CNN's pooled output.
+        return np.maximum(super().embed(images, batch_size) @ _WIDE_PROJECTION, 0.0)

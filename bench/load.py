@@ -1,0 +1,98 @@
+"""Concurrent annotators against ``labeler serve``: throughput, latency, and the three zeros.
+
+Prepares a data home with a 20,000-image project (small generated PNGs through the real
+importer, embedded at the real backbone's width of 1280), starts the real server (waitress,
+scheduler, background jobs) in a child process on loopback, and runs N annotator clients,
+each with its own account and API token, labelling through the REST API for a bounded time.
+A lead triggers a retrain half-way. Then it prints requests/s, labels/s, p50/p99 of
+``next`` and of a label POST, and checks the database for the three things that must be
+zero: 5xx answers, images handed to two annotators at once, acknowledged labels lost.
+
+Baseline in the same run: the same server with one annotator (what the hardware does
+without contention). Reference, measured on this machine and quoted, not re-run here:
+Label Studio 1.23.2 on SQLite with 8 annotators, ≈ 3 images/s, next-task p99 7–12 s, and
+4–7 % of tasks labelled twice.
+
+Goals at 8 clients: 0 / 0 / 0, p99 of ``next`` ≤ 100 ms, ≥ 90 labels/s.
+
+    python bench/load.py [--clients 1,8] [--duration 60] [--images 20000]
+                         [--database-url postgresql+psycopg://...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.loadgen import prepare_project, run_load, true_label_from_name  # noqa: E402
+from tests.serverproc import ServerProcess  # noqa: E402
+
+GOAL_NEXT_P99_MS = 100.0
+GOAL_LABELS_PER_S = 90.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", default="1,8",
+                        help="Comma-separated annotator counts, run one after another "
+                             "(the first is the baseline).")
+    parser.add_argument("--duration", type=float, default=60.0, help="Seconds per run.")
+    parser.add_argument("--images", type=int, default=20_000)
+    parser.add_argument("--threads", type=int, default=8, help="Server request threads.")
+    parser.add_argument("--database-url", default=None,
+                        help="LABELER_DATABASE_URL for the server (default: SQLite file).")
+    parser.add_argument("--home", type=Path, default=None,
+                        help="Data directory to create (default: a temporary one).")
+    args = parser.parse_args()
+    counts = [int(value) for value in args.clients.split(",")]
+
+    home = args.home or Path(tempfile.mkdtemp(prefix="labeler-load-")) / "home"
+    print(f"preparing {args.images} images in {home} ...", flush=True)
+    prepared = prepare_project(home, args.images, max(counts), args.database_url)
+    env = {"LABELER_DATABASE_URL": args.database_url} if args.database_url else {}
+    engine = "PostgreSQL" if args.database_url else "SQLite"
+    results = []
+    with ServerProcess(home, threads=args.threads, fake_backbone=False, env=env) as server:
+        for clients in counts:
+            print(f"\n== {clients} annotator(s), {engine}, {args.duration:.0f} s ==",
+                  flush=True)
+            result = run_load(server.url, prepared.database_url, prepared.project_id,
+                              prepared.annotator_tokens[:clients], prepared.lead_token,
+                              true_label_from_name, args.duration)
+            results.append(result)
+            print("\n".join(result.lines()))
+            if result.client_errors:
+                print("client-side errors:", *result.client_errors, sep="\n  ")
+
+    baseline, last = results[0], results[-1]
+    print("\n== summary ==")
+    print(f"{'clients':>8} {'labels/s':>9} {'next p99':>9} {'label p99':>10} "
+          f"{'5xx':>4} {'twice':>6} {'lost':>5}")
+    for result in results:
+        print(f"{result.clients:>8} {result.labels_per_s:>9.1f} {result.next_p99_ms:>7.1f}ms "
+              f"{result.label_p99_ms:>8.1f}ms {result.server_errors:>4} "
+              f"{result.double_handouts:>6} {result.lost_labels:>5}")
+    if len(results) > 1:
+        print(f"scaling {last.clients} vs {baseline.clients} client(s): "
+              f"{last.labels_per_s / baseline.labels_per_s:.2f}x labels/s")
+    print("reference (quoted): Label Studio 1.23.2, 8 annotators on SQLite: ≈ 3 labels/s, "
+          "next p99 7–12 s, 4–7 % labelled twice")
+    zeros = all(r.server_errors == r.double_handouts == r.lost_labels == 0 for r in results)
+    print(f"goal 0 / 0 / 0: {'met' if zeros else 'MISSED'}")
+    if last.clients >= 8:
+        print(f"goal next p99 ≤ {GOAL_NEXT_P99_MS:.0f} ms at {last.clients} clients: "
+              f"{'met' if last.next_p99_ms <= GOAL_NEXT_P99_MS else 'MISSED'} "
+              f"({last.next_p99_ms:.1f} ms)")
+        print(f"goal ≥ {GOAL_LABELS_PER_S:.0f} labels/s at {last.clients} clients: "
+              f"{'met' if last.labels_per_s >= GOAL_LABELS_PER_S else 'MISSED'} "
+              f"({last.labels_per_s:.1f})")
+    if not zeros:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
