@@ -39,6 +39,7 @@ class _LabelledIndex:
 
 _labelled_indexes: dict[tuple[str, int], _LabelledIndex] = {}
 _labelled_lock = threading.Lock()
+_round_strategies: dict[tuple[str, int, int], str] = {}
 
 
 def _labelled_index(project: Project, store: VectorStore) -> _LabelledIndex:
@@ -68,7 +69,22 @@ def _labelled_index(project: Project, store: VectorStore) -> _LabelledIndex:
     return index
 
 
-def explain(project: Project, image: Image, head: Any | None = None) -> dict[str, Any]:
+def _round_strategy(project_id: int, number: int) -> str | None:
+    """The strategy of a round that predicted images (cached: it never changes after)."""
+    key = (db.engine.url.render_as_string(), project_id, number)
+    with _labelled_lock:
+        if key in _round_strategies:
+            return _round_strategies[key]
+    strategy = db.session.scalar(db.select(ModelRound.strategy).where(
+        ModelRound.project_id == project_id, ModelRound.number == number))
+    if strategy is not None:
+        with _labelled_lock:
+            _round_strategies[key] = strategy
+    return strategy
+
+
+def explain(project: Project, image: Image, head: Any | None = None,
+            names: dict[int, str] | None = None) -> dict[str, Any]:
     """Why ``image`` is in the annotator's queue, and what the model thinks of it.
 
     Returns:
@@ -77,11 +93,10 @@ def explain(project: Project, image: Image, head: Any | None = None) -> dict[str
         Parts that do not exist yet (no round, no embedding) are empty, and ``note`` says
         why in a sentence.
     """
-    round_ = db.session.scalar(db.select(ModelRound).where(
-        ModelRound.project_id == project.id, ModelRound.number == image.prediction_round)
-    ) if image.prediction_round else None
+    strategy = (_round_strategy(project.id, image.prediction_round)
+                if image.prediction_round else None)
     reason: dict[str, Any] = {
-        "strategy": round_.strategy if round_ is not None else "import order",
+        "strategy": strategy or "import order",
         "score": image.acquisition_score,
         "queue_rank": image.queue_rank,
         "round": image.prediction_round,
@@ -98,7 +113,7 @@ def explain(project: Project, image: Image, head: Any | None = None) -> dict[str
         reason["note"] = reason["note"] or "Not embedded yet: served in import order."
         return reason
     vector = store.vectors_for([image.id])
-    names = {c.id: c.name for c in project.classes}
+    names = names if names is not None else {c.id: c.name for c in project.classes}
     head = head if head is not None else load_head(project)
     if head is not None:
         proba = head.predict_proba(vector)[0]

@@ -102,12 +102,16 @@ def labels_until_next_round(project: Project) -> int:
     A project with embeddings but no round yet is due at once: its first round ranks the
     pool for cold start before anyone has labelled anything.
     """
-    last = db.session.scalar(
-        select(ModelRound.n_labels).where(ModelRound.project_id == project.id)
-        .order_by(ModelRound.number.desc()).limit(1))
+    # One statement: every label POST asks this.
+    last_round = (select(ModelRound.n_labels).where(ModelRound.project_id == project.id)
+                  .order_by(ModelRound.number.desc()).limit(1).scalar_subquery())
+    labelled = (select(func.count()).select_from(Image)
+                .where(Image.project_id == project.id, Image.label_class_id.is_not(None))
+                .scalar_subquery())
+    last, count = db.session.execute(select(last_round, labelled)).one()
     if last is None:
         return 0
-    return max(0, project_retrain_every(project) - (labelled_count(project) - last))
+    return max(0, project_retrain_every(project) - (count - last))
 
 
 def head_path(project_id: int, number: int) -> Path:

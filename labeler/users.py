@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from flask import Flask, Request, g
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .errors import AlreadyExists, LabelerError, NotFound
@@ -92,8 +93,10 @@ TOKEN_LAST_USED_PRECISION = timedelta(minutes=1)
 
 def user_for_token(token: str) -> User | None:
     """The active user owning ``token``, recording its last use; None if unknown."""
+    # One query for token and owner: this runs on every API request.
     api_token = db.session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == _token_digest(token))
+        select(ApiToken).options(joinedload(ApiToken.user))
+        .where(ApiToken.token_hash == _token_digest(token))
     )
     if api_token is None or not api_token.user.active:
         return None

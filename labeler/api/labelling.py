@@ -31,7 +31,9 @@ def next_images(project_id: int):
     n = int_arg("n", 1, 1, MAX_BATCH)
     images = lease_next(project, current_user, n=n)
     head = load_head(project)
-    return jsonify(items=[serialize.image_item(project, image, head) for image in images])
+    names = {c.id: c.name for c in project.classes}
+    return jsonify(items=[serialize.image_item(project, image, head, names)
+                          for image in images])
 
 
 @bp.post("/projects/<int:project_id>/annotations")

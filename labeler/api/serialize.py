@@ -21,10 +21,16 @@ def project(p: Project) -> dict[str, Any]:
             "counts": project_counts(p)}
 
 
-def image_item(p: Project, image: Image, head: Any | None = None) -> dict[str, Any]:
+def image_item(p: Project, image: Image, head: Any | None = None,
+               names: dict[int, str] | None = None) -> dict[str, Any]:
+    """An image to label, with the model's guess and why it was chosen.
+
+    ``names`` (class id → name) saves a query per item when serialising a batch.
+    """
+    names = names if names is not None else {c.id: c.name for c in p.classes}
     prediction = None
-    if image.predicted_class is not None and image.confidence is not None:
-        prediction = {"label": image.predicted_class.name, "confidence": image.confidence}
+    if image.predicted_class_id in names and image.confidence is not None:
+        prediction = {"label": names[image.predicted_class_id], "confidence": image.confidence}
     return {
         "image_id": image.id,
         "image_url": url_for("images.display", image_id=image.id),
@@ -33,7 +39,7 @@ def image_item(p: Project, image: Image, head: Any | None = None) -> dict[str, A
         "width": image.width,
         "height": image.height,
         "prediction": prediction,
-        "reason": explain(p, image, head=head),
+        "reason": explain(p, image, head=head, names=names),
     }
 
 
