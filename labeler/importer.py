@@ -10,7 +10,9 @@ and reused by the next import) but never a row without its file.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -236,6 +238,26 @@ def import_paths(project: Project, paths: Iterable[Path], *, labels_from_folders
                           on_progress=on_progress)
 
 
+UPLOAD_SPOOL_PREFIX = "upload-"
+# An upload spool older than this belongs to a request whose process died (kill -9, power
+# cut): no upload takes a day, and several servers may share the data directory.
+ABANDONED_SPOOL_AGE_S = 24 * 3600
+
+
+def remove_abandoned_upload_spools(home: Path, now: float | None = None) -> int:
+    """Delete upload spool folders left behind by a crashed server; return how many."""
+    now = time.time() if now is None else now
+    removed = 0
+    for folder in (Path(home) / "tmp").glob(f"{UPLOAD_SPOOL_PREFIX}*"):
+        try:
+            if folder.is_dir() and now - folder.stat().st_mtime > ABANDONED_SPOOL_AGE_S:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        except FileNotFoundError:
+            continue  # another server cleaned it first
+    return removed
+
+
 def import_uploads(project: Project, files: list[Upload], *, labels_from_folders: bool = False,
                    annotator: User | None = None) -> ImportReport:
     """Import files uploaded through the browser or the API (images and zips).
@@ -245,7 +267,7 @@ def import_uploads(project: Project, files: list[Upload], *, labels_from_folders
     """
     spool_root = Path(current_app.config["HOME"]) / "tmp"
     spool_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=spool_root, prefix="upload-") as workdir:
+    with tempfile.TemporaryDirectory(dir=spool_root, prefix=UPLOAD_SPOOL_PREFIX) as workdir:
         items = list(iter_uploads(files, Path(workdir), limits_from_config()))
         return import_sources(project, items, total=len(items),
                               labels_from_folders=labels_from_folders, annotator=annotator)

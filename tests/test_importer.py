@@ -188,3 +188,22 @@ def test_progress_reaches_total(project, tmp_path):
     calls = []
     import_paths(project, [tmp_path], on_progress=lambda done, total: calls.append((done, total)))
     assert calls[-1] == (len(imagegen.format_zoo()), len(imagegen.format_zoo()))
+
+
+def test_abandoned_upload_spools_are_removed_and_live_ones_kept(tmp_path):
+    import os
+    import time
+
+    from labeler.importer import ABANDONED_SPOOL_AGE_S, remove_abandoned_upload_spools
+
+    spool = tmp_path / "tmp"
+    old, live = spool / "upload-dead", spool / "upload-live"
+    for folder in (old, live):
+        folder.mkdir(parents=True)
+        (folder / "part.zip").write_bytes(b"x" * 100)
+    ancient = time.time() - ABANDONED_SPOOL_AGE_S - 60
+    os.utime(old, (ancient, ancient))
+    (spool / "upload-a-file").write_bytes(b"not a folder")
+
+    assert remove_abandoned_upload_spools(tmp_path) == 1
+    assert not old.exists() and live.exists() and (spool / "upload-a-file").exists()
