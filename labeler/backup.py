@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-from flask import current_app
 from sqlalchemy import Connection, DateTime, Table, bindparam, create_engine, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
@@ -51,7 +50,7 @@ from .extensions import db
 from .models import Annotation, Image, JobStatus, LabelClass, ModelRound, Project, User, utcnow
 from .projects import clean_name, get_project
 from .queue import SKIPPED_BASE, UNRANKED_BASE
-from .storage import BlobStore, atomic_writer
+from .storage import BlobStore, atomic_writer, data_root
 from .training import head_path
 from .vectors import ID_DTYPE, VECTOR_DTYPE, EmbeddingSpace, VectorStore
 
@@ -136,7 +135,7 @@ def _consistent_reader() -> Iterator[Connection]:
                 conn.begin():
             yield conn
         return
-    spool = Path(current_app.config["HOME"]) / "tmp"  # beside the data: /tmp may be small
+    spool = data_root() / "tmp"  # beside the data: /tmp may be small
     spool.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=spool, prefix="backup-") as folder:
         path = Path(folder) / "snapshot.sqlite3"
@@ -201,7 +200,7 @@ def _write_vectors(archive: _ArchiveWriter, home: Path, project_id: int,
 def backup_project(project_name: str, out: Path) -> BackupReport:
     """Write a consistent snapshot of a project (rows and files) to ``out``, atomically."""
     project_id = get_project(project_name).id
-    home = Path(current_app.config["HOME"])
+    home = data_root()
     blobs = BlobStore(home)
     counts: dict[str, int] = {}
     with atomic_writer(Path(out)) as handle:
@@ -480,7 +479,7 @@ def restore_project(archive: Path, new_name: str | None = None) -> RestoreReport
                           "another name with --as NEW_NAME.")
     if db.session.scalar(select(Project.id).where(Project.name == name)) is not None:
         raise taken
-    home = Path(current_app.config["HOME"])
+    home = data_root()
     heads = sorted(int(m[len("models/round-"):-len(".pkl")]) for m in manifest["members"]
                    if m.startswith("models/round-"))
     with zipfile.ZipFile(archive) as zf:

@@ -29,7 +29,7 @@ from .models import Image, Project, User
 from .projects import class_by_name
 from .queue import UNRANKED_BASE
 from .sources import Rejected, Source, SourceLimits, Upload, iter_paths, iter_uploads
-from .storage import BlobStore
+from .storage import BlobStore, blob_store, data_root
 
 BATCH_SIZE = 256
 
@@ -72,13 +72,8 @@ def limits_from_config() -> SourceLimits:
         max_file_bytes=config["MAX_UPLOAD_MB"] * 2**20,
         zip_max_ratio=config["ZIP_MAX_RATIO"],
         zip_max_total_bytes=config["ZIP_MAX_TOTAL_MB"] * 2**20,
-        skip_dir=Path(config["HOME"]),
+        skip_dir=data_root(),
     )
-
-
-def blob_store() -> BlobStore:
-    """The app's blob store, rooted in the data directory."""
-    return BlobStore(Path(current_app.config["HOME"]))
 
 
 def _process(source: Source, store: BlobStore, thumbnail_size: int) -> _Processed | Rejected:
@@ -265,7 +260,7 @@ def import_uploads(project: Project, files: list[Upload], *, labels_from_folders
     Uploads are spooled into a private temporary folder in the data directory under names
     we choose, imported like any other files, and the folder is removed afterwards.
     """
-    spool_root = Path(current_app.config["HOME"]) / "tmp"
+    spool_root = data_root() / "tmp"
     spool_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=spool_root, prefix=UPLOAD_SPOOL_PREFIX) as workdir:
         items = list(iter_uploads(files, Path(workdir), limits_from_config()))

@@ -1,8 +1,14 @@
-"""Content-addressed store for image files and thumbnails.
+"""Where the data lives: the data directory, and the content-addressed image store in it.
 
-The only module that knows where stored images live. A file's name is the SHA-256 of its
-bytes, so the same bytes imported twice (or into two projects) are stored once, and no
-name supplied by a user ever reaches the file system.
+Every file the app keeps (images, thumbnails, vectors, round models, map caches, upload
+spools) lives under one root, ``data_root()`` (LABELER_HOME), and modules ask this module
+for it instead of reading the setting themselves. Several web and worker machines share
+their files by mounting the same POSIX file system there (docs/scaling.md): names are
+content hashes or ids, writes are atomic renames or flock-guarded appends.
+
+The image store is the only code that knows where stored images live. A file's name is
+the SHA-256 of its bytes, so the same bytes imported twice (or into two projects) are
+stored once, and no name supplied by a user ever reaches the file system.
 
 Layout under the data directory::
 
@@ -20,6 +26,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+
+
+def data_root() -> Path:
+    """The data directory of the current app (LABELER_HOME)."""
+    from flask import current_app
+
+    return Path(current_app.config["HOME"])
+
+
+def blob_store() -> BlobStore:
+    """The image store of the current app."""
+    return BlobStore(data_root())
+
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 

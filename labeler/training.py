@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import func, select, update
 
 from . import quality, sampling
@@ -30,7 +30,7 @@ from .embedder import current_vectors
 from .errors import LabelerError
 from .extensions import db
 from .models import Image, Job, JobStatus, ModelRound, Project
-from .storage import atomic_writer
+from .storage import atomic_writer, data_root
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def labels_until_next_round(project: Project) -> int:
 
 
 def head_path(project_id: int, number: int) -> Path:
-    return Path(current_app.config["HOME"]) / "models" / str(project_id) / f"round-{number}.pkl"
+    return data_root() / "models" / str(project_id) / f"round-{number}.pkl"
 
 
 def load_head(project: Project, round_: ModelRound | None = None) -> Any | None:

@@ -20,7 +20,7 @@ from ..embedder import current_vectors
 from ..extensions import db
 from ..models import Image, Project
 from ..projection import Projection, project, umap_available
-from ..storage import atomic_writer
+from ..storage import atomic_writer, data_root
 from ..vectors import VectorStore
 from . import ApiError, bp
 
@@ -31,7 +31,7 @@ EMPTY_MESSAGE = ("This project has no embeddings yet, so there is nothing to map
 
 def cache_folder(project_id: int) -> Path:
     """Where a project's cached projections live."""
-    return Path(current_app.config["HOME"]) / "maps" / str(int(project_id))
+    return data_root() / "maps" / str(int(project_id))
 
 
 def _cache_base(project_id: int, store: VectorStore, method: str, rows: int) -> Path:

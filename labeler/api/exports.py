@@ -7,11 +7,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from flask import Response, current_app, request, send_file, stream_with_context
+from flask import Response, request, send_file, stream_with_context
 
 from .. import export
 from ..errors import LabelerError
-from ..importer import blob_store
+from ..storage import blob_store, data_root
 from . import ApiError, bp, require_lead
 from .labelling import get_project_or_404
 
@@ -43,7 +43,7 @@ def _send_built_file(build: Callable[[Path], object], suffix: str, download_name
     The file is opened before its folder is removed: on POSIX the open handle keeps the
     data readable until the response is closed, so nothing is left behind on disk.
     """
-    scratch = Path(current_app.config["HOME"]) / "tmp"
+    scratch = data_root() / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(dir=scratch, prefix="export-"))
     try:

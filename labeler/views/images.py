@@ -11,9 +11,8 @@ from flask_login import login_required
 
 from ..extensions import db
 from ..imaging import display_jpeg
-from ..importer import blob_store
 from ..models import Image
-from ..storage import MEDIA_TYPES, extension_for
+from ..storage import MEDIA_TYPES, blob_store, extension_for
 
 bp = Blueprint("images", __name__)
 
