@@ -407,8 +407,8 @@ def export_command(project_name: str, export_format: str, out: Path,
                    include_predictions: bool, val_split: float | None) -> None:
     """Export PROJECT's labels, images or model; the file appears only when complete."""
     from . import export
-    from .importer import blob_store
     from .projects import get_project
+    from .storage import blob_store
 
     project = get_project(project_name)
     if export_format == "csv":
@@ -497,6 +497,7 @@ def _serve(app: Flask, host: str, port: int, threads: int) -> None:
     import waitress
 
     from .database import upgrade_database
+    from .importer import remove_abandoned_upload_spools
     from .jobs import fail_stale_jobs
     from .scheduler import start_scheduler, submit_due_work
     from .users import has_users
@@ -509,6 +510,7 @@ def _serve(app: Flask, host: str, port: int, threads: int) -> None:
             click.echo("No users yet. Create the first project lead in another terminal:\n"
                        "  labeler user create NAME --role lead")
         fail_stale_jobs()  # jobs this server ran before a crash are shown as interrupted
+        remove_abandoned_upload_spools(app.config["HOME"])
         for job in submit_due_work(app):
             click.echo(f"Background {job.kind} job {job.id} for project {job.project_id}.")
     start_scheduler(app)
@@ -524,6 +526,33 @@ def _serve(app: Flask, host: str, port: int, threads: int) -> None:
 def serve(host: str, port: int, threads: int) -> None:
     """Serve the web app with a production WSGI server (waitress)."""
     _serve(current_app._get_current_object(), host, port, threads)  # type: ignore[attr-defined]
+
+
+@commands.command("worker")
+@click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
+@click.option("--queues", default=None, metavar="Q1,Q2",
+              help="Queues to take jobs from, in priority order (default: "
+                   "labeler-retrain,labeler-import,labeler-embed).")
+@with_database
+def worker_command(burst: bool, queues: str | None) -> None:
+    """Run jobs from the Redis queue at LABELER_QUEUE_URL (start any number, anywhere)."""
+    from .jobqueue.backend import DEFAULT_QUEUES
+    from .jobqueue.worker import LabelerWorker
+    from .jobs import runner
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not app.config["QUEUE_URL"]:
+        raise click.ClickException(
+            "LABELER_QUEUE_URL is not set, so the server runs jobs itself and there is "
+            "nothing for a worker to do. Set it to a Redis URL (redis://host:6379/0) here "
+            "and for the server.")
+    backend = runner(app)
+    names = [q.strip() for q in queues.split(",") if q.strip()] if queues else DEFAULT_QUEUES
+    worker = LabelerWorker([backend.queue(name) for name in names],  # type: ignore[attr-defined]
+                           connection=backend.connection)  # type: ignore[attr-defined]
+    where = app.config["QUEUE_URL"].rpartition("@")[2]  # never print a password
+    click.echo(f"labeler worker {worker.name} on {', '.join(names)} at {where}")
+    worker.work(burst=burst, logging_level=app.config["LOG_LEVEL"])
 
 
 DEMO_PROJECT = "demo"

@@ -46,6 +46,9 @@ SETTINGS: tuple[Setting, ...] = (
             "embeddings, cached weights and the secret key."),
     Setting("DATABASE_URL", None, "SQLAlchemy database URL; default: an SQLite file "
             "`labeler.sqlite3` in the data directory."),
+    Setting("QUEUE_URL", "", "Job queue: empty runs import, embed and retrain jobs on "
+            "threads of the server; a `redis://host:port/db` URL sends them to RQ on Redis, "
+            "run by `labeler worker` processes on any number of machines."),
     Setting("SECRET_KEY", None, "Key that signs session cookies; default: generated on first "
             "run and kept in `secret_key` in the data directory."),
     Setting("MAX_UPLOAD_MB", 512, "Largest request body the server accepts, and largest "

@@ -94,6 +94,43 @@ def images_missing_vectors(project: Project, store: VectorStore) -> list[tuple[i
     return [tuple(rows[i]) for i in np.flatnonzero(missing)]  # type: ignore[misc]
 
 
+def prepare_embedding(project: Project) -> tuple[EmbeddingBackbone, VectorStore]:
+    """The project's backbone and vector store, with the store's space recorded on it."""
+    backbone = get_backbone(project_backbone_name(project))
+    store = vector_store(project, backbone)
+    _record_space(project, store.space)
+    return backbone, store
+
+
+def embed_images(backbone: EmbeddingBackbone, store: VectorStore,
+                 images: list[tuple[int, str, str]],
+                 on_batch: Callable[[int], None] | None = None,
+                 batch_size: int = 32) -> list[tuple[int, str]]:
+    """Embed ``images`` ((id, sha256, format) rows) and append their vectors to ``store``.
+
+    Args:
+        on_batch: called after each durable batch with how many images are done so far.
+
+    Returns:
+        (image id, reason) of each image that could not be read.
+    """
+    blobs = BlobStore(Path(current_app.config["HOME"]))
+    paths = [str(blobs.image_path(sha, fmt)) for _, sha, fmt in images]
+    done, failures = 0, []
+    for batch in backbone.embed_files(paths, batch_size=batch_size):
+        ids = [images[p][0] for p in batch.positions]
+        if ids:
+            # The store's lock per batch, not per job: chunks of one project embedded by
+            # several workers at once then interleave whole batches instead of queueing.
+            with store.writer() as writer:
+                writer.append(ids, batch.vectors)
+        failures.extend((images[p][0], reason) for p, reason in batch.failed)
+        done += len(batch.positions) + len(batch.failed)
+        if on_batch is not None:
+            on_batch(done)
+    return failures
+
+
 def embed_project(progress: Callable[..., None], project_id: int, batch_size: int = 32) -> str:
     """Job: embed every image of the project that has no vector yet.
 
@@ -103,27 +140,24 @@ def embed_project(progress: Callable[..., None], project_id: int, batch_size: in
     project = db.session.get(Project, project_id)
     if project is None:
         raise LabelerError(f"Project {project_id} no longer exists.")
-    backbone = get_backbone(project_backbone_name(project))
-    store = vector_store(project, backbone)
-    _record_space(project, store.space)
-    blobs = BlobStore(Path(current_app.config["HOME"]))
+    backbone, store = prepare_embedding(project)
     missing = images_missing_vectors(project, store)
     space = store.space
     if not missing:
         return f"All {len(store.image_ids())} images already embedded ({space.key})."
-    paths = [str(blobs.image_path(sha, fmt)) for _, sha, fmt in missing]
     progress(0.0, f"Embedding {len(missing)} images with {space.backbone}", force=True)
-    done, failures = 0, []
-    with store.writer() as writer:
-        for batch in backbone.embed_files(paths, batch_size=batch_size):
-            ids = [missing[p][0] for p in batch.positions]
-            if ids:
-                writer.append(ids, batch.vectors)
-            failures.extend((missing[p][0], reason) for p, reason in batch.failed)
-            done += len(batch.positions) + len(batch.failed)
-            progress(done / len(missing), f"Embedded {done} of {len(missing)} images")
-    summary = (f"Embedded {done - len(failures)} images with {space.backbone} "
-               f"(version {space.version}).")
+
+    def report(done: int) -> None:
+        progress(done / len(missing), f"Embedded {done} of {len(missing)} images")
+
+    failures = embed_images(backbone, store, missing, report, batch_size)
+    return embedded_summary(space, len(missing) - len(failures), failures, project_id)
+
+
+def embedded_summary(space: EmbeddingSpace, embedded: int, failures: list[tuple[int, str]],
+                     project_id: int) -> str:
+    """The embed job's summary sentence: how many were embedded, which could not be read."""
+    summary = f"Embedded {embedded} images with {space.backbone} (version {space.version})."
     if failures:
         shown = "; ".join(f"image {i}: {reason}" for i, reason in failures[:3])
         summary += f" {len(failures)} could not be read ({shown})."

@@ -1,7 +1,9 @@
-"""Background jobs: a Job row per run, progress in the database, one worker thread.
+"""Background jobs: a Job row per run, progress in the database, a backend that runs them.
 
-The web server hands jobs to a single in-process worker thread (``JobRunner``); the CLI
-runs the same job functions in the foreground (``run_inline``). Either way the Job row
+The web server hands jobs to its backend, ``runner(app)``: in-process worker threads
+(``JobRunner``, the default) or, with ``QUEUE_URL`` set, RQ on Redis
+(``labeler.jobqueue``), run by ``labeler worker`` processes. The CLI runs the same job
+functions in the foreground (``run_inline``). Either way the Job row
 shows status and progress, and the database refuses a second queued-or-running job of
 the same kind for the same project (a partial unique index), even across processes.
 
@@ -20,19 +22,21 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from .errors import LabelerError
 from .extensions import db
-from .models import Job, JobStatus, utcnow
+from .models import Job, JobStatus, ModelRound, utcnow
 
 log = logging.getLogger(__name__)
 
 STALE_AFTER = timedelta(minutes=10)
+# Owner of a Job row while a queue (RQ) holds it; see is_stale.
+QUEUE_OWNER_PREFIX = "queue:"
 PROGRESS_INTERVAL_S = 0.5  # write progress at most this often
 
 
@@ -66,6 +70,10 @@ def is_stale(job: Job) -> bool:
     """Whether an active job's process is gone (or silent for too long)."""
     if not job.is_active:
         return False
+    if job.owner.startswith(QUEUE_OWNER_PREFIX):
+        # The queue decides: a job waits there for a free worker for as long as it takes,
+        # and one whose worker died is retried or failed by the queue (labeler.jobqueue).
+        return False
     if job.owner and _owner_is_dead(job.owner):
         return True
     heartbeat = job.heartbeat_at or job.created_at
@@ -80,21 +88,48 @@ def fail_stale_jobs(project_id: int | None = None) -> int:
     if project_id is not None:
         query = query.where(Job.project_id == project_id)
     count = 0
-    for job in db.session.scalars(query):
+    for job in db.session.scalars(query).all():  # all(): updates follow in the loop
         if is_stale(job):
-            job.status = JobStatus.FAILED
-            job.message = "Interrupted: the process running it stopped. Start it again."
-            job.finished_at = utcnow()
+            mark_interrupted(job, "Interrupted: the process running it stopped. Start it again.")
             count += 1
     db.session.commit()
     return count
 
 
-def create_job(kind: str, project_id: int | None, status: str = JobStatus.QUEUED) -> Job:
-    """Insert a Job row, or raise JobAlreadyRunning if one of its kind is active."""
+def mark_interrupted(job: Job, message: str) -> None:
+    """Mark a job that can no longer finish failed, with its round (caller commits)."""
+    job.status = JobStatus.FAILED
+    job.message = message
+    job.finished_at = utcnow()
+    from .training import RETRAIN_JOB  # lazy: training loads the classifier heads
+
+    if job.kind == RETRAIN_JOB and job.project_id is not None:
+        _fail_interrupted_rounds(job.project_id)
+
+
+def _fail_interrupted_rounds(project_id: int) -> None:
+    """Mark the running round of a dead retrain job failed (it cannot finish any more).
+
+    One retrain job per project at a time, so a round still "running" once that job is
+    stale was its round; left alone it would show as running forever.
+    """
+    db.session.execute(
+        update(ModelRound)
+        .where(ModelRound.project_id == project_id, ModelRound.status == JobStatus.RUNNING)
+        .values(status=JobStatus.FAILED,
+                message="Interrupted: the process running this round stopped."))
+
+
+def create_job(kind: str, project_id: int | None, status: str = JobStatus.QUEUED,
+               owner: str | None = None) -> Job:
+    """Insert a Job row, or raise JobAlreadyRunning if one of its kind is active.
+
+    Args:
+        owner: who will run it; default this process ("host:pid").
+    """
     fail_stale_jobs(project_id)
     job = Job(kind=kind, project_id=project_id, status=status, progress=0.0, message="",
-              owner=_owner(), heartbeat_at=utcnow(),
+              owner=owner or _owner(), heartbeat_at=utcnow(),
               started_at=utcnow() if status == JobStatus.RUNNING else None)
     db.session.add(job)
     try:
@@ -105,7 +140,7 @@ def create_job(kind: str, project_id: int | None, status: str = JobStatus.QUEUED
             Job.project_id == project_id, Job.kind == kind,
             Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])))
         if active is None:  # it finished in between: try once more
-            return create_job(kind, project_id, status)
+            return create_job(kind, project_id, status, owner)
         raise JobAlreadyRunning(active) from None
     return job
 
@@ -140,11 +175,12 @@ JobFunction = Callable[..., str]
 
 
 def _execute(job_id: int, func: JobFunction, kwargs: dict[str, Any],
-             on_update: Callable[[float, str], None] | None = None) -> Job:
+             on_update: Callable[[float, str], None] | None = None,
+             owner: str | None = None) -> Job:
     job = db.session.get(Job, job_id)
     assert job is not None
     job.status, job.started_at, job.heartbeat_at = JobStatus.RUNNING, utcnow(), utcnow()
-    job.owner = _owner()
+    job.owner = owner or _owner()
     db.session.commit()
     try:
         summary = func(progress=Progress(job_id, on_update), project_id=job.project_id,
@@ -222,10 +258,25 @@ class JobRunner:
         return True
 
 
+class JobBackend(Protocol):
+    """What runs submitted jobs: ``JobRunner`` here, or the RQ backend in labeler.jobqueue."""
+
+    def submit(self, kind: str, project_id: int | None, func: JobFunction,
+               **kwargs: Any) -> Job:
+        """Create the Job row and queue the work (JobAlreadyRunning if one is active)."""
+        ...
+
+
 def init_app(app: Flask) -> None:
-    app.extensions["labeler.jobs"] = JobRunner(app)
+    """Give the app its job backend, chosen by ``QUEUE_URL`` (empty: in-process threads)."""
+    if app.config.get("QUEUE_URL"):
+        from .jobqueue.backend import RqBackend  # lazy: redis only where it is configured
+
+        app.extensions["labeler.jobs"] = RqBackend(app.config["QUEUE_URL"])
+    else:
+        app.extensions["labeler.jobs"] = JobRunner(app)
 
 
-def runner(app: Flask) -> JobRunner:
-    """The app's job runner."""
+def runner(app: Flask) -> JobBackend:
+    """The app's job backend."""
     return app.extensions["labeler.jobs"]

@@ -17,6 +17,7 @@ from typing import Any
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -123,7 +124,10 @@ class Image(db.Model):
         ForeignKey("label_class.id", ondelete="SET NULL"))
     confidence: Mapped[float | None] = mapped_column(Float)
     acquisition_score: Mapped[float | None] = mapped_column(Float)  # higher = ask sooner
-    queue_rank: Mapped[int | None] = mapped_column(Integer)  # 0 = serve first
+    # 0 = serve first; 64-bit because skipped images rank at 2e9 + id (labeler.queue).
+    # SQLite's INTEGER is 64-bit already, hence the variant (see migration 3c1f7e9b2d40).
+    queue_rank: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"))
     prediction_round: Mapped[int | None] = mapped_column(Integer)  # ModelRound.number
     suspected_error: Mapped[bool] = mapped_column(Boolean, default=False)
     duplicate_group: Mapped[int | None] = mapped_column(Integer)
@@ -223,6 +227,30 @@ class Job(db.Model):
     @property
     def is_active(self) -> bool:
         return self.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class JobChunk(db.Model):
+    """One share of a Job that queue workers run separately (a slice of an embed job).
+
+    ``done`` is absolute, not an increment, so a chunk retried after its worker died
+    overwrites its count instead of adding it twice; the Job's progress is the sum.
+    """
+
+    __tablename__ = "job_chunk"
+    __table_args__ = (UniqueConstraint("job_id", "number", name="uq_job_chunk_job_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    image_ids: Mapped[list[int]] = mapped_column(JSON)
+    size: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    unreadable: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    owner: Mapped[str] = mapped_column(String(255), default="")  # last worker, "host:pid"
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ModelRound(db.Model):
