@@ -495,7 +495,14 @@ def labels_import(project_name: str, csv_file: Path, create_classes: bool) -> No
 
 def _serve(app: Flask, host: str, port: int, threads: int) -> None:
     import waitress
+    from threadpoolctl import threadpool_limits
 
+    # One BLAS thread in the web server. Requests do small matrix products (a head's
+    # predict_proba, nearest labelled neighbours); OpenBLAS's pool threads spin after each
+    # one, which more than doubled the CPU a label costs and starved the other requests.
+    # Rounds run here too and get slower, but annotators come first; `labeler worker`
+    # processes (LABELER_QUEUE_URL) keep every core for jobs.
+    threadpool_limits(limits=1, user_api="blas")
     from .database import upgrade_database
     from .importer import remove_abandoned_upload_spools
     from .jobs import fail_stale_jobs

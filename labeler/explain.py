@@ -39,6 +39,7 @@ class _LabelledIndex:
 
 _labelled_indexes: dict[tuple[str, int], _LabelledIndex] = {}
 _labelled_lock = threading.Lock()
+_rebuilding = threading.Lock()
 _round_strategies: dict[tuple[str, int, int], str] = {}
 
 
@@ -55,6 +56,19 @@ def _labelled_index(project: Project, store: VectorStore) -> _LabelledIndex:
         cached = _labelled_indexes.get(key)
     if cached is not None and now - cached.built_at < LABELLED_INDEX_TTL_S:
         return cached
+    # One thread rebuilds; the others keep serving the previous index meanwhile, instead
+    # of all eight request threads gathering the same thousands of vectors at once.
+    if cached is not None and not _rebuilding.acquire(blocking=False):
+        return cached
+    try:
+        return _build_labelled_index(project, store, key, now)
+    finally:
+        if cached is not None:
+            _rebuilding.release()
+
+
+def _build_labelled_index(project: Project, store: VectorStore, key: tuple[str, int],
+                          now: float) -> _LabelledIndex:
     ids, labels = _labelled_ids(project)
     if len(ids):
         have = store.rows_for(ids) >= 0
