@@ -1,20 +1,24 @@
 """Serving the next images to annotators: leases, expiry, labels, skips and undo.
 
 The order comes precomputed from the last round (``Image.queue_rank``); serving is one
-indexed query, never a rescoring. Handing out images is one ``UPDATE ... WHERE id IN
-(SELECT ... LIMIT n)``: SQLite serialises writers, so two annotators can never lease the
-same image, and a lease not answered in time simply expires back into the queue.
+indexed query, never a rescoring. Handing out images is one statement, ``WITH picked AS
+(SELECT ... LIMIT n FOR UPDATE SKIP LOCKED) UPDATE ... WHERE id IN picked`` that also
+re-checks that each row is still free:
+SQLite serialises writers (and ignores the locking clause), and on PostgreSQL a concurrent
+lease skips the rows another transaction is taking instead of waiting for them or taking
+them too, so two annotators can never lease the same image. A lease not answered in time
+simply expires back into the queue.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 
 from .annotations import record_label, undo_annotation
 from .errors import LabelerError, NotFound
-from .extensions import db
+from .extensions import commit_keep_loaded, db
 from .models import Annotation, Image, LabelClass, Project, User, utcnow
 
 LEASE_DURATION = timedelta(minutes=10)
@@ -33,6 +37,12 @@ def _aware(moment: datetime | None) -> datetime | None:
     if moment is not None and moment.tzinfo is None:
         return moment.replace(tzinfo=utcnow().tzinfo)
     return moment
+
+
+def _free(now: datetime) -> ColumnElement[bool]:
+    """Unlabelled and not under a live lease."""
+    return and_(Image.label_class_id.is_(None),
+                or_(Image.lease_expires_at.is_(None), Image.lease_expires_at <= now))
 
 
 def lease_next(project: Project, user: User, n: int = 1,
@@ -55,19 +65,26 @@ def lease_next(project: Project, user: User, n: int = 1,
             update(Image).where(Image.id.in_([image.id for image in mine]))
             .values(lease_expires_at=expires).execution_options(synchronize_session=False))
     if len(mine) < n:
-        free = (
+        picked = (
             select(Image.id)
-            .where(Image.project_id == project.id, Image.label_class_id.is_(None),
-                   or_(Image.lease_expires_at.is_(None), Image.lease_expires_at <= now))
+            .where(Image.project_id == project.id, _free(now))
             .order_by(Image.queue_rank, Image.id)
             .limit(n - len(mine))
-            .scalar_subquery()
+            # PostgreSQL: rows a concurrent lease has locked are passed over, and the LIMIT
+            # takes the next free ones instead. SQLite compiles no locking clause.
+            .with_for_update(skip_locked=True)
+            # A CTE, materialised, so the pick runs exactly once. As a plain IN (subquery)
+            # PostgreSQL may plan a semi-join that re-runs it per row, and each re-run
+            # skips the rows this very statement just updated, so it leased every image.
+            .cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
         )
         db.session.execute(
-            update(Image).where(Image.id.in_(free))
+            # Re-checking "free" here means a row some other writer took between the
+            # pick's snapshot and this update is left alone, on any backend.
+            update(Image).where(Image.id.in_(select(picked.c.id)), _free(now))
             .values(leased_to_id=user.id, lease_expires_at=expires)
             .execution_options(synchronize_session=False))
-    db.session.commit()
+    commit_keep_loaded()  # the response reads project, user and images next
     return list(db.session.scalars(
         select(Image).where(Image.project_id == project.id, Image.leased_to_id == user.id,
                             Image.lease_expires_at > now, Image.label_class_id.is_(None))
@@ -100,9 +117,10 @@ def submit_label(project: Project, image_id: int, label_class: LabelClass,
     if not holds_lease(image, user):
         raise LeaseConflict(f"Image {image_id} is being labelled by someone else right now; "
                             "ask for the next image instead.")
-    annotation = record_label(image, label_class, user)
+    # Lease cleared before record_label flushes: one UPDATE of the image, not two.
     image.leased_to_id, image.lease_expires_at = None, None
-    db.session.commit()
+    annotation = record_label(image, label_class, user)
+    commit_keep_loaded()  # the response serialises this annotation
     return annotation
 
 

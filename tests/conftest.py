@@ -1,4 +1,8 @@
-"""Shared fixtures: an app on a temporary data directory, its clients, and users."""
+"""Shared fixtures: an app on a temporary data directory, its clients, and users.
+
+The database is SQLite unless ``LABELER_TEST_DATABASE_URL`` names a PostgreSQL server;
+``tests.dbutil`` makes that choice for every app and child process a test starts.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +16,45 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from labeler import create_app
 from labeler.database import upgrade_database
 from labeler.extensions import db
+from tests import dbutil
 
 PASSWORD = "correct-horse-battery"
 
 
+def pytest_report_header() -> str:
+    url = dbutil.server_url()
+    return f"database: {'PostgreSQL at ' + url.render_as_string() if url else 'SQLite'}"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip tests about SQLite itself when the session runs on PostgreSQL."""
+    marker = item.get_closest_marker("sqlite_only")
+    if marker is not None and dbutil.on_postgres():
+        pytest.skip(f"SQLite only: {marker.args[0] if marker.args else 'tests SQLite itself'}")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_databases() -> Iterator[None]:
+    """Drop the PostgreSQL databases a test created once it is over (no-op on SQLite)."""
+    mark = dbutil.checkpoint()
+    yield
+    dbutil.drop_databases_since(mark)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_session_databases() -> Iterator[None]:
+    """Module-scoped apps' databases and the template go when the session ends."""
+    yield
+    dbutil.drop_all()
+
+
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    """A migrated app whose data directory is a fresh temporary folder."""
-    app = create_app({"HOME": tmp_path / "data", "TESTING": True, "WTF_CSRF_ENABLED": False,
-                      "IMPORT_WORKERS": 2, "LOGIN_RATE_LIMIT": ""})
+def app(tmp_path: Path, _fresh_databases: None) -> Iterator[Flask]:
+    """A migrated app whose data directory is a fresh temporary folder (and database)."""
+    home = tmp_path / "data"
+    app = create_app({"HOME": home, "TESTING": True, "WTF_CSRF_ENABLED": False,
+                      "IMPORT_WORKERS": 2, "LOGIN_RATE_LIMIT": "",
+                      **dbutil.database_config(home)})
     upgrade_database(app)
     with app.app_context():
         yield app

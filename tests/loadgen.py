@@ -252,10 +252,12 @@ def prepare_project(home, n_images: int, n_annotators: int, database_url: str | 
     from labeler.projects import create_project
     from labeler.training import RETRAIN_JOB, run_round
     from labeler.users import create_api_token, create_user
+    from tests.dbutil import database_config
     from tests.fakes import WideFakeBackbone
 
     home = Path(home)
-    config: dict[str, object] = {"HOME": home}
+    # The test session's database for this home (PostgreSQL runs), unless told otherwise.
+    config: dict[str, object] = {"HOME": home, **database_config(home)}
     if database_url:
         config["DATABASE_URL"] = database_url
     app = create_app(config)

@@ -1,6 +1,6 @@
 """``labeler serve`` in a child process: for tests that must kill it (-9) or load it.
 
-The child is the real command line (waitress, scheduler, background jobs) with one test
+The child is the real command line (gunicorn workers, scheduler, background jobs) with one test
 addition: the fake colour-layout backbone is registered, so a server can embed and train
 without TensorFlow when a test does not need the real network.
 """
@@ -58,7 +58,8 @@ class ServerProcess:
         self.process = subprocess.Popen(
             [sys.executable, *entry, "serve", "--port", str(self.port),
              "--threads", str(self.threads)],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)  # its own process group: master and workers die together
         log.close()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -79,9 +80,12 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def kill9(self) -> None:
-        """SIGKILL: no clean-up code runs, exactly like a crash or the OOM killer."""
+        """SIGKILL to the master and its workers: no clean-up runs, like a machine crash."""
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             self.process.wait(timeout=30)
 
     def stop(self) -> None:

@@ -26,6 +26,7 @@ from labeler.training import load_head, run_round
 from labeler.users import authenticate, create_api_token, create_user
 from tests import imagegen
 from tests.conftest import PASSWORD
+from tests.dbutil import database_config
 from tests.fakes import FAKE_BACKBONE, FakeBackbone
 from tests.test_training import COLOURS, colour_image, true_colour
 
@@ -99,8 +100,9 @@ def describe(name: str) -> dict:
 @pytest.fixture
 def fresh_app(tmp_path):
     """A second, empty data home (another server)."""
-    other = create_app({"HOME": tmp_path / "other", "TESTING": True, "LOGIN_RATE_LIMIT": "",
-                        "WTF_CSRF_ENABLED": False})
+    home = tmp_path / "other"
+    other = create_app({"HOME": home, "TESTING": True, "LOGIN_RATE_LIMIT": "",
+                        "WTF_CSRF_ENABLED": False, **database_config(home)})
     upgrade_database(other)
     yield other
     with other.app_context():

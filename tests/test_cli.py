@@ -12,6 +12,7 @@ from labeler.cli import main
 from labeler.extensions import db
 from labeler.models import ApiToken, User
 from tests import imagegen
+from tests.dbutil import database_env, migrated_tables, on_postgres
 
 
 def test_project_create_list_show(runner):
@@ -84,12 +85,15 @@ def test_token_is_printed_once_and_stored_as_hash(runner):
 
 def test_entry_point_runs_on_a_fresh_data_dir(tmp_path):
     """`labeler` itself (not Flask's test runner): migrations applied on first use."""
-    env = {"LABELER_HOME": str(tmp_path / "home")}
+    env = {"LABELER_HOME": str(tmp_path / "home"), **database_env(tmp_path / "home", empty=True)}
     cli = CliRunner()
     assert cli.invoke(main, ["project", "create", "p1", "--labels", "a,b"], env=env).exit_code == 0
     result = cli.invoke(main, ["project", "list"], env=env)
     assert result.exit_code == 0 and "p1" in result.output
-    assert (tmp_path / "home" / "labeler.sqlite3").exists()
+    if on_postgres():  # the database began empty
+        assert "alembic_version" in migrated_tables(env["LABELER_DATABASE_URL"])
+    else:
+        assert (tmp_path / "home" / "labeler.sqlite3").exists()
 
 
 def test_every_command_has_help():

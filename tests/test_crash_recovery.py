@@ -25,13 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psycopg
 import pytest
 import requests
 from PIL import Image as PILImage
+from sqlalchemy.engine import make_url
 
 from labeler import create_app
 from labeler.database import upgrade_database
 from labeler.extensions import db
+from tests.dbutil import database_config, database_env
 from tests.fakes import FAKE_BACKBONE
 from tests.imagegen import gradient
 from tests.serverproc import REPO_ROOT, ServerProcess
@@ -62,6 +65,10 @@ class Home:
         Not ``mode=ro``: a read-only connection cannot create the WAL index (``-shm``)
         and fails to open when no other process has the database open at that moment.
         """
+        if url := database_config(self.path).get("DATABASE_URL"):  # a PostgreSQL test run
+            with psycopg.connect(make_url(url).set(drivername="postgresql")
+                                 .render_as_string(hide_password=False)) as conn:
+                return conn.execute(sql.replace("?", "%s"), params).fetchall()
         conn = sqlite3.connect(self.database, timeout=30)
         try:
             return conn.execute(sql, params).fetchall()
@@ -109,7 +116,8 @@ def prepare_home(path: Path, *, images: Path | None = None, embed: bool = False,
     from labeler.users import create_api_token, create_user
     from tests.fakes import FakeBackbone
 
-    app = create_app({"HOME": path, "IMPORT_WORKERS": 2, "LOGIN_RATE_LIMIT": ""})
+    app = create_app({"HOME": path, "IMPORT_WORKERS": 2, "LOGIN_RATE_LIMIT": "",
+                      **database_config(path)})
     upgrade_database(app)
     with app.app_context():
         lead = create_user("lead", "correct-horse-battery", "lead")
@@ -207,7 +215,7 @@ def cli(home: Home, *args: str,
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.serve_child", *args], cwd=REPO_ROOT, text=True,
         env={**os.environ, "LABELER_HOME": str(home.path), "PYTHONPATH": str(REPO_ROOT),
-             **(env or {})},
+             **database_env(home.path), **(env or {})},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         yield process

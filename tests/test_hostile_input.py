@@ -32,6 +32,7 @@ from labeler.projects import create_project
 from labeler.storage import BlobStore
 from labeler.users import create_api_token, create_user
 from tests.conftest import PASSWORD, login
+from tests.dbutil import database_config
 from tests.fakes import FAKE_BACKBONE, FakeBackbone
 from tests.hostile_corpus import CASES, HTML_NAME, LONG_NAME, UNICODE_NAME, Case, build_corpus
 
@@ -61,7 +62,8 @@ class Outcome:
 
 def _new_app(home: Path, **config: object) -> Flask:
     app = create_app({"HOME": home, "TESTING": True, "WTF_CSRF_ENABLED": False,
-                      "IMPORT_WORKERS": 2, "LOGIN_RATE_LIMIT": "", **config})
+                      "IMPORT_WORKERS": 2, "LOGIN_RATE_LIMIT": "", **database_config(home),
+                      **config})
     upgrade_database(app)
     return app
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from labeler import create_app
 from labeler.database import upgrade_database
 from labeler.users import create_user
+from tests.dbutil import database_config
 
 
 def test_pages_carry_a_content_security_policy_without_inline_scripts(lead_client):
@@ -33,7 +34,8 @@ def test_no_template_has_inline_script_or_event_handler():
 
 
 def test_login_attempts_are_rate_limited(tmp_path):
-    app = create_app({"HOME": tmp_path, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    app = create_app({"HOME": tmp_path, "TESTING": True, "WTF_CSRF_ENABLED": False,
+                      **database_config(tmp_path)})
     upgrade_database(app)
     with app.app_context():
         create_user("target", "right-password")

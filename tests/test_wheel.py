@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.dbutil import database_env, migrated_tables, on_postgres
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -55,9 +57,10 @@ def test_wheel_contains_templates_static_and_migrations(installed_wheel):
     assert list((package / "migrations" / "versions").glob("*.py"))
 
 
-def test_installed_wheel_serves_pages_with_waitress(installed_wheel, tmp_path):
+def test_installed_wheel_serves_pages_with_gunicorn(installed_wheel, tmp_path):
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(installed_wheel), "LABELER_HOME": str(tmp_path)}
+    env = {**os.environ, "PYTHONPATH": str(installed_wheel), "LABELER_HOME": str(tmp_path),
+           **database_env(tmp_path, empty=True)}
     process = subprocess.Popen(
         [sys.executable, "-m", "labeler", "serve", "--port", str(port)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -70,8 +73,12 @@ def test_installed_wheel_serves_pages_with_waitress(installed_wheel, tmp_path):
         process.terminate()
         output = process.communicate(timeout=20)[0]
     assert "serving on http://localhost" in output
-    assert "INFO:waitress:Serving on" in output  # the production server, not Flask's
+    assert "Booting worker" in output  # gunicorn, the production server, not Flask's
     assert str(installed_wheel) in subprocess.run(
         [sys.executable, "-c", "import labeler; print(labeler.__file__)"],
         env=env, cwd=tmp_path, capture_output=True, text=True, check=True).stdout
-    assert (tmp_path / "labeler.sqlite3").exists()  # migrations ran from the wheel
+    # Migrations ran from the wheel (on PostgreSQL the database began empty).
+    if on_postgres():
+        assert "alembic_version" in migrated_tables(env["LABELER_DATABASE_URL"])
+    else:
+        assert (tmp_path / "labeler.sqlite3").exists()

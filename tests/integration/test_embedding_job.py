@@ -18,6 +18,7 @@ from labeler.extensions import db
 from labeler.models import Image as ImageRow
 from labeler.vectors import VectorStore
 from tests import imagegen
+from tests.dbutil import database_env
 
 pytestmark = pytest.mark.integration
 
@@ -118,7 +119,8 @@ def test_kill_9_mid_embedding_then_rerun_finishes_with_nothing_half_written(app,
         for i in range(600)})
     assert import_paths(project, [folder]).imported == 600
 
-    env = {**os.environ, "LABELER_HOME": str(app.config["HOME"]), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "LABELER_HOME": str(app.config["HOME"]), "TF_CPP_MIN_LOG_LEVEL": "3",
+           **database_env(app.config["HOME"])}
     command = [sys.executable, "-m", "labeler", "embed", "crash", "--batch-size", "4"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
