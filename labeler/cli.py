@@ -493,46 +493,20 @@ def labels_import(project_name: str, csv_file: Path, create_classes: bool) -> No
             "the file, or rerun with --create-classes to create them.")
 
 
-def _serve(app: Flask, host: str, port: int, threads: int) -> None:
-    import waitress
-    from threadpoolctl import threadpool_limits
-
-    # One BLAS thread in the web server. Requests do small matrix products (a head's
-    # predict_proba, nearest labelled neighbours); OpenBLAS's pool threads spin after each
-    # one, which more than doubled the CPU a label costs and starved the other requests.
-    # Rounds run here too and get slower, but annotators come first; `labeler worker`
-    # processes (LABELER_QUEUE_URL) keep every core for jobs.
-    threadpool_limits(limits=1, user_api="blas")
-    from .database import upgrade_database
-    from .importer import remove_abandoned_upload_spools
-    from .jobs import fail_stale_jobs
-    from .scheduler import start_scheduler, submit_due_work
-    from .users import has_users
-
-    upgrade_database(app)
-    shown_host = "localhost" if host in {"127.0.0.1", "0.0.0.0", "::"} else host
-    click.echo(f"labeler is serving on http://{shown_host}:{port}/  (Ctrl+C stops it)")
-    with app.app_context():
-        if not has_users():
-            click.echo("No users yet. Create the first project lead in another terminal:\n"
-                       "  labeler user create NAME --role lead")
-        fail_stale_jobs()  # jobs this server ran before a crash are shown as interrupted
-        remove_abandoned_upload_spools(app.config["HOME"])
-        for job in submit_due_work(app):
-            click.echo(f"Background {job.kind} job {job.id} for project {job.project_id}.")
-    start_scheduler(app)
-    waitress.serve(app, host=host, port=port, threads=threads, ident="labeler")
-
-
 @commands.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to listen on; 0.0.0.0 for every interface.")
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int,
-              help="Request threads of the WSGI server (waitress).")
-def serve(host: str, port: int, threads: int) -> None:
-    """Serve the web app with a production WSGI server (waitress)."""
-    _serve(current_app._get_current_object(), host, port, threads)  # type: ignore[attr-defined]
+@click.option("--workers", default=None, type=int,
+              help="Worker processes (default: 2 on a machine with 2 cores or more).")
+@click.option("--threads", default=4, show_default=True, type=int,
+              help="Request threads in each worker process.")
+def serve(host: str, port: int, workers: int | None, threads: int) -> None:
+    """Serve the web app with a production WSGI server (gunicorn: processes × threads)."""
+    from .server import serve as run_server
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    run_server(app, host, port, workers, threads)
 
 
 @commands.command("worker")
@@ -586,7 +560,9 @@ def demo(home: Path, host: str, port: int, no_serve: bool) -> None:
     click.echo(summary)
     click.echo(f"Log in as {DEMO_USER!r} with password {password!r}")
     if not no_serve:
-        _serve(app, host, port, threads=8)
+        from .server import serve as run_server
+
+        run_server(app, host, port)
 
 
 def init_app(app: Flask) -> None:

@@ -61,18 +61,25 @@ def submit_due_work(app: Flask) -> list[Job]:
     return jobs
 
 
-def start_scheduler(app: Flask, interval_s: float = 30.0) -> threading.Thread:
-    """Start the daemon thread that calls ``submit_due_work`` every ``interval_s``."""
+def start_scheduler(app: Flask, interval_s: float = 30.0, *,
+                    run_now: bool = False) -> threading.Thread:
+    """Start the daemon thread that calls ``submit_due_work`` every ``interval_s``.
+
+    ``run_now``: make the first pass at once (a server starting up), not after a wait.
+    """
 
     def loop() -> None:
         stop = threading.Event()
-        while not stop.wait(interval_s):
+        if not run_now:
+            stop.wait(interval_s)
+        while True:
             try:
                 with app.app_context():
                     submit_due_work(app)
                     db.session.remove()
             except Exception:  # noqa: BLE001 - keep scheduling whatever one pass hit
                 log.exception("scheduler pass failed")
+            stop.wait(interval_s)
 
     thread = threading.Thread(target=loop, name="labeler-scheduler", daemon=True)
     thread.start()
