@@ -17,6 +17,7 @@ import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from .classifier import KerasDenseHead, LogisticHead, NotEnoughLabels, pool_stat
 from .embedder import current_vectors
 from .errors import LabelerError
 from .extensions import db
-from .models import Image, Job, JobStatus, ModelRound, Project
+from .models import Image, Job, JobStatus, ModelRound, Project, utcnow
 from .storage import atomic_writer, data_root
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 RETRAIN_JOB = "retrain"
 DEFAULT_STRATEGY = "auto"
 DEFAULT_RETRAIN_EVERY = 20
+ROUND_PACING_MIN_S = 5.0  # rounds quicker than this are never paced (see pacing_wait_s)
 DEFAULT_HEAD = "logistic"
 HEADS: dict[str, Callable[[], Any]] = {"logistic": LogisticHead, "keras_dense": KerasDenseHead}
 WRITE_CHUNK = 5_000  # rows per transaction when writing predictions: short write locks
@@ -356,12 +358,37 @@ def submit_retrain(app: Flask, project: Project) -> Job:
     return runner(app).submit(RETRAIN_JOB, project.id, run_round)
 
 
+def pacing_wait_s(project: Project, now: datetime | None = None) -> float:
+    """Seconds before the next automatic round may start (0: it may start now).
+
+    With many annotators, "every N labels" comes round faster than a round on a big pool
+    takes, and back-to-back rounds would keep a core busy for good, taken from the people
+    labelling. So after a round that took longer than ROUND_PACING_MIN_S, automatic rounds
+    pause for as long as it took: at most half the time goes to training. Rounds a lead
+    asks for are never paced.
+    """
+    last = db.session.execute(
+        select(ModelRound.created_at, ModelRound.duration_s)
+        .where(ModelRound.project_id == project.id, ModelRound.duration_s.is_not(None))
+        .order_by(ModelRound.number.desc()).limit(1)).first()
+    if last is None or last.duration_s < ROUND_PACING_MIN_S:
+        return 0.0
+    started = last.created_at
+    if started.tzinfo is None:  # SQLite returns naive datetimes; we store UTC
+        started = started.replace(tzinfo=UTC)
+    resume = started + timedelta(seconds=2 * last.duration_s)
+    return max(0.0, (resume - (now or utcnow())).total_seconds())
+
+
 def maybe_submit_retrain(app: Flask, project: Project) -> Job | None:
-    """Queue a round if N labels arrived since the last one and none is running."""
+    """Queue a round if N labels arrived since the last one, none is running, and the
+    pause after a long round is over (see ``pacing_wait_s``)."""
     from .jobs import JobAlreadyRunning
 
     if labels_until_next_round(project) > 0 or retrain_job_active(project):
         return None
+    if pacing_wait_s(project) > 0:
+        return None  # the next label or scheduler pass after the pause starts it
     if current_vectors(project) is None:
         return None  # nothing to train on until the images are embedded
     try:

@@ -269,3 +269,34 @@ def test_project_set_validates_strategy(runner, project):
                                "--retrain-every", "7"]).exit_code == 0
     bad = runner.invoke(args=["project", "set", "colours", "--strategy", "magic"])
     assert bad.exit_code == 1 and "Unknown strategy 'magic'" in bad.output
+
+
+def test_long_rounds_pause_automatic_rounds_for_as_long_as_they_took(app, project, alice):
+    from datetime import timedelta
+
+    from labeler.models import utcnow
+    from labeler.training import ROUND_PACING_MIN_S, pacing_wait_s
+
+    set_training_options(project, retrain_every=1)
+    run_inline("retrain", project.id, run_round)
+    last = latest_round(project, succeeded_only=False)  # the cold-start round
+    assert pacing_wait_s(project) == 0  # a quick round (a few ms here) is never paced
+
+    # Pretend the round started 10 s ago and took 8 s: the pause runs until 16 s after its
+    # start, so automatic rounds wait 6 more seconds even though a label is due.
+    last.duration_s = ROUND_PACING_MIN_S + 3
+    last.created_at = utcnow() - timedelta(seconds=10)
+    db.session.commit()
+    label(project, lease_next(project, alice, n=1)[0], alice)
+    assert labels_until_next_round(project) == 0
+    assert 5 < pacing_wait_s(project) <= 6
+    assert maybe_submit_retrain(app, project) is None
+
+    last.created_at = utcnow() - timedelta(seconds=17)
+    db.session.commit()
+    assert pacing_wait_s(project) == 0
+    job = maybe_submit_retrain(app, project)
+    assert job is not None and job.kind == "retrain"
+    from labeler.jobs import runner
+
+    assert runner(app).wait_idle(60)
