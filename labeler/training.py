@@ -267,6 +267,31 @@ def _write_predictions(project: Project, pool: _Pool, number: int, order: np.nda
         db.session.commit()
 
 
+def _near_duplicate_groups(project: Project, pool: _Pool) -> np.ndarray:
+    """The pool's near-duplicate groups, recomputed only when its vectors changed.
+
+    Grouping depends on the vectors alone, yet took a third of a round on a 20,000-image
+    pool (about 19 s at 1,000,000): rounds that only bring new labels reuse the last
+    result, kept beside the vectors and keyed by the vector file's identity.
+    """
+    store = current_vectors(project)
+    assert store is not None  # _load_pool found vectors
+    stat = store.vectors_path.stat()
+    key = np.array([len(pool.image_ids), stat.st_ino, stat.st_size, stat.st_mtime_ns, SEED],
+                   dtype=np.int64)
+    cache = store.vectors_path.parent / f"{store.vectors_path.stem}.duplicates.npz"
+    try:
+        with np.load(cache) as saved:
+            if np.array_equal(saved["key"], key) and len(saved["groups"]) == len(pool.image_ids):
+                return saved["groups"]
+    except (OSError, KeyError, ValueError):
+        pass  # missing or damaged: compute it again
+    groups = quality.near_duplicate_groups(pool.embeddings, seed=SEED)
+    with atomic_writer(cache) as handle:
+        np.savez(handle, key=key, groups=groups)
+    return groups
+
+
 def _save_head(project_id: int, number: int, head: Any) -> None:
     with atomic_writer(head_path(project_id, number)) as handle:
         pickle.dump(head, handle)
@@ -303,7 +328,7 @@ def run_round(progress: Callable[..., None], project_id: int, queue_batch: int =
         picks = sampling.rank_pool(
             strategy, n=queue_batch, labelled_mask=pool.label_ids >= 0, proba=fitted["proba"],
             embeddings=pool.embeddings, n_classes=len(project.active_classes()), rng=SEED)
-        groups = quality.near_duplicate_groups(pool.embeddings, seed=SEED)
+        groups = _near_duplicate_groups(project, pool)
         progress(0.7, "Writing predictions", force=True)
         _write_predictions(project, pool, number, picks.queue_order(), picks.scores,
                            fitted["proba"], classes, fitted["suspects"], groups)

@@ -201,7 +201,7 @@ def test_failed_round_keeps_the_previous_one_active(project, alice, monkeypatch)
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(training.quality, "near_duplicate_groups", broken)
+    monkeypatch.setattr(training.sampling, "rank_pool", broken)
     job = run_inline("retrain", project.id, run_round)
 
     assert job.status == JobStatus.FAILED and "disk on fire" in job.message
@@ -300,3 +300,30 @@ def test_long_rounds_pause_automatic_rounds_for_as_long_as_they_took(app, projec
     from labeler.jobs import runner
 
     assert runner(app).wait_idle(60)
+
+
+def test_near_duplicate_groups_are_reused_until_the_vectors_change(project, alice,
+                                                                    monkeypatch, tmp_path):
+    from labeler import training
+
+    calls = []
+    real = training.quality.near_duplicate_groups
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training.quality, "near_duplicate_groups", counting)
+    label_from_queue(project, alice)
+    first = run_inline("retrain", project.id, run_round)
+    groups = {i.id: i.duplicate_group for i in db.session.scalars(select(Image))}
+    run_inline("retrain", project.id, run_round)
+    assert first.status == "succeeded" and len(calls) == 1  # same vectors: reused
+    db.session.expire_all()
+    assert {i.id: i.duplicate_group for i in db.session.scalars(select(Image))} == groups
+
+    imagegen.write_files(tmp_path / "more", {"extra.png": colour_image((220, 30, 30), 99)})
+    import_paths(project, [tmp_path / "more"])
+    run_inline("embed", project.id, embed_project)
+    run_inline("retrain", project.id, run_round)
+    assert len(calls) == 2  # new vectors: grouped again
