@@ -1,8 +1,8 @@
 """Concurrent annotators against ``labeler serve``: throughput, latency, and the three zeros.
 
 Prepares a data home with a 20,000-image project (small generated PNGs through the real
-importer, embedded at the real backbone's width of 1280), starts the real server (waitress,
-scheduler, background jobs) in a child process on loopback, and runs N annotator clients,
+importer, embedded at the real backbone's width of 1280), starts the real server (gunicorn
+workers, scheduler, background jobs) in a child process on loopback, and runs N annotator clients,
 each with its own account and API token, labelling through the REST API for a bounded time.
 A lead triggers a retrain half-way. Then it prints requests/s, labels/s, p50/p99 of
 ``next`` and of a label POST, and checks the database for the three things that must be
@@ -28,7 +28,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.loadgen import prepare_project, run_load, true_label_from_name  # noqa: E402
+from tests.loadgen import (  # noqa: E402
+    copy_prepared,
+    prepare_project,
+    run_load,
+    true_label_from_name,
+)
 from tests.serverproc import ServerProcess  # noqa: E402
 
 GOAL_NEXT_P99_MS = 100.0
@@ -42,31 +47,40 @@ def main() -> None:
                              "(the first is the baseline).")
     parser.add_argument("--duration", type=float, default=60.0, help="Seconds per run.")
     parser.add_argument("--images", type=int, default=20_000)
-    parser.add_argument("--threads", type=int, default=8, help="Server request threads.")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="Server worker processes (default: labeler serve's).")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="Request threads per server worker.")
     parser.add_argument("--database-url", default=None,
                         help="LABELER_DATABASE_URL for the server (default: SQLite file).")
     parser.add_argument("--home", type=Path, default=None,
-                        help="Data directory to create (default: a temporary one).")
+                        help="Folder for the prepared project and each run's copy "
+                             "(default: a temporary one).")
     args = parser.parse_args()
     counts = [int(value) for value in args.clients.split(",")]
 
-    home = args.home or Path(tempfile.mkdtemp(prefix="labeler-load-")) / "home"
+    root = args.home or Path(tempfile.mkdtemp(prefix="labeler-load-"))
+    home = root / "prepared"
     print(f"preparing {args.images} images in {home} ...", flush=True)
     prepared = prepare_project(home, args.images, max(counts), args.database_url)
-    env = {"LABELER_DATABASE_URL": args.database_url} if args.database_url else {}
     engine = "PostgreSQL" if args.database_url else "SQLite"
     results = []
-    with ServerProcess(home, threads=args.threads, fake_backbone=False, env=env) as server:
-        for clients in counts:
-            print(f"\n== {clients} annotator(s), {engine}, {args.duration:.0f} s ==",
-                  flush=True)
-            result = run_load(server.url, prepared.database_url, prepared.project_id,
-                              prepared.annotator_tokens[:clients], prepared.lead_token,
+    for clients in counts:
+        # Every run starts from a fresh copy of the same project: none inherits the labels,
+        # rounds or leases of the run before it.
+        run_home = root / f"run-{clients}"
+        run = copy_prepared(prepared, home, run_home, f"run{clients}")
+        env = {"LABELER_DATABASE_URL": run.database_url} if args.database_url else {}
+        print(f"\n== {clients} annotator(s), {engine}, {args.duration:.0f} s ==", flush=True)
+        with ServerProcess(run_home, threads=args.threads, workers=args.workers,
+                           fake_backbone=False, env=env) as server:
+            result = run_load(server.url, run.database_url, run.project_id,
+                              run.annotator_tokens[:clients], run.lead_token,
                               true_label_from_name, args.duration)
-            results.append(result)
-            print("\n".join(result.lines()))
-            if result.client_errors:
-                print("client-side errors:", *result.client_errors, sep="\n  ")
+        results.append(result)
+        print("\n".join(result.lines()))
+        if result.client_errors:
+            print("client-side errors:", *result.client_errors, sep="\n  ")
 
     baseline, last = results[0], results[-1]
     print("\n== summary ==")

@@ -97,7 +97,10 @@ def _round_strategy(project_id: int, number: int) -> str | None:
     return strategy
 
 
-def explain(project: Project, image: Image, head: Any | None = None,
+_LOAD = object()  # explain(head=...) not given: load the active round's head
+
+
+def explain(project: Project, image: Image, head: Any = _LOAD,
             names: dict[int, str] | None = None) -> dict[str, Any]:
     """Why ``image`` is in the annotator's queue, and what the model thinks of it.
 
@@ -128,7 +131,7 @@ def explain(project: Project, image: Image, head: Any | None = None,
         return reason
     vector = store.vectors_for([image.id])
     names = names if names is not None else {c.id: c.name for c in project.classes}
-    head = head if head is not None else load_head(project)
+    head = load_head(project) if head is _LOAD else head  # None: there is no model yet
     if head is not None:
         proba = head.predict_proba(vector)[0]
         top = np.argsort(-proba)[:TOP_CLASSES]

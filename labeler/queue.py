@@ -56,20 +56,21 @@ def lease_next(project: Project, user: User, n: int = 1,
         return []
     now = utcnow()
     expires = now + duration
-    mine = list(db.session.scalars(
-        select(Image).where(Image.project_id == project.id, Image.leased_to_id == user.id,
-                            Image.lease_expires_at > now, Image.label_class_id.is_(None))
-        .order_by(Image.queue_rank, Image.id).limit(n)))
-    if mine:
-        db.session.execute(
-            update(Image).where(Image.id.in_([image.id for image in mine]))
-            .values(lease_expires_at=expires).execution_options(synchronize_session=False))
-    if len(mine) < n:
+    # Each UPDATE hands back the rows it changed (RETURNING), so serving is two statements
+    # and no re-read. Every live lease of the user is renewed: they are still at work.
+    held = list(db.session.scalars(
+        update(Image)
+        .where(Image.project_id == project.id, Image.leased_to_id == user.id,
+               Image.lease_expires_at > now, Image.label_class_id.is_(None))
+        .values(lease_expires_at=expires)
+        .returning(Image)
+        .execution_options(synchronize_session=False, populate_existing=True)))
+    if len(held) < n:
         picked = (
             select(Image.id)
             .where(Image.project_id == project.id, _free(now))
             .order_by(Image.queue_rank, Image.id)
-            .limit(n - len(mine))
+            .limit(n - len(held))
             # PostgreSQL: rows a concurrent lease has locked are passed over, and the LIMIT
             # takes the next free ones instead. SQLite compiles no locking clause.
             .with_for_update(skip_locked=True)
@@ -78,17 +79,17 @@ def lease_next(project: Project, user: User, n: int = 1,
             # skips the rows this very statement just updated, so it leased every image.
             .cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
         )
-        db.session.execute(
+        held += db.session.scalars(
             # Re-checking "free" here means a row some other writer took between the
             # pick's snapshot and this update is left alone, on any backend.
             update(Image).where(Image.id.in_(select(picked.c.id)), _free(now))
             .values(leased_to_id=user.id, lease_expires_at=expires)
-            .execution_options(synchronize_session=False))
+            .returning(Image)
+            .execution_options(synchronize_session=False, populate_existing=True))
     commit_keep_loaded()  # the response reads project, user and images next
-    return list(db.session.scalars(
-        select(Image).where(Image.project_id == project.id, Image.leased_to_id == user.id,
-                            Image.lease_expires_at > now, Image.label_class_id.is_(None))
-        .order_by(Image.queue_rank, Image.id).limit(n)))
+    held.sort(key=lambda image: (image.queue_rank if image.queue_rank is not None
+                                 else SKIPPED_BASE * 2, image.id))
+    return held[:n]
 
 
 def holds_lease(image: Image, user: User, now: datetime | None = None) -> bool:

@@ -113,5 +113,8 @@ def serve(app: Flask, host: str, port: int, workers: int | None = None,
         "errorlog": "-",
         "loglevel": app.config.get("LOG_LEVEL", "INFO").lower(),
         "proc_name": "labeler",
+        # No gunicornc control socket: it lives at one path in $HOME, which two servers on
+        # one machine would fight over, and nothing of ours uses it.
+        "control_socket_disable": True,
         "post_worker_init": post_worker_init,
     }).run()

@@ -383,6 +383,10 @@ def submit_retrain(app: Flask, project: Project) -> Job:
     return runner(app).submit(RETRAIN_JOB, project.id, run_round)
 
 
+# Per process: when the pause after a long round ends, per (data directory, project).
+_paced_until: dict[tuple[object, int], float] = {}
+
+
 def pacing_wait_s(project: Project, now: datetime | None = None) -> float:
     """Seconds before the next automatic round may start (0: it may start now).
 
@@ -410,10 +414,16 @@ def maybe_submit_retrain(app: Flask, project: Project) -> Job | None:
     pause after a long round is over (see ``pacing_wait_s``)."""
     from .jobs import JobAlreadyRunning
 
-    if labels_until_next_round(project) > 0 or retrain_job_active(project):
+    key = (app.config["HOME"], project.id)
+    if time.monotonic() < _paced_until.get(key, 0.0):
+        return None  # known from an earlier check: saves three queries on every label
+    if labels_until_next_round(project) > 0:
         return None
-    if pacing_wait_s(project) > 0:
+    if (wait := pacing_wait_s(project)) > 0:
+        _paced_until[key] = time.monotonic() + wait
         return None  # the next label or scheduler pass after the pause starts it
+    if retrain_job_active(project):
+        return None
     if current_vectors(project) is None:
         return None  # nothing to train on until the images are embedded
     try:

@@ -9,11 +9,16 @@ at once, or lose a label it acknowledged.
 
 from __future__ import annotations
 
+import http.client
+import json
+import shutil
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import requests
@@ -50,6 +55,7 @@ class LoadResult:
     lost_labels: int
     retrain_status: str
     client_errors: list[str]
+    client_cpu_share: float = 0.0  # cores the load generator itself used (same machine)
 
     @property
     def labels_per_s(self) -> float:
@@ -72,6 +78,7 @@ class LoadResult:
             f"acknowledged but lost {self.lost_labels:8d}",
             f"409 conflicts         {self.conflicts:8d}",
             f"retrain half-way      {self.retrain_status}",
+            f"load generator used   {self.client_cpu_share:8.2f} cores",
         ]
 
 
@@ -81,33 +88,46 @@ def _percentile_ms(values: list[float], q: float) -> float:
 
 def _annotate(base_url: str, project_id: int, token: str, true_label: Callable[[dict], str],
               stop: threading.Event, log: ClientLog) -> None:
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {token}"
-    next_url = f"{base_url}/api/v1/projects/{project_id}/next"
-    label_url = f"{base_url}/api/v1/projects/{project_id}/annotations"
+    # http.client, one keep-alive connection per annotator: the load generator shares the
+    # machine with the server, and requests costs several times more CPU per call.
+    address = urlsplit(base_url)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    next_path = f"/api/v1/projects/{project_id}/next"
+    label_path = f"/api/v1/projects/{project_id}/annotations"
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
+
+    def call(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        connection.request(method, path, body=json.dumps(body) if body else None,
+                           headers=headers)
+        response = connection.getresponse()
+        payload = response.read()
+        return response.status, (json.loads(payload) if payload else {})
+
     while not stop.is_set():
         try:
             started = time.perf_counter()
-            response = session.get(next_url, timeout=60)
+            status, data = call("GET", next_path)
             log.next_latencies.append(time.perf_counter() - started)
-            log.statuses[response.status_code] += 1
-            if response.status_code != 200:
+            log.statuses[status] += 1
+            if status != 200:
                 continue
-            items = response.json()["items"]
-            if not items:
+            if not data["items"]:
                 return  # the queue is empty: everything is labelled
-            item = items[0]
+            item = data["items"][0]
             log.served.append((item["image_id"], time.monotonic()))
             label = true_label(item)
             started = time.perf_counter()
-            response = session.post(label_url, json={"image_id": item["image_id"],
-                                                     "label": label}, timeout=60)
+            status, data = call("POST", label_path, {"image_id": item["image_id"],
+                                                     "label": label})
             log.label_latencies.append(time.perf_counter() - started)
-            log.statuses[response.status_code] += 1
-            if response.status_code == 201:
-                log.acknowledged[response.json()["annotation_id"]] = (item["image_id"], label)
-        except requests.RequestException as exc:  # a dropped connection counts as a failure
+            log.statuses[status] += 1
+            if status == 201:
+                log.acknowledged[data["annotation_id"]] = (item["image_id"], label)
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            # A dropped connection or a garbled answer counts as a failure; reconnect.
             log.errors.append(f"{type(exc).__name__}: {exc}")
+            connection.close()
+    connection.close()
 
 
 def _double_handouts(logs: list[ClientLog]) -> int:
@@ -152,7 +172,7 @@ def run_load(base_url: str, database_url: str, project_id: int, annotator_tokens
                for i, (token, log) in enumerate(zip(annotator_tokens, logs, strict=True))]
     lead = requests.Session()
     lead.headers["Authorization"] = f"Bearer {lead_token}"
-    started = time.monotonic()
+    started, client_cpu = time.monotonic(), time.process_time()
     for thread in threads:
         thread.start()
     retrain_status, job_id = "not triggered", None
@@ -170,6 +190,7 @@ def run_load(base_url: str, database_url: str, project_id: int, annotator_tokens
     for thread in threads:
         thread.join(timeout=120)
     elapsed = time.monotonic() - started
+    client_cpu = time.process_time() - client_cpu
     if job_id is not None:
         retrain_status = _wait_for_job(lead, base_url, job_id)
     statuses: dict[int, int] = defaultdict(int)
@@ -190,6 +211,7 @@ def run_load(base_url: str, database_url: str, project_id: int, annotator_tokens
         lost_labels=_lost_labels(database_url, logs),
         retrain_status=retrain_status,
         client_errors=[error for log in logs for error in log.errors][:10],
+        client_cpu_share=client_cpu / elapsed,
     )
 
 
@@ -239,8 +261,6 @@ def prepare_project(home, n_images: int, n_annotators: int, database_url: str | 
     projection of their colour layout, so rounds train on EfficientNet-sized vectors
     without paying for TensorFlow in a benchmark about serving.
     """
-    from pathlib import Path
-
     from PIL import Image as PILImage
 
     from labeler import create_app
@@ -283,4 +303,28 @@ def prepare_project(home, n_images: int, n_annotators: int, database_url: str | 
         url, project_id = str(db.engine.url.render_as_string(hide_password=False)), project.id
         db.session.remove()
         db.engine.dispose()
+    shutil.rmtree(folder)  # imported: the store holds the images now
     return PreparedProject(url, project_id, tokens, lead_token)
+
+
+def copy_prepared(prepared: PreparedProject, home, copy_home, suffix: str) -> PreparedProject:
+    """A fresh copy of a prepared project (data directory and database), so every run of
+    a benchmark starts from the same state instead of the previous run's leftovers."""
+    from sqlalchemy import make_url
+
+    shutil.copytree(home, copy_home)
+    url = make_url(prepared.database_url)
+    if url.get_backend_name() == "sqlite":
+        copy_url = url.set(database=str(Path(copy_home) / Path(url.database).name))
+    else:  # PostgreSQL: a database made from the prepared one as its template
+        copy_url = url.set(database=f"{url.database}_{suffix}")
+        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{copy_url.database}"'))
+                connection.execute(text(f'CREATE DATABASE "{copy_url.database}" '
+                                        f'TEMPLATE "{url.database}"'))
+        finally:
+            admin.dispose()
+    return PreparedProject(copy_url.render_as_string(hide_password=False), prepared.project_id,
+                           prepared.annotator_tokens, prepared.lead_token)

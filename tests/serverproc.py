@@ -33,10 +33,12 @@ def free_port() -> int:
 class ServerProcess:
     """``labeler serve`` on loopback in a child process with its own data directory."""
 
-    def __init__(self, home: Path, *, threads: int = 8, fake_backbone: bool = True,
+    def __init__(self, home: Path, *, threads: int = 4, workers: int | None = None,
+                 fake_backbone: bool = True,
                  env: dict[str, str] | None = None) -> None:
         self.home = Path(home)
         self.threads = threads
+        self.workers = workers
         self.fake_backbone = fake_backbone
         self.extra_env = env or {}
         self.port = free_port()
@@ -57,7 +59,8 @@ class ServerProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, *entry, "serve", "--port", str(self.port),
-             "--threads", str(self.threads)],
+             "--threads", str(self.threads),
+             *(["--workers", str(self.workers)] if self.workers else [])],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)  # its own process group: master and workers die together
         log.close()

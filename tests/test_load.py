@@ -15,7 +15,7 @@ def test_concurrent_annotators_get_no_5xx_no_double_handout_and_lose_no_label(tm
     home = tmp_path / "home"
     prepared = prepare_project(home, n_images=600, n_annotators=6)
 
-    with ServerProcess(home, threads=8, fake_backbone=False) as server:
+    with ServerProcess(home, fake_backbone=False) as server:
         result = run_load(server.url, prepared.database_url, prepared.project_id,
                           prepared.annotator_tokens, prepared.lead_token,
                           true_label_from_name, duration_s=8.0)
