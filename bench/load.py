@@ -15,15 +15,19 @@ Label Studio 1.23.2 on SQLite with 8 annotators, ≈ 3 images/s, next-task p99 7
 
 Goals at 8 clients: 0 / 0 / 0, p99 of ``next`` ≤ 100 ms, ≥ 90 labels/s.
 
-    python bench/load.py [--clients 1,8] [--duration 60] [--images 20000]
-                         [--database-url postgresql+psycopg://...]
+    python bench/load.py [--clients 1,8] [--duration 60] [--images 20000] [--job-worker]
+                         [--workers N] [--database-url postgresql+psycopg://...]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -34,10 +38,25 @@ from tests.loadgen import (  # noqa: E402
     run_load,
     true_label_from_name,
 )
+from tests.redis_server import RedisServer  # noqa: E402
 from tests.serverproc import ServerProcess  # noqa: E402
 
 GOAL_NEXT_P99_MS = 100.0
 GOAL_LABELS_PER_S = 90.0
+
+
+@contextlib.contextmanager
+def job_worker(home: Path, env: dict[str, str]) -> Iterator[None]:
+    """One `labeler worker` process for the run's jobs, stopped afterwards."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "labeler", "worker"],
+        env={**os.environ, "LABELER_HOME": str(home), **env},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
 
 
 def main() -> None:
@@ -53,6 +72,9 @@ def main() -> None:
                         help="Request threads per server worker.")
     parser.add_argument("--database-url", default=None,
                         help="LABELER_DATABASE_URL for the server (default: SQLite file).")
+    parser.add_argument("--job-worker", action="store_true",
+                        help="Run jobs (rounds) in one `labeler worker` process on a private "
+                             "redis-server (LABELER_QUEUE_URL) instead of in the web workers.")
     parser.add_argument("--home", type=Path, default=None,
                         help="Folder for the prepared project and each run's copy "
                              "(default: a temporary one).")
@@ -65,15 +87,21 @@ def main() -> None:
     prepared = prepare_project(home, args.images, max(counts), args.database_url)
     engine = "PostgreSQL" if args.database_url else "SQLite"
     results = []
-    for clients in counts:
+    redis = RedisServer(root) if args.job_worker else None
+    where = "rounds in a labeler worker process" if redis else "rounds in the web workers"
+    for number, clients in enumerate(counts):
         # Every run starts from a fresh copy of the same project: none inherits the labels,
         # rounds or leases of the run before it.
         run_home = root / f"run-{clients}"
         run = copy_prepared(prepared, home, run_home, f"run{clients}")
         env = {"LABELER_DATABASE_URL": run.database_url} if args.database_url else {}
-        print(f"\n== {clients} annotator(s), {engine}, {args.duration:.0f} s ==", flush=True)
+        if redis is not None:
+            env["LABELER_QUEUE_URL"] = f"{redis.url}/{number + 1}"
+        print(f"\n== {clients} annotator(s), {engine}, {where}, {args.duration:.0f} s ==",
+              flush=True)
         with ServerProcess(run_home, threads=args.threads, workers=args.workers,
-                           fake_backbone=False, env=env) as server:
+                           fake_backbone=False, env=env) as server, \
+                job_worker(run_home, env) if redis else contextlib.nullcontext():
             result = run_load(server.url, run.database_url, run.project_id,
                               run.annotator_tokens[:clients], run.lead_token,
                               true_label_from_name, args.duration)
@@ -82,6 +110,8 @@ def main() -> None:
         if result.client_errors:
             print("client-side errors:", *result.client_errors, sep="\n  ")
 
+    if redis is not None:
+        redis.stop()
     baseline, last = results[0], results[-1]
     print("\n== summary ==")
     print(f"{'clients':>8} {'labels/s':>9} {'next p99':>9} {'label p99':>10} "
