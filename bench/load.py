@@ -43,6 +43,7 @@ from tests.serverproc import ServerProcess  # noqa: E402
 
 GOAL_NEXT_P99_MS = 100.0
 GOAL_LABELS_PER_S = 90.0
+GOAL_CLIENTS = 8
 
 
 @contextlib.contextmanager
@@ -127,13 +128,13 @@ def main() -> None:
           "next p99 7–12 s, 4–7 % labelled twice")
     zeros = all(r.server_errors == r.double_handouts == r.lost_labels == 0 for r in results)
     print(f"goal 0 / 0 / 0: {'met' if zeros else 'MISSED'}")
-    if last.clients >= 8:
-        print(f"goal next p99 ≤ {GOAL_NEXT_P99_MS:.0f} ms at {last.clients} clients: "
-              f"{'met' if last.next_p99_ms <= GOAL_NEXT_P99_MS else 'MISSED'} "
-              f"({last.next_p99_ms:.1f} ms)")
-        print(f"goal ≥ {GOAL_LABELS_PER_S:.0f} labels/s at {last.clients} clients: "
-              f"{'met' if last.labels_per_s >= GOAL_LABELS_PER_S else 'MISSED'} "
-              f"({last.labels_per_s:.1f})")
+    for goal_run in (r for r in results if r.clients == GOAL_CLIENTS):
+        print(f"goal next p99 ≤ {GOAL_NEXT_P99_MS:.0f} ms at {GOAL_CLIENTS} clients: "
+              f"{'met' if goal_run.next_p99_ms <= GOAL_NEXT_P99_MS else 'MISSED'} "
+              f"({goal_run.next_p99_ms:.1f} ms)")
+        print(f"goal ≥ {GOAL_LABELS_PER_S:.0f} labels/s at {GOAL_CLIENTS} clients: "
+              f"{'met' if goal_run.labels_per_s >= GOAL_LABELS_PER_S else 'MISSED'} "
+              f"({goal_run.labels_per_s:.1f})")
     if not zeros:
         sys.exit(1)
 
