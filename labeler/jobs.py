@@ -53,17 +53,26 @@ def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _owner_is_dead(owner: str) -> bool:
-    host, _, pid = owner.rpartition(":")
+def process_is_dead(host: str, pid: str) -> bool:
+    """Whether process ``pid`` on ``host`` is known to be gone.
+
+    Only this machine's processes can be checked; for another host the answer is False
+    and only a heartbeat can tell.
+    """
     if host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine: only the heartbeat can tell
+        return False
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return True
     except PermissionError:
-        return False
+        return False  # alive, under another user
     return False
+
+
+def _owner_is_dead(owner: str) -> bool:
+    host, _, pid = owner.rpartition(":")
+    return process_is_dead(host, pid)
 
 
 def is_stale(job: Job) -> bool:

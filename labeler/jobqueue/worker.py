@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 from collections.abc import Sequence
 
@@ -26,6 +25,8 @@ from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.executions import Execution
 from rq.job import Job as RqJob
+
+from ..jobs import process_is_dead
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +117,4 @@ def _worker_is_dead(connection: Redis, worker_name: str) -> bool:
     hostname, pid = (value.decode() if value else "" for value in fields)
     if not hostname and not pid:
         return True  # its key expired: no heartbeat for WORKER_TTL_S + 60 s
-    if hostname != socket.gethostname() or not pid.isdigit():
-        return False  # another machine: its heartbeat will tell
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return process_is_dead(hostname, pid)  # another machine: its heartbeat will tell
