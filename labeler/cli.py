@@ -191,17 +191,38 @@ def retrain_command(project_name: str) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--labels-from-folders", is_flag=True,
               help="Label each image with the name of the folder it is in (creates classes).")
+@click.option("--queue", "queued", is_flag=True,
+              help="Hand the import to a `labeler worker` (needs LABELER_QUEUE_URL; the "
+                   "paths must be visible at the same place on the worker's machine).")
 @with_database
-def import_command(project_name: str, paths: tuple[Path, ...], labels_from_folders: bool) -> None:
+def import_command(project_name: str, paths: tuple[Path, ...], labels_from_folders: bool,
+                   queued: bool) -> None:
     """Import images from folders (recursively), zip files or single files into PROJECT.
 
     Every file is checked by decoding it; duplicates (same bytes) are stored once; bad
     files are listed with the reason and the import goes on.
     """
-    from .importer import import_paths
+    from .importer import IMPORT_JOB, import_job, import_paths
+    from .jobs import runner
     from .projects import get_project
 
     project = get_project(project_name)
+    if queued:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        if not app.config["QUEUE_URL"]:
+            raise click.ClickException(
+                "--queue hands the import to `labeler worker` processes, which needs "
+                "LABELER_QUEUE_URL (a Redis URL); without it, import here (drop --queue).")
+        missing = [str(path) for path in paths if not path.exists()]
+        if missing:
+            raise click.ClickException(f"No such file or folder: {', '.join(missing)}")
+        job = runner(app).submit(IMPORT_JOB, project.id, import_job,
+                                 paths=[str(path.resolve()) for path in paths],
+                                 labels_from_folders=labels_from_folders)
+        click.echo(f"Queued import job {job.id} for {project.name!r}; a `labeler worker` "
+                   f"runs it, then embeds the new images. Follow it on the dashboard or "
+                   f"at /api/v1/jobs/{job.id}.")
+        return
     with tqdm(total=0, unit="file", desc="Importing", file=sys.stderr, disable=None) as bar:
 
         def progress(done: int, total: int) -> None:

@@ -219,12 +219,47 @@ def test_a_chunk_of_a_worker_killed_mid_way_is_finished_by_another(app, workers)
     assert len(ids) == 2000 and sorted(ids.tolist()) == sorted(image_ids)
 
 
+def test_import_queued_from_the_cli_is_run_by_a_worker_then_embedded(app, workers,
+                                                                      tmp_path):
+    from tests import imagegen
+
+    home = app.config["HOME"]
+    project = create_project("colours", list(COLOURS), backbone=FAKE_BACKBONE)
+    folder = tmp_path / "incoming"
+    for k, (name, rgb) in enumerate(COLOURS.items()):
+        imagegen.write_files(folder / name, {f"{name}_{i}.png": colour_image(rgb, seed=i * 3 + k)
+                                             for i in range(5)})
+    imagegen.write_files(folder, {"notes.jpg": b"not an image"})
+
+    result = app.test_cli_runner().invoke(
+        args=["import", "colours", str(folder), "--labels-from-folders", "--queue"])
+    assert result.exit_code == 0, result.output
+    [job] = jobs_of(project.id, "import")
+    assert f"Queued import job {job.id}" in result.output
+    assert job.status == JobStatus.QUEUED and job.owner == "queue:labeler-import"
+    assert embedding_counts(project) == (0, 0)  # nothing imported by the CLI itself
+
+    worker = start_worker(home, app.config["QUEUE_URL"], "--burst")
+    workers.append(worker)
+    assert finished(worker) == 0
+    db.session.rollback()
+    [job] = jobs_of(project.id, "import")
+    assert (job.status, job.progress) == (JobStatus.SUCCEEDED, 1.0), job.message
+    assert "15 imported" in job.message and "notes.jpg: not an image" in job.message
+    assert embedding_counts(project) == (15, 15)  # the import queued the embedding
+    [embed] = jobs_of(project.id, "embed")
+    assert embed.status == JobStatus.SUCCEEDED, embed.message
+
+
 def test_without_a_queue_url_jobs_stay_in_process_and_worker_refuses(tmp_path):
     home = tmp_path / "plain"
     app = create_app({"HOME": home, "TESTING": True, **dbutil.database_config(home)})
     assert isinstance(runner(app), JobRunner)
     result = app.test_cli_runner().invoke(args=["worker", "--burst"])
     assert result.exit_code == 1 and "LABELER_QUEUE_URL is not set" in result.output
+    assert app.test_cli_runner().invoke(args=["project", "create", "plain"]).exit_code == 0
+    result = app.test_cli_runner().invoke(args=["import", "plain", str(tmp_path), "--queue"])
+    assert result.exit_code == 1 and "needs LABELER_QUEUE_URL" in result.output
 
 
 def test_an_unreachable_queue_fails_the_job_with_a_reason(tmp_path):
