@@ -11,29 +11,29 @@ import numpy as np
 
 from .embedder import current_vectors
 from .extensions import db
-from .models import Image, ModelRound, Project
+from .models import Annotation, Image, ModelRound, Project
 from .queue import SKIPPED_BASE, UNRANKED_BASE
 from .training import load_head
 from .vectors import VectorStore
 
 NEIGHBOURS = 3
+CANDIDATES = 32  # from the cached index, so labels undone since the build can drop out
 LABELLED_INDEX_TTL_S = 5.0
 TOP_CLASSES = 3
 
 
-def _labelled_ids(project: Project) -> tuple[np.ndarray, np.ndarray]:
-    rows = db.session.execute(
-        db.select(Image.id, Image.label_class_id)
-        .where(Image.project_id == project.id, Image.label_class_id.is_not(None))).all()
-    return (np.array([r[0] for r in rows], dtype=np.int64),
-            np.array([r[1] for r in rows], dtype=np.int64))
+def _labelled_ids(project: Project) -> np.ndarray:
+    return np.array(db.session.scalars(
+        db.select(Image.id)
+        .where(Image.project_id == project.id, Image.label_class_id.is_not(None))).all(),
+        dtype=np.int64)
 
 
 @dataclass(frozen=True)
 class _LabelledIndex:
     built_at: float
+    last_annotation_id: int  # every annotation up to this one is reflected in ``ids``
     ids: np.ndarray  # image ids with a label and a vector
-    labels: np.ndarray  # their class ids
     unit: np.ndarray  # their vectors, L2-normalised (float32)
 
 
@@ -47,8 +47,8 @@ def _labelled_index(project: Project, store: VectorStore) -> _LabelledIndex:
     """The labelled images' unit vectors, rebuilt at most every LABELLED_INDEX_TTL_S.
 
     Every ``next`` request explains its image; gathering thousands of labelled vectors
-    for each one would cost more than serving the image. Neighbours may therefore miss
-    labels given in the last few seconds, which is fine for an explanation.
+    for each one would cost more than serving the image. What changed since the build is
+    added exactly at query time (``_nearest_labelled``), so the answer is never stale.
     """
     key = (str(store.ids_path), len(store))
     now = time.monotonic()
@@ -69,18 +69,72 @@ def _labelled_index(project: Project, store: VectorStore) -> _LabelledIndex:
 
 def _build_labelled_index(project: Project, store: VectorStore, key: tuple[str, int],
                           now: float) -> _LabelledIndex:
-    ids, labels = _labelled_ids(project)
+    # Read the newest annotation id first: anything later is picked up as a change.
+    last_annotation_id = _last_annotation_id(project.id)
+    ids = _labelled_ids(project)
     if len(ids):
-        have = store.rows_for(ids) >= 0
-        ids, labels = ids[have], labels[have]
-    vectors = store.vectors_for(ids) if len(ids) else np.empty((0, store.space.dim), np.float32)
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    index = _LabelledIndex(now, ids, labels, unit)
+        ids = ids[store.rows_for(ids) >= 0]
+    index = _LabelledIndex(now, last_annotation_id, ids, _unit_vectors(store, ids))
     with _labelled_lock:
         for stale in [k for k in _labelled_indexes if k[0] == key[0]]:
             del _labelled_indexes[stale]  # one index per store: older row counts are dead
         _labelled_indexes[key] = index
     return index
+
+
+def _last_annotation_id(project_id: int) -> int:
+    return db.session.scalar(db.select(db.func.max(Annotation.id))
+                             .where(Annotation.project_id == project_id)) or 0
+
+
+def _unit_vectors(store: VectorStore, ids: np.ndarray) -> np.ndarray:
+    if not len(ids):
+        return np.empty((0, store.space.dim), np.float32)
+    vectors = store.vectors_for(ids)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def _nearest_labelled(project: Project, store: VectorStore, vector: np.ndarray,
+                      names: dict[int, str]) -> list[dict[str, Any]]:
+    """The NEIGHBOURS labelled images most like ``vector``, with their current labels.
+
+    The cached index gives candidates; images labelled since it was built are added, and
+    every candidate's label is read afresh, so labels given, changed or undone a moment
+    ago show correctly. Two small queries, whatever the number of labels.
+    """
+    index = _labelled_index(project, store)
+    query = vector / max(float(np.linalg.norm(vector)), 1e-12)
+    recent = np.array(db.session.scalars(
+        db.select(Annotation.image_id).where(Annotation.project_id == project.id,
+                                             Annotation.id > index.last_annotation_id)
+    ).all(), dtype=np.int64)
+    if len(recent):
+        recent = np.unique(recent)
+        recent = recent[store.rows_for(recent) >= 0]
+    candidates, similarity = np.empty(0, np.int64), np.empty(0, np.float32)
+    if len(index.ids):  # a few spare candidates replace cached ones undone meanwhile
+        scores = index.unit @ query
+        top = np.argpartition(-scores, min(CANDIDATES, len(scores)) - 1)[:CANDIDATES]
+        candidates, similarity = index.ids[top], scores[top]
+    if len(recent):
+        candidates = np.concatenate([candidates, recent])
+        similarity = np.concatenate([similarity, _unit_vectors(store, recent) @ query])
+    if not len(candidates):
+        return []
+    current = dict(db.session.execute(
+        db.select(Image.id, Image.label_class_id)
+        .where(Image.id.in_([int(i) for i in candidates]),
+               Image.label_class_id.is_not(None))).all())
+    neighbours: dict[int, dict[str, Any]] = {}
+    for position in np.argsort(-similarity):
+        image_id = int(candidates[position])
+        if image_id in current and image_id not in neighbours:
+            neighbours[image_id] = {"image_id": image_id,
+                                    "label": names.get(current[image_id], "?"),
+                                    "similarity": float(similarity[position])}
+            if len(neighbours) == NEIGHBOURS:
+                break
+    return list(neighbours.values())
 
 
 def _round_strategy(project_id: int, number: int) -> str | None:
@@ -138,14 +192,5 @@ def explain(project: Project, image: Image, head: Any = _LOAD,
         reason["probabilities"] = [
             {"label": names.get(int(head.classes_[i]), str(head.classes_[i])),
              "probability": float(proba[i])} for i in top]
-    labelled = _labelled_index(project, store)
-    if len(labelled.ids):
-        query = vector[0] / max(float(np.linalg.norm(vector[0])), 1e-12)
-        similarity = labelled.unit @ query
-        count = min(NEIGHBOURS, len(similarity))
-        nearest = np.argpartition(-similarity, count - 1)[:count]
-        nearest = nearest[np.argsort(-similarity[nearest])]
-        reason["neighbours"] = [
-            {"image_id": int(labelled.ids[i]), "label": names.get(int(labelled.labels[i]), "?"),
-             "similarity": float(similarity[i])} for i in nearest]
+    reason["neighbours"] = _nearest_labelled(project, store, vector[0], names)
     return reason

@@ -332,3 +332,23 @@ def test_near_duplicate_groups_are_reused_until_the_vectors_change(project, alic
     run_inline("embed", project.id, embed_project)
     run_inline("retrain", project.id, run_round)
     assert len(calls) == 2  # new vectors: grouped again
+
+
+def test_explained_neighbours_follow_labels_given_changed_and_undone_at_once(project, alice):
+    label_from_queue(project, alice)
+    run_inline("retrain", project.id, run_round)
+    (image,) = lease_next(project, alice, n=1)
+    assert image.id not in [n["image_id"] for n in explain(project, image)["neighbours"]]
+    # That call built and cached the labelled index. An image is its own nearest
+    # neighbour (similarity 1) once labelled: it must show at once, with its label.
+    given = label(project, image, alice, name="green")
+    nearest = explain(project, image)["neighbours"][0]
+    assert (nearest["image_id"], nearest["label"]) == (image.id, "green")
+    assert nearest["similarity"] > 0.999
+
+    changed = label(project, image, alice, name="blue")
+    assert explain(project, image)["neighbours"][0]["label"] == "blue"
+    undo(changed.id, alice)
+    assert explain(project, image)["neighbours"][0]["label"] == "green"
+    undo(given.id, alice)
+    assert image.id not in [n["image_id"] for n in explain(project, image)["neighbours"]]

@@ -67,4 +67,7 @@ def test_label_ten_with_keys_undo_one_and_see_a_round(page, live_server, project
     # The images in hand got the new round's predictions without a reload.
     page.wait_for_function("document.getElementById('prediction').textContent"
                            ".includes('% sure')", timeout=30_000)
+    # "Why this image" shows the nearest of the images labelled a moment ago.
+    neighbours = page.locator("#neighbours > *")
+    assert neighbours.count() >= 1, page.locator("#neighbours").inner_html()
     screenshot(page, "labelling")
