@@ -104,10 +104,13 @@ def _nearest_labelled(project: Project, store: VectorStore, vector: np.ndarray,
     """
     index = _labelled_index(project, store)
     query = vector / max(float(np.linalg.norm(vector)), 1e-12)
-    recent = np.array(db.session.scalars(
-        db.select(Annotation.image_id).where(Annotation.project_id == project.id,
-                                             Annotation.id > index.last_annotation_id)
-    ).all(), dtype=np.int64)
+    # By id range alone, then the project in Python: a range of the primary key reads only
+    # the few newest rows, where "project_id = ? AND id > ?" may make the planner walk
+    # every annotation of the project through the project index.
+    recent = np.array([image_id for image_id, project_id in db.session.execute(
+        db.select(Annotation.image_id, Annotation.project_id)
+        .where(Annotation.id > index.last_annotation_id)) if project_id == project.id],
+        dtype=np.int64)
     if len(recent):
         recent = np.unique(recent)
         recent = recent[store.rows_for(recent) >= 0]
