@@ -32,6 +32,7 @@ from .errors import LabelerError
 from .extensions import db
 from .models import Image, Job, JobStatus, ModelRound, Project, utcnow
 from .storage import atomic_writer, data_root
+from .vectors import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,7 @@ class _Pool:
     image_ids: np.ndarray  # int64
     embeddings: np.ndarray  # (n, dim) float16, memory-mapped when possible
     label_ids: np.ndarray  # int64 class id, -1 where unlabelled (or class archived)
+    store: VectorStore  # where the embeddings came from
 
 
 def _load_pool(project: Project) -> _Pool:
@@ -170,7 +172,7 @@ def _load_pool(project: Project) -> _Pool:
     image_ids = ids[rows]
     labels = np.array([rows_by_db[i] if rows_by_db[i] in active else -1
                        for i in image_ids.tolist()], dtype=np.int64)
-    return _Pool(image_ids, embeddings, labels)
+    return _Pool(image_ids, embeddings, labels, store)
 
 
 def _fit_and_measure(project: Project, pool: _Pool) -> dict[str, Any]:
@@ -267,15 +269,14 @@ def _write_predictions(project: Project, pool: _Pool, number: int, order: np.nda
         db.session.commit()
 
 
-def _near_duplicate_groups(project: Project, pool: _Pool) -> np.ndarray:
+def _near_duplicate_groups(pool: _Pool) -> np.ndarray:
     """The pool's near-duplicate groups, recomputed only when its vectors changed.
 
     Grouping depends on the vectors alone, yet took a third of a round on a 20,000-image
     pool (about 19 s at 1,000,000): rounds that only bring new labels reuse the last
     result, kept beside the vectors and keyed by the vector file's identity.
     """
-    store = current_vectors(project)
-    assert store is not None  # _load_pool found vectors
+    store = pool.store
     stat = store.vectors_path.stat()
     key = np.array([len(pool.image_ids), stat.st_ino, stat.st_size, stat.st_mtime_ns, SEED],
                    dtype=np.int64)
@@ -328,7 +329,7 @@ def run_round(progress: Callable[..., None], project_id: int, queue_batch: int =
         picks = sampling.rank_pool(
             strategy, n=queue_batch, labelled_mask=pool.label_ids >= 0, proba=fitted["proba"],
             embeddings=pool.embeddings, n_classes=len(project.active_classes()), rng=SEED)
-        groups = _near_duplicate_groups(project, pool)
+        groups = _near_duplicate_groups(pool)
         progress(0.7, "Writing predictions", force=True)
         _write_predictions(project, pool, number, picks.queue_order(), picks.scores,
                            fitted["proba"], classes, fitted["suspects"], groups)
