@@ -7,6 +7,7 @@ The database is SQLite unless ``LABELER_TEST_DATABASE_URL`` names a PostgreSQL s
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,18 +49,25 @@ def _drop_session_databases() -> Iterator[None]:
     dbutil.drop_all()
 
 
-@pytest.fixture
-def app(tmp_path: Path, _fresh_databases: None) -> Iterator[Flask]:
-    """A migrated app whose data directory is a fresh temporary folder (and database)."""
-    home = tmp_path / "data"
+@contextmanager
+def migrated_app(home: Path, **config: object) -> Iterator[Flask]:
+    """A migrated test app on data directory ``home`` (and its own database), inside its
+    app context; ``config`` adds to or overrides the test settings."""
     app = create_app({"HOME": home, "TESTING": True, "WTF_CSRF_ENABLED": False,
                       "IMPORT_WORKERS": 2, "LOGIN_RATE_LIMIT": "",
-                      **dbutil.database_config(home)})
+                      **dbutil.database_config(home), **config})
     upgrade_database(app)
     with app.app_context():
         yield app
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(tmp_path: Path, _fresh_databases: None) -> Iterator[Flask]:
+    """A migrated app whose data directory is a fresh temporary folder (and database)."""
+    with migrated_app(tmp_path / "data") as app:
+        yield app
 
 
 @pytest.fixture

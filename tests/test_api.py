@@ -5,26 +5,16 @@ from __future__ import annotations
 import pytest
 
 from labeler.users import create_api_token, create_user
-from tests.test_training import COLOURS, colour_image  # noqa: F401 - shared image maker
+from tests.test_training import (  # noqa: F401 - shared image maker
+    COLOURS,
+    colour_image,
+    embedded_colour_project,
+)
 
 
 @pytest.fixture
 def project(app, tmp_path):
-    from labeler.embedder import embed_project, register_backbone
-    from labeler.importer import import_paths
-    from labeler.jobs import run_inline
-    from labeler.projects import create_project
-    from tests import imagegen
-    from tests.fakes import FAKE_BACKBONE, FakeBackbone
-
-    register_backbone(FAKE_BACKBONE, lambda cache_dir: FakeBackbone())
-    project = create_project("colours", list(COLOURS), backbone=FAKE_BACKBONE)
-    imagegen.write_files(tmp_path / "in", {
-        f"{name}_{i}.png": colour_image(rgb, seed=i * 3 + k)
-        for k, (name, rgb) in enumerate(COLOURS.items()) for i in range(8)})
-    import_paths(project, [tmp_path / "in"])
-    run_inline("embed", project.id, embed_project)
-    return project
+    return embedded_colour_project(tmp_path / "in", per_colour=8, seed_step=3)
 
 
 @pytest.fixture

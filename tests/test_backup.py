@@ -14,34 +14,26 @@ from sqlalchemy import func, select
 from labeler import create_app
 from labeler.backup import backup_project, restore_project
 from labeler.database import upgrade_database
-from labeler.embedder import current_vectors, embed_project, register_backbone
+from labeler.embedder import current_vectors
 from labeler.errors import LabelerError
 from labeler.extensions import db
-from labeler.importer import blob_store, import_paths
+from labeler.importer import blob_store
 from labeler.jobs import run_inline
 from labeler.models import Annotation, Image, JobStatus, ModelRound, Project, User
 from labeler.projects import class_by_name, create_project, get_project
 from labeler.queue import lease_next, skip, submit_label, undo
 from labeler.training import load_head, run_round
 from labeler.users import authenticate, create_api_token, create_user
-from tests import imagegen
 from tests.conftest import PASSWORD
 from tests.dbutil import database_config
-from tests.fakes import FAKE_BACKBONE, FakeBackbone
-from tests.test_training import COLOURS, colour_image, true_colour
+from tests.test_training import COLOURS, embedded_colour_project, true_colour
 
 
 @pytest.fixture
 def project(app, tmp_path, lead, annotator):
     """24 embedded images; cold-start round, 12 labels (one relabel, one undone), a trained
     round, and a skipped image."""
-    register_backbone(FAKE_BACKBONE, lambda cache_dir: FakeBackbone())
-    project = create_project("colours", list(COLOURS), backbone=FAKE_BACKBONE)
-    imagegen.write_files(tmp_path / "in", {
-        f"{name}_{i}.png": colour_image(rgb, seed=i * 3 + k)
-        for k, (name, rgb) in enumerate(COLOURS.items()) for i in range(8)})
-    import_paths(project, [tmp_path / "in"])
-    run_inline("embed", project.id, embed_project)
+    project = embedded_colour_project(tmp_path / "in", per_colour=8, seed_step=3)
     run_inline("retrain", project.id, run_round)
     for user in (annotator, lead):
         for image in lease_next(project, user, n=6):

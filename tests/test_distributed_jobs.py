@@ -32,6 +32,7 @@ from labeler.projects import create_project
 from labeler.scheduler import submit_embedding
 from labeler.users import create_api_token, create_user
 from tests import dbutil
+from tests.conftest import migrated_app
 from tests.fakes import FAKE_BACKBONE
 from tests.redis_server import RedisServer, db_url, server_url_from_env
 from tests.test_training import COLOURS, colour_image
@@ -61,15 +62,8 @@ def queue_url(redis_server: str) -> str:
 @pytest.fixture
 def app(tmp_path: Path, queue_url: str) -> Iterator[Flask]:
     """Like conftest's app, with jobs going to the Redis queue."""
-    home = tmp_path / "data"
-    app = create_app({"HOME": home, "TESTING": True, "WTF_CSRF_ENABLED": False,
-                      "LOGIN_RATE_LIMIT": "", "QUEUE_URL": queue_url,
-                      **dbutil.database_config(home)})
-    upgrade_database(app)
-    with app.app_context():
+    with migrated_app(tmp_path / "data", QUEUE_URL=queue_url) as app:
         yield app
-        db.session.remove()
-        db.engine.dispose()
 
 
 @pytest.fixture

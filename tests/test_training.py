@@ -36,16 +36,22 @@ def colour_image(rgb, seed):
     return imagegen.encode(PILImage.fromarray(pixels.astype(np.uint8)), "PNG")
 
 
-@pytest.fixture
-def project(app, tmp_path):
+def embedded_colour_project(folder, per_colour: int, seed_step: int):
+    """Project "colours": ``per_colour`` noisy images of each colour, imported and embedded
+    with the fake backbone (file names start with their true colour)."""
     register_backbone(FAKE_BACKBONE, lambda cache_dir: FakeBackbone())
     project = create_project("colours", list(COLOURS), backbone=FAKE_BACKBONE)
-    files = {f"{name}_{i}.png": colour_image(rgb, seed=i * 7 + k)
-             for k, (name, rgb) in enumerate(COLOURS.items()) for i in range(20)}
-    imagegen.write_files(tmp_path / "in", files)
-    import_paths(project, [tmp_path / "in"])
+    files = {f"{name}_{i}.png": colour_image(rgb, seed=i * seed_step + k)
+             for k, (name, rgb) in enumerate(COLOURS.items()) for i in range(per_colour)}
+    imagegen.write_files(folder, files)
+    import_paths(project, [folder])
     assert run_inline("embed", project.id, embed_project).status == JobStatus.SUCCEEDED
     return project
+
+
+@pytest.fixture
+def project(app, tmp_path):
+    return embedded_colour_project(tmp_path / "in", per_colour=20, seed_step=7)
 
 
 @pytest.fixture
