@@ -288,21 +288,23 @@ def test_long_rounds_pause_automatic_rounds_for_as_long_as_they_took(app, projec
     last = latest_round(project, succeeded_only=False)  # the cold-start round
     assert pacing_wait_s(project) == 0  # a quick round (a few ms here) is never paced
 
-    # Pretend the round started 10 s ago and took 8 s: the pause runs until 16 s after its
-    # start, so automatic rounds wait 6 more seconds even though a label is due.
-    last.duration_s = ROUND_PACING_MIN_S + 3
-    last.created_at = utcnow() - timedelta(seconds=10)
+    # Pretend the round started 10 s ago and took 20 s: the pause runs until 40 s after its
+    # start, so automatic rounds wait 30 more seconds even though a label is due. (The
+    # wait is asked at a fixed `now`: a slow machine must not change the answer.)
+    now = utcnow()
+    last.duration_s = ROUND_PACING_MIN_S + 15
+    last.created_at = now - timedelta(seconds=10)
     db.session.commit()
     label(project, lease_next(project, alice, n=1)[0], alice)
     assert labels_until_next_round(project) == 0
-    assert 5 < pacing_wait_s(project) <= 6
+    assert pacing_wait_s(project, now=now) == pytest.approx(30.0)
     assert maybe_submit_retrain(app, project) is None
 
-    last.created_at = utcnow() - timedelta(seconds=17)
+    last.created_at = utcnow() - timedelta(seconds=41)
     db.session.commit()
     assert pacing_wait_s(project) == 0
-    # The process remembered the pause's end (6 s from the refusal); rewinding the clock
-    # in the database doesn't move that, so forget it as the real 6 s would have.
+    # The process remembered the pause's end (30 s from the refusal); rewinding the clock
+    # in the database doesn't move that, so forget it as the real 30 s would have.
     from labeler import training
 
     training._paced_until.clear()
