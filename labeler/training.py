@@ -357,15 +357,23 @@ def run_round(progress: Callable[..., None], project_id: int, queue_batch: int =
         raise
 
 
+# How each cold-start strategy orders the queue, in an annotator's words.
+_COLD_START_ORDER = {"typical": "typical examples first", "random": "in random order"}
+
+
 def _summary(round_: ModelRound, metrics: dict[str, Any]) -> str:
+    """The round's sentence, also its job's message: what the round did, not just "done"."""
     if not metrics.get("trained"):
-        return (f"Round {round_.number}: not trained yet — {metrics.get('reason')} "
-                f"Images are queued by cold start ({round_.strategy}).")
+        # The job succeeded at what it could do (ranking the pool); say so, and what is
+        # missing before a model can be trained.
+        order = _COLD_START_ORDER.get(round_.strategy, f"by {round_.strategy}")
+        return (f"Round {round_.number}: ranked {metrics['pool']:,} images for cold start "
+                f"({order}); no model trained yet. {metrics.get('reason')}")
     accuracy = metrics.get("accuracy")
     measured = f"cross-validated accuracy {accuracy:.1%}" if accuracy is not None else (
         "accuracy not measured yet")
     return (f"Round {round_.number}: trained on {round_.n_labels} labels, {measured}; "
-            f"{metrics['pool']} images auto-tagged and re-ranked ({round_.strategy}).")
+            f"{metrics['pool']:,} images auto-tagged and re-ranked ({round_.strategy}).")
 
 
 # --- triggers ---------------------------------------------------------------------------------

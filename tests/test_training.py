@@ -86,7 +86,10 @@ def test_first_round_without_labels_ranks_the_pool_for_cold_start(project):
     assert job.status == JobStatus.SUCCEEDED
     round_ = latest_round(project, succeeded_only=False)
     assert round_.status == "skipped" and round_.strategy == "typical"
-    assert "not trained yet" in round_.message
+    # The job says what it did and what is missing, not "succeeded: not trained yet".
+    assert job.message == round_.message == (
+        "Round 1: ranked 60 images for cold start (typical examples first); no model trained "
+        "yet. No images with embeddings have labels yet; label images of at least two classes.")
     ranked = db.session.scalars(select(Image).order_by(Image.queue_rank).limit(40)).all()
     # The first picks are typical and diverse: every colour appears early.
     assert {true_colour(i) for i in ranked[:6]} == set(COLOURS)
@@ -194,7 +197,8 @@ def test_single_labelled_class_is_an_explained_state(project, alice):
     job = run_inline("retrain", project.id, run_round)
     round_ = latest_round(project, succeeded_only=False)
     assert job.status == JobStatus.SUCCEEDED and round_.status == "skipped"
-    assert "Only one class" in round_.message
+    assert job.message.startswith(f"Round {round_.number}: ranked 60 images for cold start")
+    assert "no model trained yet. Only one class ('red') has labels" in job.message
 
 
 def test_failed_round_keeps_the_previous_one_active(project, alice, monkeypatch):
