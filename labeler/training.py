@@ -345,6 +345,7 @@ def run_round(progress: Callable[..., None], project_id: int, queue_batch: int =
         round_.status = JobStatus.SUCCEEDED if metrics.get("trained") else "skipped"
         round_.message = _summary(round_, metrics)
         db.session.commit()
+        _log_round(project, round_)
         return round_.message
     except Exception as exc:
         db.session.rollback()
@@ -354,7 +355,24 @@ def run_round(progress: Callable[..., None], project_id: int, queue_batch: int =
         failed.message = str(exc) if isinstance(exc, LabelerError) else (
             f"{type(exc).__name__}: {exc}")
         db.session.commit()
+        _log_round(project, failed)
         raise
+
+
+def _log_round(project: Project, round_: ModelRound) -> None:
+    """One line per round on the server's terminal: labels, accuracy, duration."""
+    where = f"Round {round_.number} of project {project.name!r}"
+    if round_.status == JobStatus.FAILED:
+        log.warning("%s failed after %.1f s: %s", where, round_.duration_s, round_.message)
+        return
+    if round_.status != JobStatus.SUCCEEDED:
+        log.info("%s ranked the pool for cold start in %.1f s; no model trained yet "
+                 "(%d labels).", where, round_.duration_s, round_.n_labels)
+        return
+    accuracy = round_.metrics.get("accuracy")
+    log.info("%s trained on %d labels in %.1f s: %s.", where, round_.n_labels,
+             round_.duration_s, f"cross-validated accuracy {accuracy:.1%}"
+             if accuracy is not None else "accuracy not measured yet")
 
 
 # How each cold-start strategy orders the queue, in an annotator's words.

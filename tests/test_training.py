@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 import numpy as np
 import pytest
 from PIL import Image as PILImage
@@ -93,6 +96,23 @@ def test_first_round_without_labels_ranks_the_pool_for_cold_start(project):
     ranked = db.session.scalars(select(Image).order_by(Image.queue_rank).limit(40)).all()
     # The first picks are typical and diverse: every colour appears early.
     assert {true_colour(i) for i in ranked[:6]} == set(COLOURS)
+
+
+def test_each_round_logs_its_labels_accuracy_and_duration(project, alice, caplog):
+    caplog.set_level(logging.INFO, logger="labeler.training")
+
+    label_from_queue(project, alice)  # a cold-start round, then 12 labels
+    run_inline("retrain", project.id, run_round)
+
+    lines = [re.sub(r"\d+\.\d s", "T s", r.getMessage()) for r in caplog.records
+             if r.name == "labeler.training"]
+    accuracy = latest_round(project).metrics["accuracy"]
+    assert lines == [
+        "Round 1 of project 'colours' ranked the pool for cold start in T s; no model "
+        "trained yet (0 labels).",
+        f"Round 2 of project 'colours' trained on 12 labels in T s: cross-validated "
+        f"accuracy {accuracy:.1%}.",
+    ]
 
 
 def test_round_trains_measures_auto_tags_and_changes_the_queue(project, alice):
