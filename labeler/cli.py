@@ -283,7 +283,7 @@ def classify_command(images: tuple[Path, ...], backbone: str | None, top: int) -
     import numpy as np
 
     from .embedder import get_backbone
-    from .embeddings.pipeline import load_prepared
+    from .embeddings.resize import prepare_file
     from .imaging import InvalidImage, open_image
 
     model = get_backbone(backbone or current_app.config["BACKBONE"])
@@ -291,7 +291,7 @@ def classify_command(images: tuple[Path, ...], backbone: str | None, top: int) -
     for path in images:
         try:
             open_image(path.read_bytes())
-            array = load_prepared(str(path), size)
+            array = prepare_file(str(path), size)
         except (InvalidImage, OSError) as exc:
             click.echo(f"{path}: cannot read: {exc}")
             continue
@@ -432,18 +432,20 @@ def export_command(project_name: str, export_format: str, out: Path,
     from .storage import blob_store
 
     project = get_project(project_name)
+    if export_format == "model":
+        export_model = export.model_exporter()
+        if export_model is None:
+            raise click.ClickException(export.MODEL_UNAVAILABLE)
+        # Names the round and its accuracy: which model a file holds is otherwise invisible.
+        click.echo(str(export_model(project, out)))
+        return
     if export_format == "csv":
         export.write_csv(project, out, include_predictions=include_predictions)
     elif export_format == "jsonl":
         export.write_jsonl(project, out, include_predictions=include_predictions)
-    elif export_format == "folders":
+    else:
         result = export.write_folders(project, out, blob_store(), val_split=val_split)
         click.echo(f"{result.images} images in {len(result.per_folder)} folders.")
-    else:
-        export_model = export.model_exporter()
-        if export_model is None:
-            raise click.ClickException(export.MODEL_UNAVAILABLE)
-        export_model(project, out)
     click.echo(f"Wrote {out}")
 
 

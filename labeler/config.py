@@ -67,6 +67,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SESSION_COOKIE_SECURE", False, "Send the session cookie over HTTPS only; turn "
             "on behind TLS.", _bool),
     Setting("LOG_LEVEL", "INFO", "Logging level of the server and CLI."),
+    Setting("ACCESS_LOG", True, "Print one line per HTTP request on the server's terminal "
+            "(address, request, status, size, milliseconds); `0` turns it off.", _bool),
 )
 
 

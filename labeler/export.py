@@ -364,7 +364,10 @@ def write_folders(project: Project, out: Path, store: BlobStore, *,
 
 
 def model_exporter() -> Callable[[Project, Path], object] | None:
-    """``labeler.model_export.export_model`` when that module is installed, else None."""
+    """``labeler.model_export.export_model`` when that module is installed, else None.
+
+    It returns a ``labeler.model_export.ExportedModel``, whose ``str()`` names the round.
+    """
     try:
         from .model_export import export_model
     except ImportError:

@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .errors import LabelerError
 from .extensions import db
-from .models import Job, JobStatus, ModelRound, utcnow
+from .models import Job, JobStatus, ModelRound, Project, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +183,13 @@ class Progress:
 JobFunction = Callable[..., str]
 
 
+def _job_title(job: Job) -> str:
+    """How log lines name a job: ``job #7 (retrain, project 'demo')``."""
+    project = db.session.get(Project, job.project_id) if job.project_id is not None else None
+    where = f", project {project.name!r}" if project is not None else ""
+    return f"job #{job.id} ({job.kind}{where})"
+
+
 def _execute(job_id: int, func: JobFunction, kwargs: dict[str, Any],
              on_update: Callable[[float, str], None] | None = None,
              owner: str | None = None) -> Job:
@@ -191,6 +198,11 @@ def _execute(job_id: int, func: JobFunction, kwargs: dict[str, Any],
     job.status, job.started_at, job.heartbeat_at = JobStatus.RUNNING, utcnow(), utcnow()
     job.owner = owner or _owner()
     db.session.commit()
+    # One line when a job starts and one when it ends: otherwise the server's terminal
+    # says nothing between start-up and Ctrl+C, however much work it does.
+    title = _job_title(job)
+    log.info("Started %s", title)
+    started = time.monotonic()
     try:
         summary = func(progress=Progress(job_id, on_update), project_id=job.project_id,
                        **kwargs)
@@ -207,6 +219,9 @@ def _execute(job_id: int, func: JobFunction, kwargs: dict[str, Any],
         job.status, job.progress, job.message = JobStatus.SUCCEEDED, 1.0, summary or "Done."
     job.finished_at = utcnow()
     db.session.commit()
+    log.log(logging.INFO if job.status == JobStatus.SUCCEEDED else logging.WARNING,
+            "Finished %s: %s in %.1f s. %s", title, job.status, time.monotonic() - started,
+            job.message)
     return job
 
 

@@ -1,8 +1,9 @@
 """Export the trained classifier as one self-contained Keras ``.keras`` file.
 
 The file holds the whole path from a raw RGB image to class probabilities: resizing (shorter
-side to the backbone's input size, centre crop, as `labeler.embeddings.prepare_image` does),
-the backbone with its preprocessing, and the latest round's head. It is built only from
+side to the backbone's input size, centre crop: the very layer the app's embedding pipeline
+resizes with, `labeler.embeddings.resize`), the backbone with its preprocessing, and the
+latest round's head. It is built only from
 built-in Keras layers and operations (no ``Lambda``, no custom objects), so a fresh Python
 with nothing but TensorFlow loads it with ``keras.models.load_model(path)``, safe mode on.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +31,7 @@ from sqlalchemy import select
 
 from .errors import LabelerError
 from .extensions import db
-from .models import LabelClass, Project
+from .models import LabelClass, ModelRound, Project
 
 if TYPE_CHECKING:
     import keras
@@ -39,18 +41,34 @@ PROBABILITIES = "probabilities"
 LABEL = "label"
 
 
-def _trained_head(project: Project) -> Any:
-    """The head of the project's active round, or a LabelerError saying how to get one."""
+@dataclass(frozen=True)
+class ExportedModel:
+    """What `export_model` wrote: the file and the round whose head it holds."""
+
+    path: Path
+    round_number: int
+    n_labels: int
+    accuracy: float | None  # cross-validated; None when the round could not measure it
+
+    def __str__(self) -> str:
+        measured = (f"cross-validated accuracy {self.accuracy:.1%}" if self.accuracy is not None
+                    else "accuracy not measured yet")
+        return (f"Exported round {self.round_number} (trained on {self.n_labels} labels, "
+                f"{measured}) to {self.path}")
+
+
+def _trained_round(project: Project) -> tuple[ModelRound, Any]:
+    """The project's active round and its head, or a LabelerError saying how to get one."""
     from .training import latest_round, load_head
 
     round_ = latest_round(project)
     head = load_head(project, round_) if round_ is not None else None
-    if head is None:
+    if round_ is None or head is None:
         raise LabelerError(
             f"Project {project.name!r} has no trained model to export. Train a round first: "
             "label a few images of at least two classes, then `labeler retrain`."
         )
-    return head
+    return round_, head
 
 
 def _class_names(project: Project, class_ids: np.ndarray) -> list[str]:
@@ -98,22 +116,21 @@ def build_export_model(project: Project) -> keras.Model:
     Raises:
         LabelerError: The project has no trained round, or its head is of an unknown kind.
     """
-    head = _trained_head(project)
+    return _build(project, _trained_round(project)[1])
+
+
+def _build(project: Project, head: Any) -> keras.Model:
     names = _class_names(project, np.asarray(head.classes_))
 
     import keras
 
     from .embedder import get_backbone, project_backbone_name
+    from .embeddings.resize import resize_layer
 
     backbone = get_backbone(project_backbone_name(project))
     size = backbone.spec.input_size
     images = keras.Input(shape=(None, None, 3), dtype="float32", name="images")
-    # Shorter side to `size`, then the central square: the policy of prepare_image. Keras'
-    # antialiased bicubic filter is the closest it has to PIL's bicubic (which low-pass
-    # filters when shrinking); on an already prepared size x size image it is the identity.
-    resized = keras.layers.Resizing(size, size, interpolation="bicubic",
-                                    crop_to_aspect_ratio=True, antialias=True,
-                                    name="resize")(images)
+    resized = resize_layer(size)(images)
     features = backbone.feature_model(resized)
     if hasattr(head, "coef_"):  # LogisticHead
         probabilities = _logistic_dense(head)(features)
@@ -131,7 +148,7 @@ def build_export_model(project: Project) -> keras.Model:
                        name=f"labeler_{safe}")
 
 
-def export_model(project: Project, out_path: Path) -> Path:
+def export_model(project: Project, out_path: Path) -> ExportedModel:
     """Write the project's trained classifier as one ``.keras`` file.
 
     The file is written to a temporary name in the target folder and moved into place, so
@@ -142,7 +159,7 @@ def export_model(project: Project, out_path: Path) -> Path:
         out_path: Where to write; Keras requires the ``.keras`` suffix.
 
     Returns:
-        ``out_path``.
+        The file and the round it holds; ``str()`` of it is the sentence the CLI prints.
 
     Raises:
         LabelerError: No trained round yet, or ``out_path`` does not end in ``.keras``.
@@ -150,7 +167,8 @@ def export_model(project: Project, out_path: Path) -> Path:
     out_path = Path(out_path)
     if out_path.suffix != ".keras":
         raise LabelerError(f"A Keras model file must end in .keras; got {out_path.name!r}.")
-    model = build_export_model(project)
+    round_, head = _trained_round(project)
+    model = _build(project, head)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     # Keras insists on the .keras suffix, so the temp name ends with it too.
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=".keras",
@@ -171,4 +189,5 @@ def export_model(project: Project, out_path: Path) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return out_path
+    return ExportedModel(out_path, round_.number, round_.n_labels,
+                         round_.metrics.get("accuracy"))

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_THREADS = 4
 REQUEST_TIMEOUT_S = 300  # a worker silent this long is restarted (big uploads, exports)
+# Client, time, request line, status, bytes, milliseconds: short enough to read live.
+ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(r)s" %(s)s %(B)s %(M)sms'
 
 
 def default_workers() -> int:
@@ -106,15 +108,27 @@ def serve(app: Flask, host: str, port: int, workers: int | None = None,
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
         "threads": threads,
+        **gunicorn_log_options(app),
+        "post_worker_init": post_worker_init,
+    }).run()
+
+
+def gunicorn_log_options(app: Flask) -> dict[str, Any]:
+    """gunicorn's fixed settings, with its logs as the app's settings ask.
+
+    The error log (start-up, worker restarts) always goes to the terminal; the access log,
+    one line per request, unless ``ACCESS_LOG`` is off.
+    """
+    return {
         "worker_class": "gthread",
         "timeout": REQUEST_TIMEOUT_S,
         "graceful_timeout": 30,
-        "accesslog": None,
+        "accesslog": "-" if app.config.get("ACCESS_LOG", True) else None,
+        "access_log_format": ACCESS_LOG_FORMAT,
         "errorlog": "-",
         "loglevel": app.config.get("LOG_LEVEL", "INFO").lower(),
         "proc_name": "labeler",
         # No gunicornc control socket: it lives at one path in $HOME, which two servers on
         # one machine would fight over, and nothing of ours uses it.
         "control_socket_disable": True,
-        "post_worker_init": post_worker_init,
-    }).run()
+    }

@@ -200,10 +200,10 @@ def _known_spec(backbone_name: str) -> tuple[str, str, int] | None:
     """(name, version, input size) of the default backbone, known without loading TF."""
     from labeler.embeddings import DEFAULT_BACKBONE
     from labeler.embeddings.efficientnet_lite import INPUT_SIZE
-    from labeler.embeddings.registry import LITE0_VERSION
+    from labeler.embeddings.registry import LITE0_EMBEDDING_VERSION
 
     if backbone_name.strip().lower() == DEFAULT_BACKBONE:
-        return DEFAULT_BACKBONE, LITE0_VERSION, INPUT_SIZE
+        return DEFAULT_BACKBONE, LITE0_EMBEDDING_VERSION, INPUT_SIZE
     return None  # other backbones' versions are only known once loaded
 
 

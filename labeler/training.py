@@ -345,6 +345,7 @@ def run_round(progress: Callable[..., None], project_id: int, queue_batch: int =
         round_.status = JobStatus.SUCCEEDED if metrics.get("trained") else "skipped"
         round_.message = _summary(round_, metrics)
         db.session.commit()
+        _log_round(project, round_)
         return round_.message
     except Exception as exc:
         db.session.rollback()
@@ -354,18 +355,43 @@ def run_round(progress: Callable[..., None], project_id: int, queue_batch: int =
         failed.message = str(exc) if isinstance(exc, LabelerError) else (
             f"{type(exc).__name__}: {exc}")
         db.session.commit()
+        _log_round(project, failed)
         raise
 
 
+def _log_round(project: Project, round_: ModelRound) -> None:
+    """One line per round on the server's terminal: labels, accuracy, duration."""
+    where = f"Round {round_.number} of project {project.name!r}"
+    if round_.status == JobStatus.FAILED:
+        log.warning("%s failed after %.1f s: %s", where, round_.duration_s, round_.message)
+        return
+    if round_.status != JobStatus.SUCCEEDED:
+        log.info("%s ranked the pool for cold start in %.1f s; no model trained yet "
+                 "(%d labels).", where, round_.duration_s, round_.n_labels)
+        return
+    accuracy = round_.metrics.get("accuracy")
+    log.info("%s trained on %d labels in %.1f s: %s.", where, round_.n_labels,
+             round_.duration_s, f"cross-validated accuracy {accuracy:.1%}"
+             if accuracy is not None else "accuracy not measured yet")
+
+
+# How each cold-start strategy orders the queue, in an annotator's words.
+_COLD_START_ORDER = {"typical": "typical examples first", "random": "in random order"}
+
+
 def _summary(round_: ModelRound, metrics: dict[str, Any]) -> str:
+    """The round's sentence, also its job's message: what the round did, not just "done"."""
     if not metrics.get("trained"):
-        return (f"Round {round_.number}: not trained yet — {metrics.get('reason')} "
-                f"Images are queued by cold start ({round_.strategy}).")
+        # The job succeeded at what it could do (ranking the pool); say so, and what is
+        # missing before a model can be trained.
+        order = _COLD_START_ORDER.get(round_.strategy, f"by {round_.strategy}")
+        return (f"Round {round_.number}: ranked {metrics['pool']:,} images for cold start "
+                f"({order}); no model trained yet. {metrics.get('reason')}")
     accuracy = metrics.get("accuracy")
     measured = f"cross-validated accuracy {accuracy:.1%}" if accuracy is not None else (
         "accuracy not measured yet")
     return (f"Round {round_.number}: trained on {round_.n_labels} labels, {measured}; "
-            f"{metrics['pool']} images auto-tagged and re-ranked ({round_.strategy}).")
+            f"{metrics['pool']:,} images auto-tagged and re-ranked ({round_.strategy}).")
 
 
 # --- triggers ---------------------------------------------------------------------------------

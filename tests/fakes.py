@@ -1,7 +1,8 @@
 """A tiny, fast stand-in for the TensorFlow backbone, for unit tests.
 
-It reads the real files through the same ``load_prepared`` as the real pipeline, and
-embeds each image as its coarse colour layout, so similar images get similar vectors.
+It decodes the real files through the same ``decode_file`` as the real pipeline (then a
+Pillow resize, so unit tests never import TensorFlow), and embeds each image as its
+coarse colour layout, so similar images get similar vectors.
 """
 
 from __future__ import annotations
@@ -10,11 +11,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image, ImageOps
 
 from labeler.embeddings.backbone import BackboneSpec
-from labeler.embeddings.pipeline import EmbeddedBatch, load_prepared
+from labeler.embeddings.images import decode_file
+from labeler.embeddings.pipeline import EmbeddedBatch
 
 FAKE_BACKBONE = "fake-colour-layout"
+
+
+def load_small(path: str, size: int) -> np.ndarray:
+    """The file decoded as the pipeline decodes it, centre-cropped to ``size`` by Pillow."""
+    pixels = Image.fromarray(decode_file(path))
+    return np.asarray(ImageOps.fit(pixels, (size, size), Image.Resampling.BICUBIC))
 
 
 @dataclass
@@ -35,7 +44,7 @@ class FakeBackbone:
             positions, images, failed = [], [], []
             for position in range(start, min(start + batch_size, len(paths))):
                 try:
-                    images.append(load_prepared(paths[position], self.spec.input_size))
+                    images.append(load_small(paths[position], self.spec.input_size))
                     positions.append(position)
                 except OSError as exc:
                     failed.append((position, str(exc)))

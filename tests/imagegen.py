@@ -27,6 +27,28 @@ def real_photos() -> dict[str, np.ndarray]:
     return photos
 
 
+def photo_mosaic(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """A large RGB image with real photographic detail: real photos tiled at full size.
+
+    Upscaling one photo would make a large but smooth image; decoding and resizing
+    differences show on fine detail, which this keeps.
+    """
+    photos = list(real_photos().values())
+    rng = np.random.default_rng(seed)
+    canvas = np.zeros((height, width, 3), dtype=np.uint8)
+    top = 0
+    while top < height:
+        left, row_height = 0, 0
+        while left < width:
+            photo = photos[int(rng.integers(len(photos)))]
+            tile = photo[: height - top, : width - left]
+            canvas[top : top + tile.shape[0], left : left + tile.shape[1]] = tile[..., :3]
+            left += tile.shape[1]
+            row_height = max(row_height, tile.shape[0])
+        top += row_height
+    return canvas
+
+
 def gradient(width: int = 320, height: int = 240, seed: int = 0) -> np.ndarray:
     """A smooth RGB image that differs with ``seed`` (distinct bytes per seed)."""
     rng = np.random.default_rng(seed)

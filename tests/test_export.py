@@ -19,6 +19,7 @@ from labeler.errors import LabelerError
 from labeler.extensions import db
 from labeler.importer import blob_store, import_paths
 from labeler.label_import import import_labels
+from labeler.model_export import ExportedModel
 from labeler.models import Annotation, Image
 from labeler.projects import add_class, class_by_name, create_project
 from labeler.users import create_api_token, create_user
@@ -300,11 +301,17 @@ def test_cli_export_and_labels_import(runner, project, tmp_path, monkeypatch):
                                  str(tmp_path / "m.keras")])
     assert result.exit_code == 1 and "not available" in result.output
     written = []
-    monkeypatch.setattr(export, "model_exporter",
-                        lambda: lambda p, path: written.append((p.name, path)))
+
+    def fake_export(p, path):
+        written.append((p.name, path))
+        return ExportedModel(path, 3, 24, 0.8125)
+
+    monkeypatch.setattr(export, "model_exporter", lambda: fake_export)
     result = runner.invoke(args=["export", "colours", "--format", "model", "--out",
                                  str(tmp_path / "m.keras")])
     assert result.exit_code == 0 and written == [("colours", tmp_path / "m.keras")]
+    assert (f"Exported round 3 (trained on 24 labels, cross-validated accuracy 81.2%) to "
+            f"{tmp_path / 'm.keras'}") in result.output
 
     (tmp_path / "new.csv").write_text("file_name,label\nnope.png,red\nred_1.png,mauve\n")
     result = runner.invoke(args=["labels", "import", "colours", str(tmp_path / "new.csv")])

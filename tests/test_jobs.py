@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 
 import pytest
@@ -49,6 +51,27 @@ def test_unexpected_error_is_recorded_not_raised(project):
 
     job = run_inline("embed", project.id, work)
     assert job.status == JobStatus.FAILED and "ZeroDivisionError" in job.message
+
+
+def test_each_job_logs_one_line_when_it_starts_and_one_when_it_ends(project, caplog):
+    caplog.set_level(logging.INFO, logger="labeler.jobs")
+
+    done = run_inline("embed", project.id, lambda progress, project_id: "Embedded 3 images.")
+    failed = run_inline("import", project.id, _refuse)
+
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "labeler.jobs"]
+    assert [(level, re.sub(r"\d+\.\d s", "T s", text)) for level, text in lines] == [
+        (logging.INFO, f"Started job #{done.id} (embed, project 'p')"),
+        (logging.INFO, f"Finished job #{done.id} (embed, project 'p'): succeeded in T s. "
+                       "Embedded 3 images."),
+        (logging.INFO, f"Started job #{failed.id} (import, project 'p')"),
+        (logging.WARNING, f"Finished job #{failed.id} (import, project 'p'): failed in T s. "
+                          "Nothing to import: choose a folder first."),
+    ]
+
+
+def _refuse(progress, project_id):
+    raise LabelerError("Nothing to import: choose a folder first.")
 
 
 def test_second_active_job_of_a_kind_is_refused(project):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 import numpy as np
 import pytest
 from PIL import Image as PILImage
@@ -86,10 +89,30 @@ def test_first_round_without_labels_ranks_the_pool_for_cold_start(project):
     assert job.status == JobStatus.SUCCEEDED
     round_ = latest_round(project, succeeded_only=False)
     assert round_.status == "skipped" and round_.strategy == "typical"
-    assert "not trained yet" in round_.message
+    # The job says what it did and what is missing, not "succeeded: not trained yet".
+    assert job.message == round_.message == (
+        "Round 1: ranked 60 images for cold start (typical examples first); no model trained "
+        "yet. No images with embeddings have labels yet; label images of at least two classes.")
     ranked = db.session.scalars(select(Image).order_by(Image.queue_rank).limit(40)).all()
     # The first picks are typical and diverse: every colour appears early.
     assert {true_colour(i) for i in ranked[:6]} == set(COLOURS)
+
+
+def test_each_round_logs_its_labels_accuracy_and_duration(project, alice, caplog):
+    caplog.set_level(logging.INFO, logger="labeler.training")
+
+    label_from_queue(project, alice)  # a cold-start round, then 12 labels
+    run_inline("retrain", project.id, run_round)
+
+    lines = [re.sub(r"\d+\.\d s", "T s", r.getMessage()) for r in caplog.records
+             if r.name == "labeler.training"]
+    accuracy = latest_round(project).metrics["accuracy"]
+    assert lines == [
+        "Round 1 of project 'colours' ranked the pool for cold start in T s; no model "
+        "trained yet (0 labels).",
+        f"Round 2 of project 'colours' trained on 12 labels in T s: cross-validated "
+        f"accuracy {accuracy:.1%}.",
+    ]
 
 
 def test_round_trains_measures_auto_tags_and_changes_the_queue(project, alice):
@@ -194,7 +217,8 @@ def test_single_labelled_class_is_an_explained_state(project, alice):
     job = run_inline("retrain", project.id, run_round)
     round_ = latest_round(project, succeeded_only=False)
     assert job.status == JobStatus.SUCCEEDED and round_.status == "skipped"
-    assert "Only one class" in round_.message
+    assert job.message.startswith(f"Round {round_.number}: ranked 60 images for cold start")
+    assert "no model trained yet. Only one class ('red') has labels" in job.message
 
 
 def test_failed_round_keeps_the_previous_one_active(project, alice, monkeypatch):

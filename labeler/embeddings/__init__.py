@@ -17,9 +17,9 @@ from labeler.embeddings.backbone import (  # noqa: E402
     ImageNetHeadUnavailable,
 )
 from labeler.embeddings.imagenet import imagenet_class_names  # noqa: E402
-from labeler.embeddings.images import prepare_image  # noqa: E402
 from labeler.embeddings.keras_apps import DEFAULT_BACKBONE  # noqa: E402
 from labeler.embeddings.registry import available_backbones, load_backbone  # noqa: E402
+from labeler.embeddings.resize import prepare_image  # noqa: E402
 
 __all__ = [
     "DEFAULT_BACKBONE",

@@ -24,6 +24,7 @@ from labeler.embeddings.backbone import (
     BackboneUnavailable,
     ImageNetHeadUnavailable,
 )
+from labeler.embeddings.images import with_preprocessing
 
 if TYPE_CHECKING:
     import keras
@@ -149,8 +150,9 @@ def load_application(name: str) -> Backbone:
         name: ``keras:<Application>``, or the bare application name; any case.
 
     Returns:
-        The backbone. Its spec version is ``k<major>-`` plus a digest of the weights, so
-        different weights or architecture give different versions.
+        The backbone. Its spec version is ``k<major>-`` plus a digest of the weights and
+        the preprocessing version, so different weights, architecture or preprocessing
+        give different versions.
 
     Raises:
         BackboneUnavailable: No such application, or its weights are neither cached nor
@@ -176,7 +178,7 @@ def load_application(name: str) -> Backbone:
     major = keras.__version__.split(".", 1)[0]
     spec = BackboneSpec(
         name=PREFIX + app,
-        version=f"k{major}-{_weights_digest(feature_model)[:12]}",
+        version=with_preprocessing(f"k{major}-{_weights_digest(feature_model)[:12]}"),
         input_size=size,
         dim=int(feature_model.output_shape[-1]),
     )

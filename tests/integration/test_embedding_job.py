@@ -45,7 +45,7 @@ def test_import_then_embed_stores_the_backbones_vector_for_each_image(
     result = runner.invoke(args=["embed", "p", "--batch-size", "4"])
 
     assert result.exit_code == 0, result.output
-    assert "Embedded 8 images with efficientnet-lite0 (version 1)" in result.output
+    assert "Embedded 8 images with efficientnet-lite0 (version 1-p2)" in result.output
     from labeler.projects import get_project
 
     project = get_project("p")

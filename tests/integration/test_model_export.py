@@ -114,8 +114,12 @@ def test_exported_model_reproduces_the_app_in_a_fresh_python(
     by_id = {class_by_name(project, n).id: n for n in classes.values()}
     class_names = [by_id[int(c)] for c in head_.classes_]
 
-    path = export_model(project, tmp_path / "out" / "digits.keras")
+    exported = export_model(project, tmp_path / "out" / "digits.keras")
+    path = exported.path
     assert path == tmp_path / "out" / "digits.keras" and path.is_file()
+    assert (exported.round_number, exported.n_labels) == (1, 4 * len(classes))
+    assert str(exported).startswith(f"Exported round 1 (trained on {4 * len(classes)} labels, "
+                                    "cross-validated accuracy ")
     assert [p.name for p in path.parent.iterdir()] == ["digits.keras"]  # no temp file left
 
     result = subprocess.run(
@@ -141,16 +145,13 @@ def test_exported_model_reproduces_the_app_in_a_fresh_python(
     assert raw_proba.shape == (1, len(classes))
     np.testing.assert_allclose(raw_proba.sum(), 1.0, atol=1e-5)
     assert report["raw_label"] == class_names[int(np.argmax(raw_proba))]
-    # The file's own Resizing layer: close to prepare_image's PIL resize (not bit-identical,
-    # so the app's prediction of this image differs a little), and after it the exported
-    # model computes what the app's backbone and head compute.
+    # The file's own resize layer is the one the app's prepare_image runs: the same pixels
+    # reach the backbone, so the file computes what the app's backbone and head compute.
     import keras
 
     model = keras.models.load_model(path)
     resized = np.asarray(model.get_layer("resize")(np.asarray(raw, np.float32)[None]))
-    pil_resized = prepare_image(raw, backbone.spec.input_size).astype(np.float32)
-    assert resized.shape == (1, *pil_resized.shape)
-    assert np.abs(resized[0] - pil_resized).mean() < 1.0  # grey levels out of 255
+    np.testing.assert_array_equal(resized[0], prepare_image(raw, backbone.spec.input_size))
     np.testing.assert_allclose(raw_proba, head_.predict_proba(backbone.embed(resized)), atol=1e-5)
 
 
