@@ -3,12 +3,16 @@
 The images are 3,000 Fashion-MNIST test images (10 classes, MIT licence) shipped inside
 the package as one compressed array; they are written as PNG files at import, through the
 same importer as any other images. Their true classes are not imported as labels: the
-demo is for labelling them.
+demo is for labelling them. Nor do they show in any name: an image is called by its
+position in the array (``fashion-mnist/02825.png``), since its name is the labelling
+page's ``alt`` text and the exports' ``file_name``, where a class folder would give the
+answer away. The truth stays in the package (``demo_truth``) to check labels against.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from importlib import resources
 
 import numpy as np
@@ -25,6 +29,8 @@ from .projects import create_project
 from .sources import Source
 
 DEMO_DATA = "fashion_mnist_demo.npz"
+# How versions before neutral names called a demo image: by its true class's folder.
+_CLASS_FOLDER_NAME = re.compile(r"^fashion-mnist/[^/]+/(\d+)\.png$")
 
 
 def ensure_demo_lead(username: str, password: str) -> User:
@@ -52,19 +58,48 @@ def _png(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def demo_sources(images: np.ndarray, labels: np.ndarray, names: list[str]) -> list[Source]:
-    """One PNG per image, named by its true class (folder) and index."""
-    sources = []
-    for index, (pixels, label) in enumerate(zip(images, labels, strict=True)):
-        name = f"fashion-mnist/{names[label].replace('/', '-')}/{index:04d}.png"
-        sources.append(Source(name, lambda p=pixels: _png(p), None, int(pixels.size)))
-    return sources
+def demo_file_name(index: int) -> str:
+    """The name of demo image ``index``: its position in the shipped array, never its class."""
+    return f"fashion-mnist/{index:05d}.png"
+
+
+def demo_sources(images: np.ndarray) -> list[Source]:
+    """One PNG per image, named neutrally by its index."""
+    return [Source(demo_file_name(index), lambda p=pixels: _png(p), None, int(pixels.size))
+            for index, pixels in enumerate(images)]
+
+
+def demo_truth() -> dict[str, str]:
+    """The true class of each demo image, by its file name (the images' ``original_name``)."""
+    _, labels, names = load_demo_images()
+    return {demo_file_name(index): names[label] for index, label in enumerate(labels)}
+
+
+def rename_class_folder_images(project: Project) -> int:
+    """Give demo images imported under their class's folder name their neutral name.
+
+    Demo projects prepared by earlier versions were named ``fashion-mnist/Trouser/2825.png``;
+    renaming keeps their labels and history (names are display text, not identity).
+
+    Returns:
+        How many images were renamed.
+    """
+    renamed = 0
+    for image in db.session.scalars(select(ImageRow).where(
+            ImageRow.project_id == project.id,
+            ImageRow.original_name.like("fashion-mnist/%/%"))):
+        match = _CLASS_FOLDER_NAME.match(image.original_name)
+        if match:
+            image.original_name = demo_file_name(int(match[1]))
+            renamed += 1
+    db.session.commit()
+    return renamed
 
 
 def import_demo_images(project: Project) -> ImportReport:
     """Import the shipped Fashion-MNIST images into ``project`` (unlabelled)."""
-    images, labels, names = load_demo_images()
-    sources = demo_sources(images, labels, names)
+    images, _, _ = load_demo_images()
+    sources = demo_sources(images)
     return import_sources(project, sources, total=len(sources))
 
 
@@ -81,10 +116,15 @@ def prepare_demo(project_name: str, username: str, password: str) -> str:
         project = create_project(project_name, names)
     count = db.session.scalar(select(func.count()).select_from(ImageRow)
                               .where(ImageRow.project_id == project.id)) or 0
+    renamed = 0
     if count == 0:
         report = import_demo_images(project)
         count = report.imported
+    else:
+        renamed = rename_class_folder_images(project)
     home = current_app.config["HOME"]
+    note = (f" Renamed {renamed} images that were named after their class, which gave the "
+            "answer away." if renamed else "")
     return (f"Demo project {project.name!r}: {count} Fashion-MNIST images in 10 classes "
             f"(data in {home}). Embeddings are computed in the background; you can label "
-            "right away.")
+            f"right away.{note}")

@@ -271,11 +271,19 @@ function renderAnnotators(data) {
   }
   box.replaceChildren(table(
     [{ label: "Annotator" }, { label: "Labels", num: true }, { label: "Last hour", num: true },
-      { label: "Per active hour", num: true }, { label: "Active time", num: true }],
+      { label: "Per active hour (7 days)", num: true },
+      { label: "Active time (7 days)", num: true }],
     data.annotators.map((a) => [a.username, num(a.labels), num(a.last_hour),
-      num(a.per_hour), a.active_minutes >= 60
-        ? `${(a.active_minutes / 60).toFixed(1)} h` : `${a.active_minutes} min`]),
+      a.per_hour === null ? "–" : num(a.per_hour), duration(a.active_seconds)]),
   ));
+}
+
+// Active time as the annotators' own timestamps measure it (null: no two labels close enough).
+function duration(seconds) {
+  if (seconds === null) return "–";
+  if (seconds < 60) return `${Math.round(seconds)} s`;
+  if (seconds < 3600) return `${(seconds / 60).toFixed(1)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
 }
 
 function when(iso) {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -75,11 +75,11 @@ def test_dashboard_json_after_a_trained_round(lead_client, project, annotator): 
     # One old label: counted in the total, not in the last hour.
     old = db.session.query(Annotation).order_by(Annotation.id).first()
     old.created_at = utcnow() - timedelta(hours=3)
-    # The recent labels were given seconds apart but may straddle a five-minute boundary;
-    # pin them inside one span so the expected active time does not depend on the clock.
-    span = int((utcnow() - timedelta(minutes=10)).timestamp()) // 300 * 300 + 60
-    for recent in db.session.query(Annotation).filter(Annotation.id != old.id):
-        recent.created_at = datetime.fromtimestamp(span, UTC)
+    # The other 14 acts (13 kept, 1 undone) 10 s apart from ten minutes ago: a fixed clock.
+    start = utcnow() - timedelta(minutes=10)
+    recent = db.session.query(Annotation).filter(Annotation.id != old.id).order_by(Annotation.id)
+    for index, annotation in enumerate(recent):
+        annotation.created_at = start + timedelta(seconds=10 * index)
     db.session.commit()
 
     response = lead_client.get(f"/api/v1/projects/{project.id}/dashboard")
@@ -108,8 +108,9 @@ def test_dashboard_json_after_a_trained_round(lead_client, project, annotator): 
     (stats,) = data["annotators"]
     assert stats["username"] == annotator.username
     assert stats["labels"] == 14 and stats["last_hour"] == 13
-    # Two active five-minute spans (now and three hours ago): 14 labels in 10 minutes.
-    assert stats["active_minutes"] == 10 and stats["per_hour"] == 84.0
+    # 13 gaps of 10 s, and the isolated old label: 15 acts at 130 / 13 s each.
+    assert stats["active_seconds"] == pytest.approx(150.0, abs=0.1)
+    assert stats["per_hour"] == pytest.approx(14 * 3600 / 150, abs=0.1)
 
     kinds = [j["kind"] for j in data["jobs"]]
     assert kinds == ["retrain", "retrain", "embed"]  # newest first

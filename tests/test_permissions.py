@@ -12,6 +12,7 @@ LEAD_ONLY = {
     "users.index", "users.update", "dashboard.dashboard",
     "api.new_project", "api.retrain", "api.upload_images", "api.dashboard",
     "api.training_settings", "api.export_project",
+    "exports.export_page", "exports.download", "exports.start_model_export", "exports.model_file",
 }
 
 
@@ -21,7 +22,7 @@ def concrete_urls(app, project_id: int):
 
     image_id = db.session.query(Image.id).first()[0]
     values = {"project_id": project_id, "image_id": image_id, "class_id": 1, "user_id": 1,
-              "job_id": 1, "annotation_id": 1, "filename": "app.css"}
+              "job_id": 1, "annotation_id": 1, "filename": "app.css", "export_format": "csv"}
     with app.test_request_context():
         urls = [(rule, app.url_for(rule.endpoint, **{n: values[n] for n in rule.arguments}))
                 for rule in app.url_map.iter_rules()]

@@ -2,23 +2,23 @@
 
 ``GET /projects/<id>/dashboard`` answers counts per class (labelled and auto-tagged), the
 learning curve (one point per trained round), the active round's metrics, per-annotator
-rates and the project's recent jobs, so the page can redraw itself from a single request.
+rates (``labeler.reports``) and the project's recent jobs, so the page can redraw itself
+from a single request.
 ``POST /projects/<id>/settings`` changes the sampling strategy and the retrain interval.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 from flask import jsonify
-from sqlalchemy import Integer, case, cast, func, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import func, select
 
 from ..embedder import embedding_counts
 from ..extensions import db
-from ..models import Annotation, Image, Job, JobStatus, ModelRound, Project, User, utcnow
+from ..models import Image, Job, JobStatus, ModelRound, Project, utcnow
 from ..projects import project_counts
+from ..reports import annotator_reports
 from ..sampling import STRATEGIES
 from ..training import (
     labels_until_next_round,
@@ -33,9 +33,6 @@ from .payload import field, json_body
 
 #: Jobs listed on the dashboard, newest first (older ones stay in the database).
 JOB_LIMIT = 20
-#: Annotator activity is counted in buckets of this many seconds: a bucket with at least one
-#: label is "active time". Pauses longer than a bucket therefore do not dilute the rate.
-ACTIVE_BUCKET_S = 300
 
 
 def _per_class(project: Project, counts: dict[str, Any]) -> list[dict[str, Any]]:
@@ -60,41 +57,6 @@ def _curve(project: Project) -> list[dict[str, Any]]:
              "accuracy": (r.metrics or {}).get("accuracy"),
              "macro_f1": (r.metrics or {}).get("macro_f1"), "strategy": r.strategy}
             for r in rounds if (r.metrics or {}).get("accuracy") is not None]
-
-
-def _bucket(column: Any) -> ColumnElement[Any]:
-    """The ``ACTIVE_BUCKET_S``-second bucket of a timestamp column, in the database."""
-    if db.engine.dialect.name == "sqlite":
-        return cast(func.strftime("%s", column), Integer) / ACTIVE_BUCKET_S
-    return func.floor(func.extract("epoch", column) / ACTIVE_BUCKET_S)
-
-
-def _annotators(project: Project, now: datetime) -> list[dict[str, Any]]:
-    """Per annotator: labels kept (not undone), labels in the last hour, labels per hour.
-
-    Labels per hour divide the labels by the annotator's active time: the number of
-    five-minute buckets in which they labelled at least once, so that a lunch break or a
-    weekend does not count as slow labelling. Everything is aggregated by the database.
-    """
-    hour_ago = now - timedelta(hours=1)
-    rows = db.session.execute(
-        select(User.username, func.count(Annotation.id),
-               func.sum(case((Annotation.created_at >= hour_ago, 1), else_=0)),
-               func.count(func.distinct(_bucket(Annotation.created_at))),
-               func.max(Annotation.created_at))
-        .join(User, User.id == Annotation.annotator_id)
-        .where(Annotation.project_id == project.id, Annotation.undone_at.is_(None))
-        .group_by(User.username)
-        .order_by(func.count(Annotation.id).desc(), User.username)).all()
-    result = []
-    for username, total, last_hour, buckets, last_at in rows:
-        active_hours = max(int(buckets), 1) * ACTIVE_BUCKET_S / 3600
-        result.append({"username": username, "labels": int(total),
-                       "last_hour": int(last_hour or 0),
-                       "per_hour": round(total / active_hours, 1),
-                       "active_minutes": round(active_hours * 60),
-                       "last_label_at": last_at.isoformat() if last_at else None})
-    return result
 
 
 def _jobs(project: Project) -> list[dict[str, Any]]:
@@ -129,7 +91,7 @@ def dashboard(project_id: int):
         last_round=serialize.model_round(last_any) if last_any else None,
         labels_until_next_round=labels_until_next_round(project),
         settings=_settings(project),
-        annotators=_annotators(project, utcnow()),
+        annotators=[r.as_dict() for r in annotator_reports(project.id, utcnow())],
         jobs=jobs,
         any_job_active=any(j["status"] in (JobStatus.QUEUED, JobStatus.RUNNING) for j in jobs),
     )

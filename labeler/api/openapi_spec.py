@@ -179,7 +179,11 @@ SCHEMAS: dict[str, Schema] = {
         "settings": _ref("Settings"),
         "annotators": {"type": "array", "items": _obj({
             "username": {"type": "string"}, "labels": COUNT, "last_hour": COUNT,
-            "per_hour": {"type": "number"}, "active_minutes": COUNT,
+            # Over the last 7 days: labels kept, and active time from the labels' own
+            # timestamps (labeler.reports); null when it cannot be measured.
+            "recent_labels": COUNT,
+            "per_hour": NUMBER_OR_NULL, "active_seconds": NUMBER_OR_NULL,
+            "active_minutes": NUMBER_OR_NULL,
             "last_label_at": DATETIME_OR_NULL})},
         "jobs": {"type": "array", "items": _ref("Job")},
         "any_job_active": {"type": "boolean"},

@@ -19,8 +19,8 @@ from ..extensions import db
 from ..jobs import QUEUE_OWNER_PREFIX, JobFunction, create_job, mark_interrupted
 from ..models import Job
 
-# Rounds first, then imports, then embedding chunks (the long tail).
-DEFAULT_QUEUES = ("labeler-retrain", "labeler-import", "labeler-embed")
+# Rounds first, then imports and model exports, then embedding chunks (the long tail).
+DEFAULT_QUEUES = ("labeler-retrain", "labeler-import", "labeler-export", "labeler-embed")
 # How many times a job whose worker died is run again before its Job row is failed.
 RETRIES = 3
 # RQ's own limit on one run; liveness is the worker heartbeat's business (worker.py), so

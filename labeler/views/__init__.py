@@ -9,6 +9,7 @@ from . import (
     dashboard,
     embedding_map,
     errors,
+    exports,
     gallery,
     images,
     label,
@@ -26,4 +27,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(dashboard.bp, url_prefix="/projects")
     app.register_blueprint(gallery.bp, url_prefix="/projects")
     app.register_blueprint(embedding_map.bp, url_prefix="/projects")
+    app.register_blueprint(exports.bp, url_prefix="/projects")
     errors.init_app(app)

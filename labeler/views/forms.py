@@ -47,3 +47,7 @@ class NewUserForm(FlaskForm):
 class UserForm(FlaskForm):
     role = SelectField("Role", choices=ROLES)
     active = BooleanField("Active")
+
+
+class ExportModelForm(FlaskForm):
+    """Starts a model export job: no fields, only the CSRF token."""

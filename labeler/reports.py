@@ -1,0 +1,204 @@
+"""Per-annotator activity for the lead: labels kept and labels per active hour.
+
+Active time comes from the labels' own timestamps. For each annotator, the gaps between
+consecutive labelling acts no longer than ``IDLE_CUTOFF_S`` are work; a longer gap is a
+pause (lunch, a meeting, the night) and counts for nothing. The first act of each working
+session has no gap before it, although looking at that image took time too, so each
+session is credited once with the annotator's mean working gap. Altogether::
+
+    active seconds = sum of working gaps × acts / number of working gaps
+
+which is "every act took the annotator's mean working gap": 40 labels given over 42 s
+come out at about 42 s, not a five-minute bucket. An annotator with no working gap at all
+(every act isolated by pauses) has no measurable time: their rate is unknown (None), not
+invented.
+
+Acts are the labels given by hand (the labelling page and the gallery), undone ones
+included since undone labels took time as well; labels imported from folders or files
+are machine work and are left out. Labels *kept* (not undone) are what the rate counts.
+
+Labels kept are counted over the project's whole history; active time and the rate look
+at the last ``RATE_WINDOW`` (7 days). The gaps are computed by the database with a window
+function (``LAG``, SQLite ≥ 3.25 and PostgreSQL) over that window's annotations only, found
+through the (project, created_at) index, and one row per annotator comes back to Python.
+Why a window: ``LAG`` over a whole project of a million annotations takes seconds on SQLite
+(it sorts them all), on every dashboard poll, and last week's speed is what a lead asks
+about anyway. ``bench/annotator_time.py`` measures both against the old bucket count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from .extensions import db
+from .models import Annotation, User
+
+#: A gap between two labels longer than this is a pause, not labelling work.
+IDLE_CUTOFF_S = 300.0
+#: Active time and labels per hour look this far back: the lead sees current speed, and
+#: the cost follows recent activity, not the project's whole history.
+RATE_WINDOW = timedelta(days=7)
+#: Annotation sources that are an annotator's own acts (others are imports).
+HAND_SOURCES = ("manual", "gallery")
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What the timestamps of one annotator's acts say about their working time.
+
+    Attributes:
+        acts: labelling acts timed.
+        working_gaps: gaps between consecutive acts no longer than the idle cut-off.
+        working_seconds: the sum of those gaps.
+    """
+
+    acts: int
+    working_gaps: int
+    working_seconds: float
+
+    @property
+    def active_seconds(self) -> float | None:
+        """Working time with one mean gap credited per session; None if unmeasurable."""
+        if self.working_gaps == 0:
+            return None
+        return self.working_seconds * self.acts / self.working_gaps
+
+
+def activity_of(timestamps: Iterable[datetime],
+                idle_cutoff_s: float = IDLE_CUTOFF_S) -> Activity:
+    """The activity of one annotator from the times of their acts (any order).
+
+    This is the definition the database query follows; tests compare the two.
+
+    Args:
+        timestamps: when each act happened.
+        idle_cutoff_s: the longest gap still counted as work.
+
+    Returns:
+        The number of acts, of working gaps and the seconds they add up to.
+    """
+    ordered = sorted(timestamps)
+    gaps = [(later - earlier).total_seconds()
+            for earlier, later in zip(ordered, ordered[1:], strict=False)]
+    working = [gap for gap in gaps if gap <= idle_cutoff_s]
+    return Activity(len(ordered), len(working), float(sum(working)))
+
+
+@dataclass(frozen=True)
+class AnnotatorReport:
+    """One row of the dashboard's Annotators table."""
+
+    username: str
+    labels: int  # kept (not undone), given by hand, ever
+    last_hour: int
+    last_label_at: datetime | None
+    recent_labels: int  # kept, in the rate window
+    activity: Activity  # in the rate window
+
+    @property
+    def per_hour(self) -> float | None:
+        """Labels kept per hour of active time in the window (None if unmeasurable)."""
+        seconds = self.activity.active_seconds
+        if not seconds:
+            return None
+        return self.recent_labels * 3600 / seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of ``GET /projects/<id>/dashboard``'s ``annotators`` items."""
+        seconds = self.activity.active_seconds
+        per_hour = self.per_hour
+        last = self.last_label_at
+        if last is not None and last.tzinfo is None:  # SQLite hands back naive UTC
+            last = last.replace(tzinfo=UTC)
+        return {"username": self.username, "labels": self.labels,
+                "last_hour": self.last_hour, "recent_labels": self.recent_labels,
+                "per_hour": None if per_hour is None else round(per_hour, 1),
+                "active_seconds": None if seconds is None else round(seconds, 1),
+                "active_minutes": None if seconds is None else round(seconds / 60, 1),
+                "last_label_at": last.isoformat() if last else None}
+
+
+def _seconds_between(later: Any, earlier: Any) -> ColumnElement[float]:
+    """``later - earlier`` in seconds, computed by the database."""
+    if db.engine.dialect.name == "sqlite":
+        # julianday() reads SQLAlchemy's "YYYY-MM-DD HH:MM:SS.ffffff" to the millisecond,
+        # which is all a rate needs.
+        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+    return func.extract("epoch", later - earlier)
+
+
+def _hand_made(project_id: int) -> list[ColumnElement[bool]]:
+    """The annotations that are an annotator's own acts in the project."""
+    return [Annotation.project_id == project_id, Annotation.annotator_id.is_not(None),
+            Annotation.source.in_(HAND_SOURCES)]
+
+
+def _totals(project_id: int, now: datetime) -> list[Any]:
+    """(annotator id, username, labels kept, kept in the last hour, last kept label's time)."""
+    kept = Annotation.undone_at.is_(None)
+    # Aggregate by annotator id first and join the 20 users after, not the million rows.
+    totals = (
+        select(Annotation.annotator_id,
+               func.sum(case((kept, 1), else_=0)).label("labels"),
+               func.sum(case((and_(kept, Annotation.created_at >= now - timedelta(hours=1)),
+                              1), else_=0)).label("last_hour"),
+               func.max(case((kept, Annotation.created_at))).label("last_at"))
+        .where(*_hand_made(project_id))
+        .group_by(Annotation.annotator_id)
+        .subquery()
+    )
+    return db.session.execute(
+        select(User.id, User.username, totals.c.labels, totals.c.last_hour, totals.c.last_at)
+        .join(totals, totals.c.annotator_id == User.id)
+        .order_by(totals.c.labels.desc(), User.username)).all()
+
+
+def _recent_activity(project_id: int, since: datetime,
+                     idle_cutoff_s: float) -> dict[int, tuple[int, Activity]]:
+    """Per annotator id: labels kept since ``since`` and the activity of their acts since."""
+    previous = func.lag(Annotation.created_at).over(
+        partition_by=Annotation.annotator_id, order_by=(Annotation.created_at, Annotation.id))
+    acts = (
+        select(Annotation.annotator_id, Annotation.created_at, Annotation.undone_at,
+               previous.label("previous"))
+        .where(*_hand_made(project_id), Annotation.created_at >= since)
+        .subquery()
+    )
+    gap = _seconds_between(acts.c.created_at, acts.c.previous)
+    working = and_(acts.c.previous.is_not(None), gap <= idle_cutoff_s)
+    rows = db.session.execute(
+        select(acts.c.annotator_id, func.sum(case((acts.c.undone_at.is_(None), 1), else_=0)),
+               func.count(), func.sum(case((working, 1), else_=0)),
+               func.sum(case((working, gap), else_=0.0)))
+        .group_by(acts.c.annotator_id)).all()
+    return {user_id: (int(kept or 0), Activity(int(count), int(gaps or 0), float(seconds or 0)))
+            for user_id, kept, count, gaps, seconds in rows}
+
+
+def annotator_reports(project_id: int, now: datetime, *,
+                      window: timedelta = RATE_WINDOW,
+                      idle_cutoff_s: float = IDLE_CUTOFF_S) -> list[AnnotatorReport]:
+    """Every annotator's labels, recent labels and active time in one project.
+
+    Args:
+        project_id: the project.
+        now: the clock that "the last hour" and the rate window end at.
+        window: how far back active time and the rate look.
+        idle_cutoff_s: the longest gap between two acts still counted as work.
+
+    Returns:
+        One report per annotator who ever labelled by hand, most labels kept first.
+    """
+    recent = _recent_activity(project_id, now - window, idle_cutoff_s)
+    reports = []
+    for user_id, username, labels, last_hour, last_at in _totals(project_id, now):
+        recent_labels, activity = recent.get(user_id, (0, Activity(0, 0, 0.0)))
+        reports.append(AnnotatorReport(username, int(labels or 0), int(last_hour or 0), last_at,
+                                       recent_labels, activity))
+    return reports
