@@ -9,6 +9,7 @@ from . import (
     dashboard,
     embedding_map,
     errors,
+    favicon,
     gallery,
     images,
     label,
@@ -19,6 +20,7 @@ from . import (
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(auth.bp, url_prefix="/auth")
+    app.register_blueprint(favicon.bp)
     app.register_blueprint(projects.bp, url_prefix="/")
     app.register_blueprint(images.bp, url_prefix="/images")
     app.register_blueprint(users.bp, url_prefix="/users")
