@@ -218,6 +218,7 @@ function renderRound(data) {
     $("pr-sub").textContent = "Per class, in the active round.";
     perClass.replaceChildren(empty("No metrics yet.", why));
     confusion.replaceChildren(empty("No confusion matrix yet.", why));
+    fitConfusion();
     return;
   }
   $("pr-sub").textContent = `Per class, in round ${r.number} (${num(r.n_labels)} labels, ` +
@@ -258,7 +259,37 @@ function renderRound(data) {
   });
   t.append(body);
   confusion.replaceChildren(t);
+  fitConfusion();
 }
+
+// A matrix too wide for its half of the grid takes the whole row, with precision and
+// recall beside it above; only when even that is too narrow (a small window, many classes)
+// does it scroll, and then it says so. The class names stay in view while it scrolls.
+function fitConfusion() {
+  const wrap = $("confusion");
+  const table = $("confusion-table");
+  const panels = [$("pr-panel"), $("confusion-panel")];
+  for (const panel of panels) panel.classList.remove("wide");
+  const overflows = () => table && table.offsetWidth > wrap.clientWidth + 1;
+  if (overflows()) for (const panel of panels) panel.classList.add("wide");
+  const scrolls = overflows();
+  const hint = $("confusion-hint");
+  hint.hidden = !scrolls;
+  if (scrolls) {
+    const columns = table.querySelectorAll("thead th.col-head").length;
+    hint.textContent = `Scroll sideways to see all ${columns} predicted classes →`;
+  }
+  wrap.classList.toggle("scrolls", scrolls);
+  // A scrolling region must be reachable by keyboard (arrow keys scroll it once focused).
+  if (scrolls) wrap.setAttribute("tabindex", "0");
+  else wrap.removeAttribute("tabindex");
+}
+
+let resizeTimer = null;
+window.addEventListener("resize", () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(fitConfusion, 100);
+});
 
 // --- annotators and jobs -----------------------------------------------------------------------
 

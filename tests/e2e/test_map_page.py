@@ -99,3 +99,10 @@ def test_map_draws_previews_on_hover_and_toggles_colouring(page, live_server, ma
     # Clicking a point opens that image's page.
     page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
     page.wait_for_url(re.compile(rf".*/projects/{mapped_project.id}/images/\d+$"))
+
+
+def test_breadcrumb_names_the_page(page, live_server, mapped_project):
+    create_user("kim", "password-123", "annotator")
+    log_in(page, live_server, "kim", "password-123")
+    page.goto(f"{live_server}/projects/{mapped_project.id}/map")
+    assert page.inner_text(".map-crumb").strip() == "paint-chips / Embedding map"
