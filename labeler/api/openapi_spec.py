@@ -82,6 +82,10 @@ SCHEMAS: dict[str, Schema] = {
         "score": NUMBER_OR_NULL,
         "queue_rank": NUMBER_OR_NULL,
         "round": INT_OR_NULL,
+        "round_trained": {"type": ["boolean", "null"], "description":
+                          "Whether the ranking round trained a model (cold start does not)."},
+        "summary": {"type": "string",
+                    "description": "Why the image was chosen, in one plain sentence."},
         "probabilities": {"type": "array", "items": _obj({
             "label": {"type": "string"}, "probability": {"type": "number"}})},
         "neighbours": {"type": "array", "items": _obj({
