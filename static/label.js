@@ -129,7 +129,7 @@ function render() {
     image.src = item.image_url;
     image.alt = item.original_name;
     // Tiny images (e.g. 28-pixel Fashion-MNIST) stay crisp when scaled up, not blurred.
-    image.classList.toggle("pixelated", Math.max(item.width, item.height) < 128);
+    image.classList.toggle("pixelated", Boolean(item.pixelated));
     image.dataset.imageId = item.image_id;
   }
   const reviewing = state.review !== null ? state.history[state.review] : null;

@@ -42,6 +42,8 @@ def _obj(properties: dict[str, Schema], required: list[str] | None = None,
 
 
 STRING_OR_NULL: Schema = {"type": ["string", "null"]}
+PIXELATED: Schema = {"type": "boolean", "description": "Smaller than pages draw it: show it "
+                     "with crisp pixels (CSS image-rendering: pixelated), not smoothed."}
 NUMBER_OR_NULL: Schema = {"type": ["number", "null"]}
 INT_OR_NULL: Schema = {"type": ["integer", "null"]}
 DATETIME_OR_NULL: Schema = {"type": ["string", "null"], "format": "date-time"}
@@ -100,6 +102,7 @@ SCHEMAS: dict[str, Schema] = {
         "original_name": {"type": "string"},
         "width": INT_OR_NULL,
         "height": INT_OR_NULL,
+        "pixelated": PIXELATED,
         "prediction": _nullable(_ref("Prediction")),
         "reason": _ref("Reason"),
     }),
@@ -108,6 +111,9 @@ SCHEMAS: dict[str, Schema] = {
         "thumbnail_url": {"type": "string"},
         "detail_url": {"type": "string"},
         "original_name": {"type": "string"},
+        "width": {"type": "integer"},
+        "height": {"type": "integer"},
+        "pixelated": PIXELATED,
         "label": STRING_OR_NULL,
         "label_colour": STRING_OR_NULL,
         "predicted": STRING_OR_NULL,
