@@ -31,6 +31,11 @@ def test_lead_sees_charts_retrains_and_changes_strategy(page, live_server, proje
 
     # The learning curve has its point, the confusion matrix is 3 × 3 with class names.
     assert page.locator("#curve svg circle.dot").count() == 1
+    # Round accuracy ticks up to 100 %, evenly spaced (2, 5, 10 or 20 % apart).
+    ticks = [int(t.rstrip(" %")) for t in page.locator("#curve svg text.tick")
+             .all_text_contents() if t.endswith("%")]
+    steps = {b - a for a, b in zip(ticks, ticks[1:], strict=False)}
+    assert ticks[-1] == 100 and len(steps) == 1 and steps <= {2, 5, 10, 20}, ticks
     assert page.locator("#confusion-table tbody tr").count() == 3
     assert page.locator("#confusion-table tbody tr:first-child td").count() == 3
     headers = page.locator("#confusion-table thead th.col-head").all_text_contents()

@@ -83,6 +83,9 @@ def test_map_draws_previews_on_hover_and_toggles_colouring(page, live_server, ma
     assert page.text_content("#tooltip-predicted") in COLOURS  # the round predicted them all
     page.wait_for_function("document.getElementById('tooltip-img').complete && "
                            "document.getElementById('tooltip-img').naturalWidth > 0")
+    # A 64-pixel thumbnail in a 174-pixel preview: enlarged pixel by pixel, not blurred.
+    assert page.eval_on_selector("#tooltip-img", "(i) => getComputedStyle(i).imageRendering"
+                                 ) == "pixelated"
     legend = page.locator("#map-legend li")
     assert legend.count() == 5 and "Unlabelled" in legend.nth(4).text_content()
     assert legend.nth(4).locator(".map-legend-count").text_content() == "120"
