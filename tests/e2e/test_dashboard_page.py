@@ -9,7 +9,7 @@ from labeler.queue import lease_next
 from labeler.training import project_strategy
 from labeler.users import create_user
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import SCREENSHOTS
+from tests.e2e.conftest import screenshot
 from tests.e2e.fashion import fashion_project
 from tests.e2e.test_labelling_page import log_in
 from tests.test_api import project  # noqa: F401 - the colour project fixture
@@ -67,9 +67,7 @@ def test_lead_sees_charts_retrains_and_changes_strategy(page, live_server, proje
     assert project_strategy(project) == "margin"
 
     page.mouse.move(0, 0)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    # The whole page: the dashboard is taller than one screen and the documentation shows all.
-    page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+    screenshot(page, "dashboard", full_page=True)  # taller than one screen: all of it
 
 
 def test_new_project_shows_what_to_do_next(page, live_server):
