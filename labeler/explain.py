@@ -11,8 +11,9 @@ import numpy as np
 
 from .embedder import current_vectors
 from .extensions import db
-from .models import Annotation, Image, ModelRound, Project
-from .queue import SKIPPED_BASE, UNRANKED_BASE
+from .models import Annotation, Image, JobStatus, ModelRound, Project
+from .queue import SKIPPED_BASE
+from .reasons import IMPORT_ORDER, describe
 from .training import load_head
 from .vectors import VectorStore
 
@@ -40,7 +41,7 @@ class _LabelledIndex:
 _labelled_indexes: dict[tuple[str, int], _LabelledIndex] = {}
 _labelled_lock = threading.Lock()
 _rebuilding = threading.Lock()
-_round_strategies: dict[tuple[str, int, int], str] = {}
+_round_strategies: dict[tuple[str, int, int], tuple[str, bool]] = {}
 
 
 def _labelled_index(project: Project, store: VectorStore) -> _LabelledIndex:
@@ -140,18 +141,23 @@ def _nearest_labelled(project: Project, store: VectorStore, vector: np.ndarray,
     return list(neighbours.values())
 
 
-def _round_strategy(project_id: int, number: int) -> str | None:
-    """The strategy of a round that predicted images (cached: it never changes after)."""
+def _round_strategy(project_id: int, number: int) -> tuple[str, bool] | None:
+    """The strategy of a round that ranked images, and whether it trained a model.
+
+    Cached: a round writes its rankings as it ends, so what it was never changes after.
+    """
     key = (db.engine.url.render_as_string(), project_id, number)
     with _labelled_lock:
         if key in _round_strategies:
             return _round_strategies[key]
-    strategy = db.session.scalar(db.select(ModelRound.strategy).where(
-        ModelRound.project_id == project_id, ModelRound.number == number))
-    if strategy is not None:
-        with _labelled_lock:
-            _round_strategies[key] = strategy
-    return strategy
+    row = db.session.execute(db.select(ModelRound.strategy, ModelRound.status).where(
+        ModelRound.project_id == project_id, ModelRound.number == number)).first()
+    if row is None:
+        return None
+    found = (row.strategy, row.status == JobStatus.SUCCEEDED.value)
+    with _labelled_lock:
+        _round_strategies[key] = found
+    return found
 
 
 _LOAD = object()  # explain(head=...) not given: load the active round's head
@@ -162,30 +168,41 @@ def explain(project: Project, image: Image, head: Any = _LOAD,
     """Why ``image`` is in the annotator's queue, and what the model thinks of it.
 
     Returns:
-        ``{"strategy", "score", "queue_rank", "round", "probabilities": [{"label",
-        "probability"}], "neighbours": [{"image_id", "label", "similarity"}], "note"}``.
-        Parts that do not exist yet (no round, no embedding) are empty, and ``note`` says
-        why in a sentence.
+        ``{"strategy", "score", "queue_rank", "round", "round_trained", "summary",
+        "probabilities": [{"label", "probability"}], "neighbours": [{"image_id", "label",
+        "similarity"}], "note"}``. ``summary`` says why in words an annotator understands;
+        ``round_trained`` is whether the ranking round trained a model (a cold-start round
+        does not). Parts that do not exist yet (no round, no embedding) are empty, and
+        ``note`` says why in a sentence.
     """
-    strategy = (_round_strategy(project.id, image.prediction_round)
-                if image.prediction_round else None)
+    ranked_by = (_round_strategy(project.id, image.prediction_round)
+                 if image.prediction_round else None)
     reason: dict[str, Any] = {
-        "strategy": strategy or "import order",
+        "strategy": ranked_by[0] if ranked_by else IMPORT_ORDER,
         "score": image.acquisition_score,
         "queue_rank": image.queue_rank,
         "round": image.prediction_round,
+        "round_trained": ranked_by[1] if ranked_by else None,
+        "summary": "",
         "probabilities": [],
         "neighbours": [],
         "note": "",
     }
     if image.queue_rank is not None and image.queue_rank >= SKIPPED_BASE:
         reason["note"] = "Skipped earlier; back in the queue until the next round."
-    elif image.queue_rank is not None and image.queue_rank >= UNRANKED_BASE:
-        reason["note"] = "Not ranked by a round yet: served in import order."
+    # (An unranked image, queue_rank >= UNRANKED_BASE, is what the summary itself says.)
+    _add_model_view(project, image, head, names, reason)
+    reason["summary"] = describe(reason["strategy"], reason["probabilities"])
+    return reason
+
+
+def _add_model_view(project: Project, image: Image, head: Any, names: dict[int, str] | None,
+                    reason: dict[str, Any]) -> None:
+    """Add the model's top classes and the nearest labelled images, where they exist."""
     store = current_vectors(project)
     if store is None or store.rows_for([image.id])[0] < 0:
-        reason["note"] = reason["note"] or "Not embedded yet: served in import order."
-        return reason
+        reason["note"] = reason["note"] or "Its embedding is still being computed."
+        return
     vector = store.vectors_for([image.id])
     names = names if names is not None else {c.id: c.name for c in project.classes}
     head = load_head(project) if head is _LOAD else head  # None: there is no model yet
@@ -196,4 +213,3 @@ def explain(project: Project, image: Image, head: Any = _LOAD,
             {"label": names.get(int(head.classes_[i]), str(head.classes_[i])),
              "probability": float(proba[i])} for i in top]
     reason["neighbours"] = _nearest_labelled(project, store, vector[0], names)
-    return reason

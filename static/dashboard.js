@@ -154,16 +154,20 @@ function renderCurve(data) {
   let x1 = Math.max(...xs);
   if (x0 === x1) { x0 = Math.max(0, x0 - 5); x1 += 5; }
   const accs = points.map((p) => p.accuracy);
-  // Zoom the y axis to the data (in 10 % steps) so that small gains are visible.
-  const y0 = Math.max(0, Math.floor(Math.min(...accs) * 10 - 0.5) / 10);
+  // Zoom the y axis to the data so that small gains are visible, with round ticks (every
+  // 2, 5, 10 or 20 %, at most 6 steps; never "52 %, 64 %").
+  let y0 = Math.max(0, Math.floor(Math.min(...accs) * 10 - 0.5) / 10);
+  const tickStep = [0.02, 0.05, 0.1, 0.2].find((step) => (1 - y0) / step <= 6.001);
+  y0 = Math.floor(y0 / tickStep + 1e-9) * tickStep;
+  const ticks = Math.round((1 - y0) / tickStep);
   const y1 = 1;
   const px = (x) => m.left + ((x - x0) / (x1 - x0)) * (W - m.left - m.right);
   const py = (y) => H - m.bottom - ((y - y0) / (y1 - y0)) * (H - m.top - m.bottom);
   const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "curve", role: "img",
     "aria-label": points.map((p) =>
       `round ${p.round}: ${pct(p.accuracy)} with ${p.n_labels} labels`).join("; ") });
-  for (let i = 0; i <= 5; i += 1) {
-    const v = y0 + ((y1 - y0) * i) / 5;
+  for (let i = 0; i <= ticks; i += 1) {
+    const v = y0 + ((y1 - y0) * i) / ticks;
     chart.append(svg("line", { x1: m.left, x2: W - m.right, y1: py(v), y2: py(v), class: "grid" }));
     chart.append(svg("text", { x: m.left - 6, y: py(v), class: "tick", "text-anchor": "end",
       "dominant-baseline": "middle" }, `${Math.round(v * 100)} %`));
@@ -218,6 +222,7 @@ function renderRound(data) {
     $("pr-sub").textContent = "Per class, in the active round.";
     perClass.replaceChildren(empty("No metrics yet.", why));
     confusion.replaceChildren(empty("No confusion matrix yet.", why));
+    fitConfusion();
     return;
   }
   $("pr-sub").textContent = `Per class, in round ${r.number} (${num(r.n_labels)} labels, ` +
@@ -258,7 +263,37 @@ function renderRound(data) {
   });
   t.append(body);
   confusion.replaceChildren(t);
+  fitConfusion();
 }
+
+// A matrix too wide for its half of the grid takes the whole row, with precision and
+// recall beside it above; only when even that is too narrow (a small window, many classes)
+// does it scroll, and then it says so. The class names stay in view while it scrolls.
+function fitConfusion() {
+  const wrap = $("confusion");
+  const table = $("confusion-table");
+  const panels = [$("pr-panel"), $("confusion-panel")];
+  for (const panel of panels) panel.classList.remove("wide");
+  const overflows = () => table && table.offsetWidth > wrap.clientWidth + 1;
+  if (overflows()) for (const panel of panels) panel.classList.add("wide");
+  const scrolls = overflows();
+  const hint = $("confusion-hint");
+  hint.hidden = !scrolls;
+  if (scrolls) {
+    const columns = table.querySelectorAll("thead th.col-head").length;
+    hint.textContent = `Scroll sideways to see all ${columns} predicted classes →`;
+  }
+  wrap.classList.toggle("scrolls", scrolls);
+  // A scrolling region must be reachable by keyboard (arrow keys scroll it once focused).
+  if (scrolls) wrap.setAttribute("tabindex", "0");
+  else wrap.removeAttribute("tabindex");
+}
+
+let resizeTimer = null;
+window.addEventListener("resize", () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(fitConfusion, 100);
+});
 
 // --- annotators and jobs -----------------------------------------------------------------------
 

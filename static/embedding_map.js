@@ -292,6 +292,12 @@ function localPoint(event) {
   return [event.clientX - rect.left, event.clientY - rect.top];
 }
 
+// Thumbnails smaller than the preview box (28-pixel Fashion-MNIST) stay crisp, not blurred.
+$("tooltip-img").addEventListener("load", (event) => {
+  const img = event.target;
+  img.classList.toggle("pixelated", Math.max(img.naturalWidth, img.naturalHeight) < 124);
+});
+
 function showTooltip(i, sx, sy) {
   const id = state.ids[i];
   const img = $("tooltip-img");

@@ -54,7 +54,7 @@ function captionNodes(item) {
     if (item.predicted && hasConfidence) {
       const prefix = item.predicted !== item.label ? `model: ${item.predicted} ` : "";
       const model = el("span", "g-model", `${prefix}${percent(item.confidence)}`);
-      model.title = `The model predicts ${item.predicted}`;
+      model.title = `The model predicts ${item.predicted}, ${percent(item.confidence)} sure`;
       nodes.push(model);
     }
   } else if (item.predicted) {
@@ -62,18 +62,29 @@ function captionNodes(item) {
     badge.style.setProperty("--chip", item.predicted_colour || colourOf.get(item.predicted) || "#5f6270");
     badge.title = `Predicted ${item.predicted}, not yet confirmed`;
     nodes.push(badge);
-    if (hasConfidence) nodes.push(el("span", "g-model", percent(item.confidence)));
+    if (hasConfidence) {
+      const model = el("span", "g-model", percent(item.confidence));
+      model.title = `The model is ${percent(item.confidence)} sure`;
+      nodes.push(model);
+    }
   } else {
     nodes.push(el("span", "g-badge g-badge-none", "unlabelled"));
   }
+  return nodes;
+}
+
+// Flags sit on the thumbnail's corner, so the caption keeps its room for class names.
+function flagNodes(item) {
+  const nodes = [];
   if (item.suspected_error) {
     const flag = el("span", "g-flag g-flag-suspect", "check");
     flag.title = "Suspected label error: the model strongly disagrees with this label";
     nodes.push(flag);
   }
   if (item.duplicate_group !== null && item.duplicate_group !== undefined) {
-    const flag = el("span", "g-flag", `dup ${item.duplicate_group}`);
-    flag.title = `Near-duplicate group ${item.duplicate_group}`;
+    const flag = el("span", "g-flag g-flag-dup", `≈${item.duplicate_group}`);
+    flag.title = `Near-duplicate group ${item.duplicate_group}: images that look almost the same`;
+    flag.setAttribute("aria-label", `near-duplicate group ${item.duplicate_group}`);
     nodes.push(flag);
   }
   return nodes;
@@ -88,7 +99,7 @@ function tileFor(item) {
   li.dataset.detailUrl = item.detail_url;
   li.dataset.predicted = item.predicted || "";
   li.dataset.label = item.label || "";
-  const thumb = el("div", "g-thumb");
+  const thumb = el("div", item.pixelated ? "g-thumb g-pixelated" : "g-thumb");
   const img = el("img");
   img.src = item.thumbnail_url;
   img.alt = item.original_name;
@@ -96,7 +107,9 @@ function tileFor(item) {
   img.decoding = "async";
   img.width = 256;
   img.height = 256;
-  thumb.append(img);
+  const flags = el("span", "g-flags");
+  flags.replaceChildren(...flagNodes(item));
+  thumb.append(img, flags);
   const caption = el("div", "g-caption");
   caption.replaceChildren(...captionNodes(item));
   const open = el("a", "g-open", "Details");
@@ -109,21 +122,17 @@ function tileFor(item) {
   return li;
 }
 
-// Server-rendered tiles carry their data in the DOM; rebuild the item from it once.
+// Server-rendered tiles carry their data in data- attributes; rebuild the item once.
 function itemOf(tile) {
   if (!tile._item) {
-    const model = tile.querySelector(".g-model");
-    const match = model ? /(\d+)%$/.exec(model.textContent.trim()) : null;
+    const data = tile.dataset;
     tile._item = {
-      image_id: Number(tile.dataset.imageId),
-      label: tile.dataset.label || null,
-      predicted: tile.dataset.predicted || null,
-      confidence: match ? Number(match[1]) / 100 : null,
-      suspected_error: Boolean(tile.querySelector(".g-flag-suspect")),
-      duplicate_group: (() => {
-        const dup = Array.from(tile.querySelectorAll(".g-flag")).find((f) => f.textContent.startsWith("dup "));
-        return dup ? Number(dup.textContent.slice(4)) : null;
-      })(),
+      image_id: Number(data.imageId),
+      label: data.label || null,
+      predicted: data.predicted || null,
+      confidence: data.confidence ? Number(data.confidence) : null,
+      suspected_error: data.suspected === "true",
+      duplicate_group: data.duplicateGroup ? Number(data.duplicateGroup) : null,
     };
   }
   return tile._item;

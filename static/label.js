@@ -64,8 +64,9 @@ function current() {
 function renderReason(item) {
   const reason = item.reason || {};
   const prediction = item.prediction;
+  $("accept-hint").hidden = !prediction;
   $("prediction").textContent = prediction
-    ? `${prediction.label} (${Math.round(prediction.confidence * 100)} % sure) — Enter accepts`
+    ? `${prediction.label}, ${Math.round(prediction.confidence * 100)}\u00a0% sure`
     : "No prediction yet: the first rounds need a few labels of each class.";
   const probabilities = $("probabilities");
   probabilities.replaceChildren(
@@ -75,19 +76,36 @@ function renderReason(item) {
       return li;
     }),
   );
-  const score = typeof reason.score === "number" ? `, score ${reason.score.toFixed(3)}` : "";
-  $("reason").textContent = `Chosen by ${reason.strategy || "import order"}${score}` +
-    (reason.round ? ` in round ${reason.round}.` : ".") + (reason.note ? ` ${reason.note}` : "");
+  probabilities.hidden = !probabilities.children.length;
+  // The server words the reason (labeler/reasons.py); the strategy's name and score are
+  // for the curious, in a small line and its tooltip.
+  $("reason").textContent = [reason.summary, reason.note].filter(Boolean).join(" ");
+  const detail = $("reason-detail");
+  const ranked = reason.round && reason.strategy && reason.strategy !== "import order";
+  detail.hidden = !ranked;
+  detail.textContent = !ranked ? "" : reason.round_trained
+    ? `Strategy: ${reason.strategy}, from round ${reason.round}.`
+    : `Strategy: ${reason.strategy}, before any model was trained.`;
+  detail.title = typeof reason.score === "number"
+    ? `Score ${reason.score.toFixed(3)} by this strategy: higher scores are asked sooner.` : "";
+  const neighbours = reason.neighbours || [];
+  $("neighbours-title").hidden = !neighbours.length;
+  $("neighbours").hidden = !neighbours.length;
   $("neighbours").replaceChildren(
-    ...(reason.neighbours || []).map((n) => {
+    ...neighbours.map((n) => {
       const li = document.createElement("li");
+      li.title = "Similarity of the two images' embeddings: 1 means the model sees them as the same.";
       const img = document.createElement("img");
       img.src = `/images/${n.image_id}/thumbnail`;
       img.alt = n.label;
-      img.width = 64;
-      img.height = 64;
+      img.width = 52;
+      img.height = 52;
+      // Thumbnails of tiny images (28-pixel Fashion-MNIST) stay crisp, as the big image does.
+      img.addEventListener("load", () => {
+        img.classList.toggle("pixelated", img.naturalWidth < img.width);
+      }, { once: true });
       const caption = document.createElement("span");
-      caption.textContent = `${n.label} (${n.similarity.toFixed(2)})`;
+      caption.textContent = `${n.label} · similarity ${n.similarity.toFixed(2)} of 1`;
       li.append(img, caption);
       return li;
     }),
@@ -111,7 +129,7 @@ function render() {
     image.src = item.image_url;
     image.alt = item.original_name;
     // Tiny images (e.g. 28-pixel Fashion-MNIST) stay crisp when scaled up, not blurred.
-    image.classList.toggle("pixelated", Math.max(item.width, item.height) < 128);
+    image.classList.toggle("pixelated", Boolean(item.pixelated));
     image.dataset.imageId = item.image_id;
   }
   const reviewing = state.review !== null ? state.history[state.review] : null;

@@ -323,3 +323,14 @@ def test_names_with_markup_are_escaped(lead_client, lead, predicted):
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     data = fetch(lead_client, predicted, label="<script>alert(1)</script>")
     assert data["items"][0]["label"] == "<script>alert(1)</script>"  # JSON, shown by textContent
+
+
+def test_items_say_which_images_pages_draw_with_crisp_pixels(lead_client, predicted):
+    from labeler.api.serialize import pixelated
+
+    item = fetch(lead_client, predicted)["items"][0]
+    assert (item["width"], item["height"], item["pixelated"]) == (64, 48, True)  # < 128 px
+    assert not pixelated(Image(width=640, height=100))
+    page = lead_client.get(f"/projects/{predicted.id}/gallery").text
+    assert 'class="g-thumb g-pixelated"' in page
+    assert 'data-duplicate-group="7"' in page and "≈7" in page and "dup 7" not in page

@@ -6,7 +6,8 @@ from __future__ import annotations
 from tests.conftest import login
 from tests.test_api import project  # noqa: F401 - a project with images
 
-PUBLIC = {"auth.login", "static", "api.openapi"}
+# The favicon is asked for by browsers on every site, before anyone logs in.
+PUBLIC = {"auth.login", "static", "api.openapi", "favicon.favicon"}
 LEAD_ONLY = {
     "projects.new", "projects.add_class_view", "projects.update_class_view", "projects.upload",
     "users.index", "users.update", "dashboard.dashboard",

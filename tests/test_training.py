@@ -384,3 +384,20 @@ def test_explained_neighbours_follow_labels_given_changed_and_undone_at_once(pro
     assert explain(project, image)["neighbours"][0]["label"] == "green"
     undo(given.id, alice)
     assert image.id not in [n["image_id"] for n in explain(project, image)["neighbours"]]
+
+
+def test_explain_words_the_reason_and_says_whether_a_model_was_trained(project, alice):
+    run_inline("retrain", project.id, run_round)  # cold start: nothing labelled yet
+    (image,) = lease_next(project, alice, n=1)
+    reason = explain(project, image)
+    assert (reason["strategy"], reason["round"], reason["round_trained"]) == ("typical", 1, False)
+    assert reason["summary"].startswith("A typical example of a group of similar images")
+
+    label_from_queue(project, alice)
+    run_inline("retrain", project.id, run_round)
+    (image,) = lease_next(project, alice, n=1)
+    reason = explain(project, image)
+    assert reason["round_trained"] is True and reason["strategy"] == "margin_diverse"
+    first, second = (p["label"] for p in reason["probabilities"][:2])
+    assert reason["summary"].startswith(f"The model is least sure between {first} (")
+    assert f" and {second} (" in reason["summary"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from PIL import Image as PILImage
 
 from labeler.importer import import_paths
@@ -83,3 +85,15 @@ def test_csrf_is_required_on_forms(app, lead):
     client = app.test_client()
     response = login(client, lead.username)
     assert response.status_code == 400 and "CSRF" in response.text
+
+
+def test_favicon_is_served_without_logging_in(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.mimetype == "image/vnd.microsoft.icon"
+    assert response.data[:4] == b"\x00\x00\x01\x00"  # the ICO header
+    with PILImage.open(io.BytesIO(response.data)) as icon:
+        assert {(16, 16), (32, 32)} <= set(icon.info["sizes"])
+    svg = client.get("/static/favicon.svg")
+    assert svg.status_code == 200 and b"<svg" in svg.data
+    assert 'rel="icon"' in client.get("/auth/login").text

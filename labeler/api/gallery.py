@@ -24,6 +24,7 @@ from ..training import maybe_submit_retrain
 from . import ApiError, bp
 from .labelling import get_project_or_404
 from .payload import field, int_arg, json_body
+from .serialize import pixelated
 
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 200
@@ -203,6 +204,9 @@ def gallery_item(image: Image, classes: dict[int, LabelClass]) -> dict[str, Any]
         "detail_url": url_for("gallery.image_detail", project_id=image.project_id,
                               image_id=image.id),
         "original_name": image.original_name,
+        "width": image.width,
+        "height": image.height,
+        "pixelated": pixelated(image),
         "label": label.name if label else None,
         "label_colour": label.colour if label else None,
         "predicted": predicted.name if predicted else None,

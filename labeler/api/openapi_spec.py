@@ -42,6 +42,8 @@ def _obj(properties: dict[str, Schema], required: list[str] | None = None,
 
 
 STRING_OR_NULL: Schema = {"type": ["string", "null"]}
+PIXELATED: Schema = {"type": "boolean", "description": "Smaller than pages draw it: show it "
+                     "with crisp pixels (CSS image-rendering: pixelated), not smoothed."}
 NUMBER_OR_NULL: Schema = {"type": ["number", "null"]}
 INT_OR_NULL: Schema = {"type": ["integer", "null"]}
 DATETIME_OR_NULL: Schema = {"type": ["string", "null"], "format": "date-time"}
@@ -82,6 +84,10 @@ SCHEMAS: dict[str, Schema] = {
         "score": NUMBER_OR_NULL,
         "queue_rank": NUMBER_OR_NULL,
         "round": INT_OR_NULL,
+        "round_trained": {"type": ["boolean", "null"], "description":
+                          "Whether the ranking round trained a model (cold start does not)."},
+        "summary": {"type": "string",
+                    "description": "Why the image was chosen, in one plain sentence."},
         "probabilities": {"type": "array", "items": _obj({
             "label": {"type": "string"}, "probability": {"type": "number"}})},
         "neighbours": {"type": "array", "items": _obj({
@@ -96,6 +102,7 @@ SCHEMAS: dict[str, Schema] = {
         "original_name": {"type": "string"},
         "width": INT_OR_NULL,
         "height": INT_OR_NULL,
+        "pixelated": PIXELATED,
         "prediction": _nullable(_ref("Prediction")),
         "reason": _ref("Reason"),
     }),
@@ -104,6 +111,9 @@ SCHEMAS: dict[str, Schema] = {
         "thumbnail_url": {"type": "string"},
         "detail_url": {"type": "string"},
         "original_name": {"type": "string"},
+        "width": {"type": "integer"},
+        "height": {"type": "integer"},
+        "pixelated": PIXELATED,
         "label": STRING_OR_NULL,
         "label_colour": STRING_OR_NULL,
         "predicted": STRING_OR_NULL,

@@ -10,6 +10,15 @@ from ..explain import explain
 from ..models import Annotation, Image, Job, LabelClass, ModelRound, Project
 from ..projects import project_counts
 
+# Images whose longer side is below this are enlarged on every page (a 28-pixel
+# Fashion-MNIST image fills a 150-pixel tile): drawn pixel by pixel, not smoothed.
+PIXELATED_BELOW_PX = 128
+
+
+def pixelated(image: Image) -> bool:
+    """Whether pages should draw ``image`` with crisp pixels (it is smaller than its box)."""
+    return max(image.width or 0, image.height or 0) < PIXELATED_BELOW_PX
+
 
 def label_class(c: LabelClass) -> dict[str, Any]:
     return {"id": c.id, "name": c.name, "key": c.key, "colour": c.colour,
@@ -38,6 +47,7 @@ def image_item(p: Project, image: Image, head: Any | None = None,
         "original_name": image.original_name,
         "width": image.width,
         "height": image.height,
+        "pixelated": pixelated(image),
         "prediction": prediction,
         "reason": explain(p, image, head=head, names=names),
     }

@@ -10,6 +10,7 @@ from . import (
     embedding_map,
     errors,
     exports,
+    favicon,
     gallery,
     images,
     label,
@@ -20,6 +21,7 @@ from . import (
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(auth.bp, url_prefix="/auth")
+    app.register_blueprint(favicon.bp)
     app.register_blueprint(projects.bp, url_prefix="/")
     app.register_blueprint(images.bp, url_prefix="/images")
     app.register_blueprint(users.bp, url_prefix="/users")

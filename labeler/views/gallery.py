@@ -18,6 +18,7 @@ from ..api.gallery import (
     gallery_page,
     parse_filters,
 )
+from ..api.serialize import pixelated
 from ..extensions import db
 from ..models import Annotation, Image, Project
 from ..training import latest_round
@@ -62,4 +63,4 @@ def image_detail(project_id: int, image_id: int):
         select(Annotation).where(Annotation.image_id == image.id)
         .order_by(Annotation.created_at.desc(), Annotation.id.desc())).all()
     return render_template("image_detail.html", project=project, image=image,
-                           history=history)
+                           history=history, pixelated=pixelated(image))

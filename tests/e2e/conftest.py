@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# What the browser tests saw, for a person to look at after a run. An ignored folder: the
+# tests never rewrite tracked files (the README's screenshots in docs/screenshots/ are
+# refreshed on purpose, by `python -m tests.e2e.refresh_screenshots`).
+SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = os.environ.get("LABELER_CHROMIUM") or shutil.which("chromium") or shutil.which(
     "chromium-browser")
 
@@ -55,6 +59,7 @@ def page(browser):
     assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
-def screenshot(page, name: str) -> None:
+def screenshot(page, name: str, full_page: bool = False) -> None:
+    """Save what ``page`` shows as test-artifacts/screenshots/<name>.png (never tracked)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)

@@ -8,7 +8,9 @@ from labeler.extensions import db
 from labeler.queue import lease_next
 from labeler.training import project_strategy
 from labeler.users import create_user
-from tests.e2e.conftest import SCREENSHOTS
+from tests.conftest import PASSWORD
+from tests.e2e.conftest import screenshot
+from tests.e2e.fashion import fashion_project
 from tests.e2e.test_labelling_page import log_in
 from tests.test_api import project  # noqa: F401 - the colour project fixture
 from tests.test_dashboard import trained
@@ -29,6 +31,11 @@ def test_lead_sees_charts_retrains_and_changes_strategy(page, live_server, proje
 
     # The learning curve has its point, the confusion matrix is 3 × 3 with class names.
     assert page.locator("#curve svg circle.dot").count() == 1
+    # Round accuracy ticks up to 100 %, evenly spaced (2, 5, 10 or 20 % apart).
+    ticks = [int(t.rstrip(" %")) for t in page.locator("#curve svg text.tick")
+             .all_text_contents() if t.endswith("%")]
+    steps = {b - a for a, b in zip(ticks, ticks[1:], strict=False)}
+    assert ticks[-1] == 100 and len(steps) == 1 and steps <= {2, 5, 10, 20}, ticks
     assert page.locator("#confusion-table tbody tr").count() == 3
     assert page.locator("#confusion-table tbody tr:first-child td").count() == 3
     headers = page.locator("#confusion-table thead th.col-head").all_text_contents()
@@ -60,9 +67,7 @@ def test_lead_sees_charts_retrains_and_changes_strategy(page, live_server, proje
     assert project_strategy(project) == "margin"
 
     page.mouse.move(0, 0)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    # The whole page: the dashboard is taller than one screen and the documentation shows all.
-    page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+    screenshot(page, "dashboard", full_page=True)  # taller than one screen: all of it
 
 
 def test_new_project_shows_what_to_do_next(page, live_server):
@@ -78,3 +83,62 @@ def test_new_project_shows_what_to_do_next(page, live_server):
     assert "No confusion matrix yet." in page.text_content("#confusion")
     assert "No jobs yet." in page.text_content("#jobs")
     assert page.text_content("#kpi-images") == "0"
+
+
+# The geometry checks below read the page as a lead sees it: a box that is "visible" to
+# Playwright may still be clipped by a scrolling parent, so they compare bounding boxes.
+CLIPPED_COLUMNS = """() => {
+  const wrap = document.getElementById('confusion');
+  const box = wrap.getBoundingClientRect();
+  return Array.from(document.querySelectorAll('#confusion-table thead th.col-head'))
+    .filter((th) => th.getBoundingClientRect().right > box.right + 0.5)
+    .map((th) => th.textContent);
+}"""
+
+
+def test_confusion_matrix_of_ten_classes_fits_a_laptop_screen(browser, live_server, lead):
+    fashion = fashion_project(per_class=10, labelled_per_class=5, annotator=lead)
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    log_in(page, live_server, lead.username, PASSWORD)
+    page.goto(f"{live_server}/projects/{fashion.id}/dashboard")
+    page.wait_for_selector("#dashboard[data-loaded=true]")
+
+    headers = page.locator("#confusion-table thead th.col-head").all_text_contents()
+    assert len(headers) == 10 and "Ankle boot" in headers
+    assert page.evaluate(CLIPPED_COLUMNS) == []  # every column shows, none scrolled away
+    assert page.is_hidden("#confusion-hint")
+    context.close()
+
+
+def test_confusion_matrix_scrolls_visibly_on_a_narrow_window(browser, live_server, lead):
+    fashion = fashion_project(per_class=10, labelled_per_class=5, annotator=lead)
+    context = browser.new_context(viewport={"width": 640, "height": 900})
+    page = context.new_page()
+    log_in(page, live_server, lead.username, PASSWORD)
+    page.goto(f"{live_server}/projects/{fashion.id}/dashboard")
+    page.wait_for_selector("#dashboard[data-loaded=true]")
+
+    # The page itself never scrolls sideways; only the matrix does.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 640
+    # Too wide for the window: the lead is told it scrolls, and by how much.
+    assert page.evaluate(CLIPPED_COLUMNS) != []
+    page.wait_for_selector("#confusion-hint:not([hidden])", timeout=5_000)
+    assert "10" in page.text_content("#confusion-hint")
+    # Scrolled to the last column, the row names stay readable at the left edge.
+    page.eval_on_selector("#confusion", "(wrap) => { wrap.scrollLeft = wrap.scrollWidth; }")
+    assert page.evaluate(CLIPPED_COLUMNS) == []
+    wrap = page.locator("#confusion").bounding_box()
+    for name in ("T-shirt/top", "Ankle boot"):
+        row_head = page.locator("#confusion-table tbody th", has_text=name).bounding_box()
+        assert row_head["x"] >= wrap["x"] - 0.5, f"{name} scrolled out of view"
+    context.close()
+
+
+def test_no_empty_job_banner_when_no_job_runs(page, live_server, project):  # noqa: F811
+    create_user("lena", "password-123", "lead")
+    log_in(page, live_server, "lena", "password-123")
+    page.goto(f"{live_server}/projects/{project.id}/dashboard")
+    page.wait_for_selector("#dashboard[data-loaded=true]")
+    assert page.locator("#retrain-status").bounding_box() is None  # not drawn at all
+    assert page.locator("#retrain-progress").bounding_box() is None

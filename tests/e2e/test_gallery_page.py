@@ -13,7 +13,9 @@ from labeler.models import Annotation, Image
 from labeler.projects import class_by_name
 from labeler.training import set_training_options
 from labeler.users import create_user
+from tests.conftest import PASSWORD
 from tests.e2e.conftest import screenshot
+from tests.e2e.fashion import fashion_project
 from tests.e2e.test_labelling_page import log_in
 from tests.test_api import project  # noqa: F401 - the colour project fixture
 
@@ -107,3 +109,61 @@ def test_filter_select_and_bulk_confirm(page, live_server, project):  # noqa: F8
     page.mouse.move(5, 5)
     page.wait_for_timeout(300)  # let the selection ring's transition finish
     screenshot(page, "gallery")
+
+
+# Every caption element, and whether it is cut off: by its own ellipsis (scrollWidth) or
+# by the caption box it sits in (bounding boxes).
+CUT_CAPTIONS = """() => {
+  const cut = [];
+  for (const tile of document.querySelectorAll('.g-tile')) {
+    const box = tile.querySelector('.g-caption').getBoundingClientRect();
+    for (const part of tile.querySelectorAll('.g-caption > *, .g-caption > * > *')) {
+      const r = part.getBoundingClientRect();
+      if (part.scrollWidth > part.clientWidth + 1 || r.right > box.right + 0.5
+          || r.bottom > box.bottom + 0.5 || r.left < box.left - 0.5) {
+        cut.push(`${tile.dataset.imageId}: ${part.textContent}`);
+      }
+    }
+  }
+  return cut;
+}"""
+
+
+def worst_case_captions(project):  # noqa: F811
+    """Long class names everywhere: labels the model disputes, flags on every tile."""
+    images = db.session.scalars(select(Image).where(Image.project_id == project.id)).all()
+    tshirt, boot = class_by_name(project, "T-shirt/top"), class_by_name(project, "Ankle boot")
+    for i, image in enumerate(images):
+        image.duplicate_group = 12
+        if image.label_class_id is not None:
+            image.predicted_class_id = tshirt.id if image.label_class_id != tshirt.id else boot.id
+            image.confidence = 0.53
+            image.suspected_error = True
+        elif i % 2:
+            image.predicted_class_id, image.confidence = boot.id, 0.91
+    db.session.commit()
+
+
+@pytest.mark.parametrize("width", [1366, 700])
+def test_captions_are_whole_and_small_images_crisp(browser, live_server, lead, width):
+    fashion = fashion_project(per_class=11, labelled_per_class=3, annotator=lead)
+    set_training_options(fashion, retrain_every=1000)  # no round replaces the data below
+    worst_case_captions(fashion)
+    context = browser.new_context(viewport={"width": width, "height": 768}, bypass_csp=True)
+    page = context.new_page()
+    log_in(page, live_server, lead.username, PASSWORD)
+    page.goto(f"{live_server}/projects/{fashion.id}/gallery")
+    page.click("#g-load-more")  # 110 images: the last 10 tiles are drawn by the script
+    page.wait_for_function("document.querySelectorAll('.g-tile').length === 110")
+
+    assert page.evaluate(CUT_CAPTIONS) == []
+    flags = page.locator(".g-flag-dup")
+    assert flags.count() == 110
+    for i in (0, 109):  # server-rendered and script-rendered tiles alike
+        assert flags.nth(i).get_attribute("title").startswith("Near-duplicate group 12")
+        assert len(flags.nth(i).text_content()) < len("dup 12")
+    # 28-pixel images upscaled into 150-pixel tiles: crisp pixels, not a smoothed blur.
+    rendering = page.eval_on_selector_all(
+        ".g-thumb img", "(imgs) => imgs.map((img) => getComputedStyle(img).imageRendering)")
+    assert rendering == ["pixelated"] * 110
+    context.close()

@@ -11,7 +11,9 @@ from labeler.extensions import db
 from labeler.models import Annotation, ModelRound
 from labeler.training import set_training_options
 from labeler.users import create_user
+from tests.conftest import PASSWORD
 from tests.e2e.conftest import screenshot
+from tests.e2e.fashion import fashion_project
 from tests.test_api import project  # noqa: F401 - the colour project fixture
 
 pytestmark = pytest.mark.e2e
@@ -71,3 +73,49 @@ def test_label_ten_with_keys_undo_one_and_see_a_round(page, live_server, project
     neighbours = page.locator("#neighbours > *")
     assert neighbours.count() >= 1, page.locator("#neighbours").inner_html()
     screenshot(page, "labelling")
+
+
+def test_cold_start_reason_is_in_words_and_empty_sections_hide(page, live_server, lead):
+    fashion = fashion_project(per_class=4)  # embedded, cold-start round only: a fresh demo
+    log_in(page, live_server, lead.username, PASSWORD)
+    page.goto(f"{live_server}/projects/{fashion.id}/label")
+    page.wait_for_selector("#current-image:not([hidden])")
+    page.wait_for_function("document.getElementById('progress-accuracy').textContent !== ''")
+
+    reason = page.text_content("#reason")
+    assert "A typical example of a group of similar images" in reason
+    assert "score" not in reason.lower() and "round" not in reason.lower()
+    assert page.text_content("#progress-accuracy") == "no trained round yet"
+    detail = page.text_content("#reason-detail")
+    assert "before any model was trained" in detail and "round" not in detail
+    # Nobody has labelled anything: no "Nearest labelled images" heading over nothing.
+    assert page.is_hidden("#neighbours-title") and page.is_hidden("#neighbours")
+
+
+def test_trained_reason_names_the_classes_and_similarity_has_a_scale(page, live_server, lead):
+    fashion = fashion_project(per_class=6, labelled_per_class=3, annotator=lead)
+    page.set_viewport_size({"width": 1366, "height": 768})  # a common laptop screen
+    log_in(page, live_server, lead.username, PASSWORD)
+    page.goto(f"{live_server}/projects/{fashion.id}/label")
+    page.wait_for_selector("#current-image:not([hidden])")
+
+    top = [li.split(":")[0] for li in page.locator("#probabilities li").all_text_contents()]
+    reason = page.text_content("#reason")
+    match = re.fullmatch(r"The model is least sure between (.+) \(\d+\s%\) and (.+) \(\d+\s%\): "
+                         r"the closest call among similar images\.", reason)
+    assert match, reason
+    assert [match[1], match[2]] == top[:2]
+    assert "from round 2" in page.text_content("#reason-detail")
+    assert page.is_visible("#neighbours-title")
+    captions = page.locator("#neighbours li").all_text_contents()
+    assert len(captions) == 3
+    scale = re.compile(r"similarity (0\.\d\d|1\.00) of 1$")
+    assert all(scale.search(c.strip()) for c in captions), captions
+    # All of it shows at once: the side panel does not hide the last neighbour below a scroll.
+    page.wait_for_function("Array.from(document.querySelectorAll('#neighbours img'))"
+                           ".every((img) => img.complete)")
+    assert page.eval_on_selector("aside.why", "(a) => a.scrollHeight - a.clientHeight") <= 1
+    # The neighbours' 28-pixel thumbnails are drawn crisp, like the image itself.
+    assert page.eval_on_selector_all(
+        "#neighbours img", "(imgs) => imgs.map((i) => getComputedStyle(i).imageRendering)"
+    ) == ["pixelated"] * 3

@@ -83,6 +83,9 @@ def test_map_draws_previews_on_hover_and_toggles_colouring(page, live_server, ma
     assert page.text_content("#tooltip-predicted") in COLOURS  # the round predicted them all
     page.wait_for_function("document.getElementById('tooltip-img').complete && "
                            "document.getElementById('tooltip-img').naturalWidth > 0")
+    # A 64-pixel thumbnail in a 174-pixel preview: enlarged pixel by pixel, not blurred.
+    assert page.eval_on_selector("#tooltip-img", "(i) => getComputedStyle(i).imageRendering"
+                                 ) == "pixelated"
     legend = page.locator("#map-legend li")
     assert legend.count() == 5 and "Unlabelled" in legend.nth(4).text_content()
     assert legend.nth(4).locator(".map-legend-count").text_content() == "120"
@@ -99,3 +102,10 @@ def test_map_draws_previews_on_hover_and_toggles_colouring(page, live_server, ma
     # Clicking a point opens that image's page.
     page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
     page.wait_for_url(re.compile(rf".*/projects/{mapped_project.id}/images/\d+$"))
+
+
+def test_breadcrumb_names_the_page(page, live_server, mapped_project):
+    create_user("kim", "password-123", "annotator")
+    log_in(page, live_server, "kim", "password-123")
+    page.goto(f"{live_server}/projects/{mapped_project.id}/map")
+    assert page.inner_text(".map-crumb").strip() == "paint-chips / Embedding map"
