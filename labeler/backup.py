@@ -203,7 +203,8 @@ def backup_project(project_name: str, out: Path) -> BackupReport:
     home = data_root()
     blobs = BlobStore(home)
     counts: dict[str, int] = {}
-    with atomic_writer(Path(out)) as handle:
+    # Owner-only, as before: the archive holds the whole project.
+    with atomic_writer(Path(out), mode=0o600) as handle:
         archive = _ArchiveWriter(handle)
         with _consistent_reader() as conn:
             project = conn.execute(select(TABLES["project"]).where(

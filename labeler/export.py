@@ -12,10 +12,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ from sqlalchemy.orm import aliased
 from .errors import LabelerError
 from .extensions import db
 from .models import Annotation, Image, LabelClass, Project, User
-from .storage import BlobStore, extension_for
+from .storage import BlobStore, atomic_folder, atomic_writer, extension_for
 
 FORMATS = ("csv", "jsonl", "folders", "model")
 COLUMNS = ("file_name", "sha256", "label", "annotator", "labelled_at")
@@ -179,19 +177,11 @@ def iter_jsonl(project: Project, *, include_predictions: bool = False) -> Iterat
 
 
 def _atomic_text(out: Path, chunks: Iterable[str]) -> Path:
-    """Write chunks to a temporary file next to ``out``, then move it into place."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-        os.replace(tmp_name, out)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return out
+    """Write text chunks to ``out``, which appears only once complete."""
+    with atomic_writer(Path(out), text=True) as handle:
+        for chunk in chunks:
+            handle.write(chunk)
+    return Path(out)
 
 
 def write_csv(project: Project, out: Path, *, include_predictions: bool = False) -> Path:
@@ -317,34 +307,26 @@ def write_folders(project: Project, out: Path, store: BlobStore, *,
         per_folder[folder] = per_folder.get(folder, 0) + 1
 
     if out.suffix.lower() == ".zip":
-        fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.",
-                                        suffix=".partial")
-        os.close(fd)
-        try:
+        with atomic_writer(out) as handle, \
+                zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
             # Images are already compressed: storing them is as small and much faster.
-            with zipfile.ZipFile(tmp_name, "w", zipfile.ZIP_STORED) as archive:
-                for relative, content in _folder_entries(project, store, val_split):
-                    if content is None:
-                        archive.writestr(relative + "/", b"")
-                        continue
-                    if isinstance(content, Path):
-                        archive.write(content, relative)
-                    else:
-                        archive.writestr(relative, content)
-                    count(relative)
-            os.replace(tmp_name, out)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+            for relative, content in _folder_entries(project, store, val_split):
+                if content is None:
+                    archive.writestr(relative + "/", b"")
+                    continue
+                if isinstance(content, Path):
+                    archive.write(content, relative)
+                else:
+                    archive.writestr(relative, content)
+                count(relative)
         return FolderExport(out, images, per_folder)
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise LabelerError(f"{out} already exists and is not an empty directory; give a new "
                            "directory, or a path ending in .zip for a zip file.")
-    tmp_dir = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
-    try:
+    with atomic_folder(out) as folder:
         for relative, content in _folder_entries(project, store, val_split):
-            target = tmp_dir / relative
+            target = folder / relative
             if content is None:
                 target.mkdir(parents=True, exist_ok=True)
                 continue
@@ -354,12 +336,6 @@ def write_folders(project: Project, out: Path, store: BlobStore, *,
             else:
                 target.write_bytes(content)
             count(relative)
-        if out.exists():
-            out.rmdir()  # empty (checked above); os.replace cannot replace a directory
-        os.replace(tmp_dir, out)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
     return FolderExport(out, images, per_folder)
 
 

@@ -19,8 +19,6 @@ TensorFlow is imported only once a project is known to have a trained head, so t
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from sqlalchemy import select
 from .errors import LabelerError
 from .extensions import db
 from .models import LabelClass, ModelRound, Project
+from .storage import atomic_writer
 
 if TYPE_CHECKING:
     import keras
@@ -169,25 +168,12 @@ def export_model(project: Project, out_path: Path) -> ExportedModel:
         raise LabelerError(f"A Keras model file must end in .keras; got {out_path.name!r}.")
     round_, head = _trained_round(project)
     model = _build(project, head)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    # Keras insists on the .keras suffix, so the temp name ends with it too.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=".keras",
-                                    dir=out_path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        with warnings.catch_warnings():
-            # Keras 3.15's saver calls np.array() on TF variables, which NumPy 2 flags
-            # once per weight: harmless noise.
-            warnings.filterwarnings(
-                "ignore", "__array__ implementation doesn't accept", DeprecationWarning)
-            model.save(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; it is a download, not a secret
-        os.replace(tmp, out_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # Keras insists on the .keras suffix, so the temporary name ends with it too.
+    with atomic_writer(out_path, suffix=".keras") as handle, warnings.catch_warnings():
+        # Keras 3.15's saver calls np.array() on TF variables, which NumPy 2 flags once per
+        # weight: harmless noise.
+        warnings.filterwarnings(
+            "ignore", "__array__ implementation doesn't accept", DeprecationWarning)
+        model.save(handle.name)
     return ExportedModel(out_path, round_.number, round_.n_labels,
                          round_.metrics.get("accuracy"))

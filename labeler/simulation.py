@@ -16,7 +16,6 @@ import functools
 import hashlib
 import logging
 import os
-import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from labeler.classifier import LogisticHead, NotEnoughLabels, pool_statistics
 from labeler.errors import LabelerError
 from labeler.imaging import open_image
 from labeler.sampling import STRATEGIES, rank_pool
-from labeler.storage import file_sha256
+from labeler.storage import atomic_writer, file_sha256
 
 if TYPE_CHECKING:
     from labeler.embeddings import Backbone
@@ -230,21 +229,14 @@ class _VectorCache:
             log.warning("Ignoring the unreadable embedding cache %s (%s).", self.path, exc)
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".emb-", suffix=".npz", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(
-                    f,
-                    meta=self.meta,
-                    sha256=np.asarray(list(self.vectors), dtype="U64"),
-                    vectors=np.asarray(list(self.vectors.values()), dtype=np.float32),
-                )
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; other accounts may share the cache
-            os.replace(tmp, self.path)  # readers see the old file or the new one, never half
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # Readers see the old file or the new one, never half of it.
+        with atomic_writer(self.path) as handle:
+            np.savez(
+                handle,
+                meta=self.meta,
+                sha256=np.asarray(list(self.vectors), dtype="U64"),
+                vectors=np.asarray(list(self.vectors.values()), dtype=np.float32),
+            )
 
 
 def cached_embeddings(
@@ -574,7 +566,7 @@ def write_curve(rows: Sequence[CurveRow], out_dir: str | os.PathLike[str]) -> tu
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     csv_path, png_path = out / "curve.csv", out / "curve.png"
-    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+    with atomic_writer(csv_path, text=True) as f:
         writer = csv.writer(f)
         writer.writerow(CURVE_COLUMNS)
         for row in rows:
@@ -633,4 +625,5 @@ def _plot(rows: Sequence[CurveRow], path: Path) -> None:
     ax.set_title(f"Label efficiency (mean of {n_seeds} seed{'s' * (n_seeds > 1)}{band})")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right")
-    fig.savefig(path)
+    with atomic_writer(path) as handle:
+        fig.savefig(handle, format="png")

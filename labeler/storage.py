@@ -21,11 +21,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any
 
 
 def data_root() -> Path:
@@ -68,28 +69,95 @@ def extension_for(image_format: str) -> str:
     return EXTENSIONS.get(image_format.upper(), image_format.lower())
 
 
-@contextmanager
-def atomic_writer(path: Path) -> Iterator[BinaryIO]:
-    """Open ``path`` for writing so readers see either no file or the whole file, never a part.
+#: Permission bits of files the app writes: readable by the other accounts that share the
+#: data directory (the CLI and the server may run as different users); mkstemp's are 0600.
+FILE_MODE = 0o644
 
-    Writes go to a temporary file beside ``path`` that replaces it on success; a crash or an
-    exception leaves at most a stray temporary file (removed on exceptions), never a
-    truncated ``path``.
+
+def _temporary_name(path: Path, suffix: str) -> tuple[int, str]:
+    """A new hidden file beside ``path``: ``.<name>.<random><suffix>`` (fd, name).
+
+    Hidden (a leading dot), so listings of finished files (the export page, the map cache's
+    clean-up) pass over it; ending in ``suffix`` for libraries that insist on one (Keras).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX: the directory entry is the folder's data)."""
+    fd = os.open(folder, os.O_RDONLY)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_writer(path: Path, *, suffix: str = "", mode: int = FILE_MODE, fsync: bool = True,
+                  text: bool = False) -> Iterator[IO[Any]]:
+    """Open ``path`` for writing so readers see the old file or the whole new one, never a part.
+
+    Every file the app writes whole goes through here (heads, caches, exports, backups, the
+    converted backbone, stored images). Writes go to a hidden temporary file beside
+    ``path`` that replaces it when the block ends without an exception; an exception (or a
+    crash) leaves ``path`` as it was, and the temporary file is removed (after a crash, at
+    most a hidden stray remains).
+
+    Args:
+        path: the file to (re)place; its folder is created if missing.
+        suffix: end of the temporary file's name, for writers that check it (Keras needs
+            ``.keras``). The handle's ``name`` is that file's path, for libraries that write
+            by file name: write through the handle or to ``handle.name``, not both.
+        mode: permission bits of the finished file.
+        fsync: flush the content and the rename to disk before returning, so a power cut
+            leaves the old or the new content, never an empty file. Off only where the
+            data can be had again (see ``BlobStore``).
+        text: a UTF-8 text handle (``newline=""``, so csv's line ends pass unchanged).
+
+    Yields:
+        A binary (or text) file handle open for writing.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = _temporary_name(path, suffix)
+    os.close(fd)  # reopened by name, so that ``handle.name`` is the path
+    try:
+        with open(tmp_name, "w", encoding="utf-8", newline="") if text else \
+                open(tmp_name, "wb") as handle:
             yield handle
+            handle.flush()
+            if fsync:
+                os.fsync(handle.fileno())
+        os.chmod(tmp_name, mode)
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+    if fsync:
+        _fsync_folder(path.parent)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    with atomic_writer(path) as handle:
-        handle.write(data)
+@contextmanager
+def atomic_folder(path: Path) -> Iterator[Path]:
+    """A folder that appears at ``path`` complete, or not at all (the folders export).
+
+    Yields a hidden temporary folder beside ``path`` to fill; when the block ends it is
+    renamed to ``path``, which must not exist or be an empty folder (a rename cannot
+    replace a non-empty one). An exception removes the temporary folder.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        yield tmp
+        for folder in (tmp, *(p for p in tmp.rglob("*") if p.is_dir())):
+            os.chmod(folder, 0o755)  # mkdtemp's is 0700
+        if path.exists():
+            path.rmdir()  # empty (the caller checked): os.replace cannot replace a folder
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 class BlobStore:
@@ -117,7 +185,7 @@ class BlobStore:
 
     def put_display(self, sha256: str, data: bytes) -> Path:
         path = self.display_path(sha256)
-        _atomic_write(path, data)
+        self._write(path, data)
         return path
 
     def has_image(self, sha256: str, image_format: str) -> bool:
@@ -127,14 +195,23 @@ class BlobStore:
         """Store an original (no-op when the same bytes are already stored)."""
         path = self.image_path(sha256, image_format)
         if not path.exists():
-            _atomic_write(path, data)
+            self._write(path, data)
         return path
 
     def put_thumbnail(self, sha256: str, data: bytes) -> Path:
         """Store a thumbnail, replacing any older one."""
         path = self.thumbnail_path(sha256)
-        _atomic_write(path, data)
+        self._write(path, data)
         return path
 
     def read_image(self, sha256: str, image_format: str) -> bytes:
         return self.image_path(sha256, image_format).read_bytes()
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
+        # No fsync per file, as the database commits with synchronous=NORMAL: an fsync costs
+        # ~3 ms here, a large part of importing one image. The rename is still atomic, so a
+        # crash of the process never leaves a partial file; only a power cut during an import
+        # can (the newest files of that import).
+        with atomic_writer(path, fsync=False) as handle:
+            handle.write(data)

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .storage import atomic_writer
+
 ID_DTYPE = np.dtype("<i8")
 VECTOR_DTYPE = np.dtype("<f2")
 
@@ -129,7 +131,8 @@ class VectorStore:
         """Exclusive appender (an advisory lock keeps two jobs from interleaving rows)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         if not self.meta_path.exists():
-            self.meta_path.write_text(json.dumps(asdict(self.space), indent=2))
+            with atomic_writer(self.meta_path) as handle:
+                handle.write(json.dumps(asdict(self.space), indent=2).encode())
         lock_path = self.folder / f"{self.space.key}.lock"
         with open(lock_path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)

