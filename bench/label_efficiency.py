@@ -30,7 +30,7 @@ from PIL import Image
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
-from labeler.simulation import (  # noqa: E402 - after the environment variable above
+from labeler.learning.simulation import (  # noqa: E402 - after the environment variable above
     full_pool_accuracy,
     load_folder_dataset,
     mean_curves,
@@ -100,7 +100,8 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    from labeler.simulation import cached_embeddings
+    from labeler.embeddings.registry import known_identity, load_backbone
+    from labeler.learning.simulation import cached_embeddings
 
     folder = write_images(args.cache / "fashion-mnist-t10k", args.count)
     dataset = load_folder_dataset(folder)
@@ -112,7 +113,9 @@ def main() -> int:
         if done % 320 == 0 or done == total:
             print(f"  embedded {done}/{total}", flush=True)
 
-    X = cached_embeddings(dataset.paths, "efficientnet-lite0", args.cache, progress=progress)
+    X = cached_embeddings(dataset.paths, args.cache,
+                          lambda: load_backbone("efficientnet-lite0", args.cache),
+                          identity=known_identity("efficientnet-lite0"), progress=progress)
     y = dataset.labels
     print(
         f"{len(X)} images × {X.shape[1]} dims, embeddings ready in "

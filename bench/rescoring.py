@@ -46,9 +46,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from labeler import classifier
-from labeler.classifier import LogisticHead
-from labeler.sampling import margin_scores, rank_pool, select_top
+from labeler.learning import float16, heads
+from labeler.learning.blas import one_blas_thread
+from labeler.learning.heads import LogisticHead
+from labeler.learning.strategies import margin_scores, rank_pool, select_top
 from labeler.vectors import EmbeddingSpace, VectorStore
 
 GOAL_S = {1_000_000: 2.0, 100_000: 0.2}
@@ -185,29 +186,29 @@ def previous_predict_proba(head: LogisticHead, pool: np.ndarray) -> np.ndarray:
 
     def proba_of_chunk(chunk: np.ndarray) -> np.ndarray:
         logits = chunk @ head.coef_.T.astype(chunk.dtype) + head.intercept_
-        return classifier._logistic_proba(logits)
+        return heads._logistic_proba(logits)
 
-    return classifier._chunked_proba(head, pool, proba_of_chunk)
+    return heads.chunked_proba(head, pool, proba_of_chunk)
 
 
 def profile_predict(head: LogisticHead, pool: np.ndarray) -> dict[str, float]:
     """Time the parts of the float16 fast path separately, with the same block sizes."""
-    block_rows = classifier._FLOAT16_BLOCK_ROWS
+    block_rows = heads._FLOAT16_BLOCK_ROWS
     weights = np.ascontiguousarray(
-        (head.coef_ * classifier._FLOAT16_SHIFT_SCALE).T, dtype=np.float32)
+        (head.coef_ * float16.FLOAT16_SHIFT_SCALE).T, dtype=np.float32)
     buffer = np.empty((block_rows, pool.shape[1]), dtype=np.int32)
     cast = np.empty((block_rows, pool.shape[1]), dtype=np.float32)
     logits = np.empty((len(pool), weights.shape[1]), dtype=np.float32)
     blocks = [(s, min(s + block_rows, len(pool))) for s in range(0, len(pool), block_rows)]
     parts: dict[str, float] = {}
-    with classifier._blas_threads().limit(limits=1, user_api="blas"):
+    with one_blas_thread():
         start = time.perf_counter()
         for s, e in blocks:
-            classifier._float16_has_nonfinite(pool[s:e])
+            float16.float16_has_nonfinite(pool[s:e])
         parts["inf/NaN check"] = time.perf_counter() - start
         start = time.perf_counter()
         for s, e in blocks:
-            classifier._float16_bits_as_float32(pool[s:e], buffer[: e - s])
+            float16.float16_bits_as_float32(pool[s:e], buffer[: e - s])
         parts["float16 -> float32 (bit shifts)"] = time.perf_counter() - start
         block = buffer.view(np.float32)
         start = time.perf_counter()
@@ -218,10 +219,10 @@ def profile_predict(head: LogisticHead, pool: np.ndarray) -> dict[str, float]:
         for s, e in blocks:
             np.copyto(cast[: e - s], pool[s:e])
         parts["(numpy's float16 cast, replaced)"] = time.perf_counter() - start
-    chunk_rows = classifier._PREDICT_CHUNK_ROWS
+    chunk_rows = heads._PREDICT_CHUNK_ROWS
     start = time.perf_counter()
     for s in range(0, len(pool), chunk_rows):
-        classifier._logistic_proba(logits[s : s + chunk_rows] + head.intercept_)
+        heads._logistic_proba(logits[s : s + chunk_rows] + head.intercept_)
     parts["intercept + softmax"] = time.perf_counter() - start
     return parts
 
@@ -254,7 +255,7 @@ def bench_size(
     head = LogisticHead().fit(np.asarray(pool[labelled], dtype=np.float32), classes[labelled])
     print(f"\n== {n_rows:,} rows x {pool.shape[1]} float16, {len(head.classes_)} classes, "
           f"{n_labelled} labels (head: {head.n_iter_[0]} lbfgs iterations); "
-          f"{classifier._predict_threads(n_rows)} predict thread(s); {load_average()}")
+          f"{heads._predict_threads(n_rows)} predict thread(s); {load_average()}")
 
     first = select_path(head, pool, labelled)  # maps the pages of this process once
     print(f"first call (page faults of the mapping): {first['total']:.3f} s")

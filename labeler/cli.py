@@ -329,7 +329,8 @@ def simulate_command(folder: Path | None, strategies: str, budget: int, step: in
     real backbone and cached, so a second run on the same images embeds nothing. Writes
     OUT/curve.csv (strategy,seed,n_labels,accuracy on a held-out split) and OUT/curve.png.
     """
-    from . import simulation
+    from .embeddings.registry import known_identity, load_backbone
+    from .learning import simulation
 
     names = [name.strip() for name in strategies.split(",") if name.strip()]
     if embeddings_npy or labels_npy:
@@ -342,9 +343,11 @@ def simulate_command(folder: Path | None, strategies: str, budget: int, step: in
             click.echo(f"skipped  {path}: {reason}", err=True)
         with tqdm(total=len(dataset.paths), unit="image", desc="Embedding", file=sys.stderr,
                   disable=None) as bar:
+            name = backbone or current_app.config["BACKBONE"]
+            cache = Path(current_app.config["HOME"]) / "simulation-cache"
             X = simulation.cached_embeddings(
-                dataset.paths, backbone or current_app.config["BACKBONE"],
-                Path(current_app.config["HOME"]) / "simulation-cache",
+                dataset.paths, cache, lambda: load_backbone(name, cache),
+                identity=known_identity(name),
                 progress=lambda done, total: bar.update(done - bar.n))
         y = dataset.labels
     else:

@@ -110,7 +110,7 @@ def mark_interrupted(job: Job, message: str) -> None:
     job.status = JobStatus.FAILED
     job.message = message
     job.finished_at = utcnow()
-    from .training import RETRAIN_JOB  # lazy: training loads the classifier heads
+    from .training import RETRAIN_JOB  # lazy: training loads the heads
 
     if job.kind == RETRAIN_JOB and job.project_id is not None:
         _fail_interrupted_rounds(job.project_id)

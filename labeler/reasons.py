@@ -1,6 +1,6 @@
 """Why an image was chosen, in words an annotator understands (no scores, no jargon).
 
-One sentence per sampling strategy (``sampling.STRATEGIES``), filled in with the model's
+One sentence per sampling strategy (``learning.strategies.STRATEGIES``), filled in with the model's
 own top classes where the strategy is about the model's doubt.
 """
 

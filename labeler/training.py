@@ -25,11 +25,12 @@ import numpy as np
 from flask import Flask
 from sqlalchemy import func, select, update
 
-from . import quality, sampling
-from .classifier import KerasDenseHead, LogisticHead, NotEnoughLabels, pool_statistics
 from .embedder import current_vectors
+from .embeddings.dense_head import KerasDenseHead
 from .errors import LabelerError
 from .extensions import db
+from .learning import duplicates, label_quality, strategies
+from .learning.heads import LogisticHead, NotEnoughLabels, pool_statistics
 from .models import Image, Job, JobStatus, ModelRound, Project, utcnow
 from .storage import atomic_writer, data_root
 from .vectors import VectorStore
@@ -66,9 +67,9 @@ def set_training_options(project: Project, *, strategy: str | None = None,
     """Change a project's strategy, retrain interval or head (validated, committed)."""
     settings = dict(project.settings or {})
     if strategy is not None:
-        if strategy not in sampling.STRATEGIES:
+        if strategy not in strategies.STRATEGIES:
             raise LabelerError(f"Unknown strategy {strategy!r}; choose one of "
-                               f"{', '.join(sampling.STRATEGIES)}.")
+                               f"{', '.join(strategies.STRATEGIES)}.")
         settings["strategy"] = strategy
     if retrain_every is not None:
         if retrain_every < 1:
@@ -192,16 +193,16 @@ def _fit_and_measure(project: Project, pool: _Pool) -> dict[str, Any]:
     make_head = _head_factory(project, pool)
     head = make_head().fit(X, y)
     metrics: dict[str, Any] = {"trained": True, "classes": [int(c) for c in head.classes_]}
-    cv = quality.cross_validated_proba(make_head, X, y, max_folds=5, rng=SEED)
+    cv = label_quality.cross_validated_proba(make_head, X, y, max_folds=5, rng=SEED)
     suspects: list[int] = []
     if cv is None:
         metrics["cv_note"] = ("Too few labels per class to cross-validate (every class needs "
                               "at least 2); accuracy is shown from the next round on.")
     else:
         cv_proba, cv_classes = cv
-        measured = quality.round_metrics(y, cv_proba, cv_classes)
+        measured = label_quality.round_metrics(y, cv_proba, cv_classes)
         metrics.update(_with_class_names(measured, names))
-        errors = quality.suspected_label_errors(cv_proba, y, cv_classes)
+        errors = label_quality.suspected_label_errors(cv_proba, y, cv_classes)
         suspects = [int(pool.image_ids[labelled[e.index]]) for e in errors]
         metrics["suspected_errors"] = [
             {"image_id": int(pool.image_ids[labelled[e.index]]),
@@ -287,7 +288,7 @@ def _near_duplicate_groups(pool: _Pool) -> np.ndarray:
                 return saved["groups"]
     except (OSError, KeyError, ValueError):
         pass  # missing or damaged: compute it again
-    groups = quality.near_duplicate_groups(pool.embeddings, seed=SEED)
+    groups = duplicates.near_duplicate_groups(pool.embeddings, seed=SEED)
     with atomic_writer(cache) as handle:
         np.savez(handle, key=key, groups=groups)
     return groups
@@ -326,7 +327,7 @@ def run_round(progress: Callable[..., None], project_id: int, queue_batch: int =
         strategy = project_strategy(project)
         if fitted["proba"] is None and strategy not in ("auto", "typical", "random"):
             strategy = "auto"  # uncertainty needs a model; cold start until there is one
-        picks = sampling.rank_pool(
+        picks = strategies.rank_pool(
             strategy, n=queue_batch, labelled_mask=pool.label_ids >= 0, proba=fitted["proba"],
             embeddings=pool.embeddings, n_classes=len(project.active_classes()), rng=SEED)
         groups = _near_duplicate_groups(pool)

@@ -15,8 +15,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from labeler.classifier import KerasDenseHead, LogisticHead, NotEnoughLabels
+from labeler.embeddings.dense_head import KerasDenseHead
 from labeler.errors import LabelerError
+from labeler.learning.heads import LogisticHead, NotEnoughLabels
 
 
 @parametrize_with_checks([LogisticHead()])
@@ -92,14 +93,14 @@ def test_one_class_is_an_explained_state(embeddings) -> None:
 
 
 def test_predict_proba_reads_a_memmap_in_chunks(embeddings, tmp_path, monkeypatch) -> None:
-    import labeler.classifier as classifier
+    import labeler.learning.heads as heads
 
     X, y = embeddings
     head = LogisticHead().fit(X, y)
     expected = head.predict_proba(X)
     np.save(tmp_path / "pool.npy", X)
     pool = np.load(tmp_path / "pool.npy", mmap_mode="r")
-    monkeypatch.setattr(classifier, "_PREDICT_CHUNK_ROWS", 64)  # 300 rows -> 5 chunks
+    monkeypatch.setattr(heads, "_PREDICT_CHUNK_ROWS", 64)  # 300 rows -> 5 chunks
     np.testing.assert_allclose(head.predict_proba(pool), expected, rtol=1e-5)
 
 
@@ -118,7 +119,7 @@ def test_clone_keeps_parameters() -> None:
 
 
 def test_pool_statistics_match_numpy_on_a_float16_pool() -> None:
-    from labeler.classifier import pool_statistics
+    from labeler.learning.heads import pool_statistics
 
     rng = np.random.default_rng(3)
     pool = (rng.normal(2.0, 3.0, size=(1000, 8))).astype(np.float16)
@@ -165,7 +166,8 @@ def test_keras_dense_head(embeddings) -> None:
 def test_importing_the_heads_does_not_load_tensorflow() -> None:
     # A fresh interpreter: earlier tests in this session may have imported TensorFlow.
     code = (
-        "import sys, labeler.classifier, labeler.sampling; "
+        "import sys, labeler.learning.heads, labeler.learning.strategies, "
+        "labeler.embeddings.dense_head; "
         "sys.exit(any(m in sys.modules for m in ('tensorflow', 'keras')))"
     )
     root = Path(__file__).resolve().parents[1]

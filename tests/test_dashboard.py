@@ -54,7 +54,7 @@ def test_page_renders_the_shell_for_a_lead(lead_client, project):  # noqa: F811
     html = response.text
     assert 'id="dashboard"' in html and 'data-csrf="' in html
     assert "dashboard.js" in html and 'type="module"' in html
-    assert '<option value="margin_diverse"' in html  # choices come from sampling.STRATEGIES
+    assert '<option value="margin_diverse"' in html  # choices come from strategies.STRATEGIES
     assert "<script>" not in html  # no inline scripts (Content-Security-Policy)
     assert lead_client.get("/projects/9999/dashboard").status_code == 404
 

@@ -27,13 +27,13 @@ def images_of(p):
 def counted(monkeypatch):
     """Counts how often the projection is actually computed (not read from the cache)."""
     calls = []
-    real = embedding_map_api.project
+    real = embedding_map_api.layout_2d
 
     def counting(matrix, **kwargs):
         calls.append(matrix.shape[0])
         return real(matrix, **kwargs)
 
-    monkeypatch.setattr(embedding_map_api, "project", counting)
+    monkeypatch.setattr(embedding_map_api, "layout_2d", counting)
     return calls
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labeler.projection import fit_pca, project, sample_rows, transform
+from labeler.learning.projection import fit_pca, layout_2d, sample_rows, transform
 
 
 def blobs(n_per: int = 200, dim: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -17,7 +17,7 @@ def blobs(n_per: int = 200, dim: int = 64, seed: int = 0) -> tuple[np.ndarray, n
 
 def test_shape_dtype_and_explained_variance():
     x, _ = blobs()
-    result = project(x)
+    result = layout_2d(x)
     assert result.coords.shape == (len(x), 2) and result.coords.dtype == np.float32
     assert result.method == "pca"
     first, second = result.explained_variance
@@ -26,13 +26,13 @@ def test_shape_dtype_and_explained_variance():
 
 def test_deterministic():
     x, _ = blobs()
-    a, b = project(x, sample_size=100), project(x, sample_size=100)
+    a, b = layout_2d(x, sample_size=100), layout_2d(x, sample_size=100)
     np.testing.assert_array_equal(a.coords, b.coords)
 
 
 def test_separable_blobs_stay_separated():
     x, y = blobs()
-    coords = project(x).coords
+    coords = layout_2d(x).coords
     centroids = np.stack([coords[y == k].mean(axis=0) for k in range(3)])
     spread = max(np.linalg.norm(coords[y == k] - centroids[k], axis=1).max() for k in range(3))
     gaps = [np.linalg.norm(centroids[i] - centroids[j]) for i in range(3) for j in range(i + 1, 3)]
@@ -41,7 +41,7 @@ def test_separable_blobs_stay_separated():
 
 def test_matches_exact_pca_up_to_sign():
     x, _ = blobs()
-    coords = project(x).coords
+    coords = layout_2d(x).coords
     centred = x.astype(np.float64) - x.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     expected = centred @ vt[:2].T
@@ -54,9 +54,9 @@ def test_float16_memmap_input(tmp_path):
     path = tmp_path / "vectors.f16"
     x.astype("<f2").tofile(path)
     matrix = np.memmap(path, dtype="<f2", mode="r", shape=x.shape)
-    result = project(matrix, sample_size=300)
+    result = layout_2d(matrix, sample_size=300)
     assert result.coords.shape == (len(x), 2) and np.isfinite(result.coords).all()
-    reference = project(x.astype(np.float16), sample_size=300).coords
+    reference = layout_2d(x.astype(np.float16), sample_size=300).coords
     np.testing.assert_allclose(result.coords, reference, rtol=1e-5, atol=1e-4)
 
 
@@ -75,19 +75,19 @@ def test_sample_is_bounded_sorted_and_reproducible():
 
 
 def test_degenerate_inputs_give_finite_zeros():
-    assert project(np.empty((0, 8), dtype=np.float16)).coords.shape == (0, 2)
-    single = project(np.ones((1, 8), dtype=np.float16)).coords
+    assert layout_2d(np.empty((0, 8), dtype=np.float16)).coords.shape == (0, 2)
+    single = layout_2d(np.ones((1, 8), dtype=np.float16)).coords
     np.testing.assert_array_equal(single, np.zeros((1, 2), dtype=np.float32))
     bad = np.ones((4, 3), dtype=np.float16)
     bad[0, 0] = np.inf
-    assert np.isfinite(project(bad).coords).all()
+    assert np.isfinite(layout_2d(bad).coords).all()
 
 
 def test_umap_falls_back_to_pca_and_unknown_method_is_refused(monkeypatch):
-    import labeler.projection as projection
+    import labeler.learning.projection as projection
 
     monkeypatch.setattr(projection, "umap_available", lambda: False)
     x, _ = blobs(20)
-    assert project(x, method="umap").method == "pca"
+    assert layout_2d(x, method="umap").method == "pca"
     with pytest.raises(ValueError, match="Unknown projection method"):
-        project(x, method="tsne")
+        layout_2d(x, method="tsne")

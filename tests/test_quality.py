@@ -9,11 +9,11 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
-from labeler.classifier import LogisticHead
-from labeler.quality import (
+from labeler.learning.duplicates import near_duplicate_groups
+from labeler.learning.heads import LogisticHead
+from labeler.learning.label_quality import (
     SuspectedError,
     cross_validated_proba,
-    near_duplicate_groups,
     round_metrics,
     suspected_label_errors,
 )

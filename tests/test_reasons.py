@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from labeler.learning.strategies import STRATEGIES
 from labeler.reasons import describe
-from labeler.sampling import STRATEGIES
 
 TOP = [{"label": "Coat", "probability": 0.243}, {"label": "Shirt", "probability": 0.231},
        {"label": "Pullover", "probability": 0.176}]

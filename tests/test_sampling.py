@@ -17,8 +17,9 @@ from modAL.uncertainty import (
 from sklearn.datasets import make_blobs
 from sklearn.linear_model import LogisticRegression
 
-from labeler import sampling
-from labeler.sampling import (
+from labeler.learning import clustering
+from labeler.learning.clustering import typical_diverse_picks
+from labeler.learning.strategies import (
     STRATEGIES,
     Picks,
     choose_strategy,
@@ -29,7 +30,6 @@ from labeler.sampling import (
     random_scores,
     rank_pool,
     select_top,
-    typical_diverse_picks,
 )
 
 PROBA = np.array(
@@ -282,7 +282,7 @@ def test_rank_pool_is_reproducible(blobs) -> None:
 
 def test_large_float16_memmap_is_read_in_chunks(tmp_path, monkeypatch) -> None:
     """A memory-mapped float16 pool larger than one chunk; no float64 copy of it is made."""
-    monkeypatch.setattr(sampling, "_CHUNK_ROWS", 1000)
+    monkeypatch.setattr(clustering, "_CHUNK_ROWS", 1000)
     path = tmp_path / "pool.npy"
     X, y = make_blobs(5000, n_features=16, centers=4, random_state=2)
     np.save(path, X.astype(np.float16))

@@ -11,10 +11,11 @@ import pytest
 from PIL import Image
 from sklearn.datasets import make_blobs
 
-from labeler import sampling, simulation
-from labeler.embeddings import BackboneSpec, pipeline
+from labeler.embeddings import BackboneSpec
+from labeler.embeddings.registry import known_identity, load_backbone
 from labeler.errors import LabelerError
-from labeler.simulation import (
+from labeler.learning import strategies
+from labeler.learning.simulation import (
     CURVE_COLUMNS,
     CurveRow,
     cached_embeddings,
@@ -22,6 +23,7 @@ from labeler.simulation import (
     load_arrays,
     load_folder_dataset,
     mean_curves,
+    replay,
     simulate,
     split_pool,
     write_curve,
@@ -93,11 +95,11 @@ def test_auto_follows_choose_strategy(blobs, monkeypatch):
     used: list[tuple[int, str]] = []
 
     def spy(strategy, **kwargs):
-        picks = sampling.rank_pool(strategy, **kwargs)
+        picks = strategies.rank_pool(strategy, **kwargs)
         used.append((int(kwargs["labelled_mask"].sum()), picks.strategy))
         return picks
 
-    monkeypatch.setattr(simulation, "rank_pool", spy)
+    monkeypatch.setattr(replay, "rank_pool", spy)
     simulate(X, y, ["auto"], [6, 12, 18], seeds=[0], max_batch=6)
     # Cold start until two labels per class (12 of 6 classes), then margin with diversity.
     assert used == [(0, "typical"), (6, "typical"), (12, "margin_diverse")]
@@ -109,9 +111,9 @@ def test_model_strategies_start_at_random_and_batches_are_capped(blobs, monkeypa
 
     def spy(strategy, **kwargs):
         asked.append((strategy, kwargs["n"]))
-        return sampling.rank_pool(strategy, **kwargs)
+        return strategies.rank_pool(strategy, **kwargs)
 
-    monkeypatch.setattr(simulation, "rank_pool", spy)
+    monkeypatch.setattr(replay, "rank_pool", spy)
     simulate(X, y, ["margin"], [1, 10], seeds=[0], max_batch=4)
     assert asked == [("random", 1), ("random", 4), ("margin", 4), ("margin", 1)]
 
@@ -198,16 +200,9 @@ def test_load_arrays(tmp_path):
 
 
 @pytest.fixture
-def fake_backbone(monkeypatch) -> FakeBackbone:
-    """Route cached_embeddings to the fake backbone (whose version is known only once loaded)."""
-    fake = FakeBackbone()
-    monkeypatch.setattr(simulation, "_load_backbone", lambda name, cache_dir: fake)
-    monkeypatch.setattr(
-        pipeline,
-        "embed_files",
-        lambda backbone, paths, batch_size: backbone.embed_files(paths, batch_size),
-    )
-    return fake
+def fake_backbone() -> FakeBackbone:
+    """The backbone cached_embeddings loads (whose version is known only once loaded)."""
+    return FakeBackbone()
 
 
 def test_cache_embeds_each_content_once(tmp_path, fake_backbone):
@@ -218,8 +213,8 @@ def test_cache_embeds_each_content_once(tmp_path, fake_backbone):
 
     first = cached_embeddings(
         [*paths, copy],
-        "fake",
         tmp_path / "cache",
+        lambda: fake_backbone,
         progress=lambda done, total: seen.append((done, total)),
     )
     assert first.shape == (6, 48) and first.dtype == np.float32
@@ -227,16 +222,16 @@ def test_cache_embeds_each_content_once(tmp_path, fake_backbone):
     assert fake_backbone.calls == [5] and seen[-1] == (5, 5)  # the copy was not embedded
 
     extra = save_png(tmp_path / "img" / "new.png", 99)
-    again = cached_embeddings([extra, *paths], "fake", tmp_path / "cache")
+    again = cached_embeddings([extra, *paths], tmp_path / "cache", lambda: fake_backbone)
     np.testing.assert_array_equal(again[1:], first[:5])
     assert fake_backbone.calls == [5, 1]
 
 
 def test_cache_is_keyed_by_backbone_version(tmp_path, fake_backbone):
     paths = [save_png(tmp_path / f"{i}.png", i) for i in range(2)]
-    cached_embeddings(paths, "fake", tmp_path / "cache")
+    cached_embeddings(paths, tmp_path / "cache", lambda: fake_backbone)
     fake_backbone.spec = BackboneSpec(FAKE_BACKBONE, "2", 16, 48)  # new weights, say
-    cached_embeddings(paths, "fake", tmp_path / "cache")
+    cached_embeddings(paths, tmp_path / "cache", lambda: fake_backbone)
     assert fake_backbone.calls == [2, 2]
 
 
@@ -245,13 +240,13 @@ def test_unreadable_files_are_listed_and_the_rest_cached(tmp_path, fake_backbone
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"no image")
     with pytest.raises(LabelerError, match=r"1 image\(s\) could not be read .*bad\.png"):
-        cached_embeddings([good, bad], "fake", tmp_path / "cache")
-    assert cached_embeddings([good], "fake", tmp_path / "cache").shape == (1, 48)
+        cached_embeddings([good, bad], tmp_path / "cache", lambda: fake_backbone)
+    assert cached_embeddings([good], tmp_path / "cache", lambda: fake_backbone).shape == (1, 48)
     assert fake_backbone.calls == [2]
 
 
 @pytest.mark.integration
-def test_real_backbone_embeds_once_then_serves_the_cache(tmp_path, monkeypatch):
+def test_real_backbone_embeds_once_then_serves_the_cache(tmp_path):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     folder = tmp_path / "data"
     for i in range(12):
@@ -259,15 +254,17 @@ def test_real_backbone_embeds_once_then_serves_the_cache(tmp_path, monkeypatch):
     dataset = load_folder_dataset(folder)
     cache = tmp_path / "cache"
 
-    first = cached_embeddings(dataset.paths, "efficientnet-lite0", cache, batch_size=8)
+    identity = known_identity("efficientnet-lite0")
+    first = cached_embeddings(dataset.paths, cache,
+                              lambda: load_backbone("efficientnet-lite0", cache),
+                              identity=identity, batch_size=8)
     assert first.shape == (12, 1280) and np.isfinite(first).all()
     store = next((cache / "embeddings").glob("*.npz"))
     written = store.stat().st_mtime_ns
 
-    def no_backbone(name, cache_dir):
+    def no_backbone():
         raise AssertionError("the second run must not load the backbone")
 
-    monkeypatch.setattr(simulation, "_load_backbone", no_backbone)
-    second = cached_embeddings(dataset.paths, "efficientnet-lite0", cache)
+    second = cached_embeddings(dataset.paths, cache, no_backbone, identity=identity)
     np.testing.assert_array_equal(second, first)
     assert store.stat().st_mtime_ns == written

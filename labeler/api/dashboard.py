@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 
 from ..embedder import embedding_counts
 from ..extensions import db
+from ..learning.strategies import STRATEGIES
 from ..models import Image, Job, JobStatus, ModelRound, Project, utcnow
 from ..projects import project_counts
 from ..reports import annotator_reports
-from ..sampling import STRATEGIES
 from ..training import (
     labels_until_next_round,
     latest_round,

@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from ..embedder import current_vectors
 from ..extensions import db
+from ..learning.projection import Projection, layout_2d, umap_available
 from ..models import Image, Project
-from ..projection import Projection, project, umap_available
 from ..storage import atomic_writer, data_root
 from ..vectors import VectorStore
 from . import ApiError, bp
@@ -54,7 +54,7 @@ def cached_projection(project_id: int, store: VectorStore, method: str = "pca") 
         coords = np.load(coords_path)
         if coords.shape == (rows, 2):
             return Projection(coords, meta["method"], meta["explained_variance"])
-    result = project(store.matrix(), method=method)
+    result = layout_2d(store.matrix(), method=method)
     base.parent.mkdir(parents=True, exist_ok=True)
     for old in base.parent.iterdir():
         # Drop stale entries: this method at another row count, or another (old) space.

@@ -56,6 +56,17 @@ def available_backbones() -> list[str]:
     return [DEFAULT_BACKBONE] + [PREFIX + app for app in KNOWN_APPLICATIONS]
 
 
+def known_identity(name: str) -> tuple[str, str, int] | None:
+    """(name, version, input size) of a backbone known without loading TensorFlow, or None.
+
+    Only the default backbone's identity is fixed in code; the others' versions are known
+    once they are loaded (a user's file by its checksum, a Keras application by Keras).
+    """
+    if name.strip().lower() == DEFAULT_BACKBONE:
+        return DEFAULT_BACKBONE, LITE0_EMBEDDING_VERSION, lite.INPUT_SIZE
+    return None
+
+
 def load_backbone(name: str, cache_dir: Path) -> Backbone:
     """Load a backbone by name.
 

@@ -152,7 +152,7 @@ def _finish_if_last(job_id: int, space: EmbeddingSpace) -> bool:
 
 def _queue_round(project: Project) -> None:
     """New vectors are images no round has ranked: queue one, as the in-process job does."""
-    from ..training import submit_retrain  # lazy: training loads the classifier heads
+    from ..training import submit_retrain  # lazy: training loads the heads
 
     try:
         submit_retrain(worker_app(), project)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template
 
 from ..extensions import db
+from ..learning.strategies import STRATEGIES
 from ..models import Project
-from ..sampling import STRATEGIES
 from ..training import project_retrain_every, project_strategy
 from .access import lead_required
 

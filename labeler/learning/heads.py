@@ -16,18 +16,16 @@ Awkward label sets are explained states, not crashes deep inside scikit-learn:
   (and so has no column); callers map columns through ``classes_``.
 * labels may be strings or integers; ``classes_`` keeps their type, sorted.
 
-TensorFlow: the project rule is that only ``labeler.embeddings`` imports TensorFlow.
-:class:`KerasDenseHead` is the documented exception: it imports Keras lazily inside ``fit``,
-so importing this module (and using :class:`LogisticHead`) never loads TensorFlow.
+The Keras head with the same contract lives in :mod:`labeler.embeddings.dense_head`: only
+``labeler.embeddings`` imports TensorFlow. A fitted :class:`LogisticHead` is saved as plain
+arrays (:mod:`labeler.learning.head_store`), never pickled.
 """
-
 from __future__ import annotations
 
 import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -37,9 +35,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import ThreadpoolController
 
-from .errors import LabelerError
+from ..errors import LabelerError
+from .blas import one_blas_thread
+from .float16 import FLOAT16_SHIFT_SCALE, float16_bits_as_float32, float16_has_nonfinite
 
 # Rows converted from the (float16, memory-mapped) pool to float32 at a time in predict:
 # 16,384 x 1280 x 4 bytes is 80 MB, whereas the whole pool in float64 could be 10 GB.
@@ -47,8 +46,6 @@ _PREDICT_CHUNK_ROWS = 16_384
 # Rows of a float16 pool converted at a time on LogisticHead's fast path: 512 x 1280 int32 is
 # 2.5 MB, so the converted block is still in cache when the matrix product reads it.
 _FLOAT16_BLOCK_ROWS = 512
-# Moving float16 bits into float32 position yields the value times 2**-112 (see below).
-_FLOAT16_SHIFT_SCALE = 2.0**112
 # The scale is folded into the weights unless that could overflow float32 (max ~2**128).
 _MAX_FOLDED_WEIGHT = 2.0**15
 # Worker threads for a large float16 pool (numpy and BLAS release the GIL). Kept small: the
@@ -64,7 +61,7 @@ class NotEnoughLabels(LabelerError, ValueError):
     """
 
 
-def _check_training_labels(
+def check_training_labels(
     estimator: BaseEstimator, X: Any, y: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validate a training set; return ``(X, y, classes)`` or raise :class:`NotEnoughLabels`."""
@@ -84,7 +81,7 @@ def _check_training_labels(
     return X, y, classes
 
 
-def _chunked_proba(
+def chunked_proba(
     estimator: BaseEstimator, X: Any, proba_of_chunk: Callable[[np.ndarray], np.ndarray]
 ) -> np.ndarray:
     """Apply ``proba_of_chunk`` to float32 row chunks of ``X``, validating each chunk."""
@@ -109,44 +106,6 @@ def _logistic_proba(logits: np.ndarray) -> np.ndarray:
     return softmax(logits, axis=1)
 
 
-def _float16_bits_as_float32(rows: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Reinterpret float16 ``rows`` as float32 values scaled by ``2**-112``, into ``out``.
-
-    Exact for every finite float16, subnormals included: a float16 is sign, 5 exponent bits
-    (bias 15) and 10 mantissa bits; shifted left by 13 they sit where float32 keeps its
-    exponent (bias 127) and mantissa, so the bits read as the same number times
-    ``2**(15 - 127)``. We do this because numpy's own float16 cast runs at ~0.4 G values/s
-    on this machine (most of a 1,000,000-row predict), whereas these three integer passes
-    over a cache-sized block run at several G values/s. Inf and NaN are not handled; the
-    caller checks for them.
-
-    Args:
-        rows: float16 array, shape ``(n, dim)``; any strides (e.g. a memory-map slice).
-        out: int32 buffer of the same shape, overwritten.
-
-    Returns:
-        ``out`` viewed as float32.
-    """
-    np.copyto(out, rows.view(np.int16))  # sign-extends: a negative value sets bits 15-31
-    np.left_shift(out, 13, out=out)
-    # Keep the sign in bit 31 and clear the extension's copies in bits 28-30 (0x8FFFFFFF).
-    np.bitwise_and(out, np.int32(-0x70000001), out=out)
-    return out.view(np.float32)
-
-
-def _float16_has_nonfinite(rows: np.ndarray) -> bool:
-    """True if ``rows`` (float16) holds an inf or NaN: all five exponent bits set."""
-    # Read as int16, non-finite positives are >= 0x7C00; read as uint16, non-finite negatives
-    # are >= 0xFC00 and above every finite value. Two reductions, no temporary array.
-    return bool(rows.view(np.int16).max() >= 0x7C00 or rows.view(np.uint16).max() >= 0xFC00)
-
-
-@cache
-def _blas_threads() -> ThreadpoolController:
-    # Inspecting the loaded libraries costs ~6 ms, so do it once (numpy's BLAS is loaded).
-    return ThreadpoolController()
-
-
 def _predict_threads(n_rows: int) -> int:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(_MAX_PREDICT_THREADS, cpus or 1, n_rows // _PREDICT_CHUNK_ROWS))
@@ -162,7 +121,7 @@ def _float16_logistic_proba(X: np.ndarray, coef: np.ndarray, intercept: np.ndarr
     coef = np.asarray(coef, dtype=np.float64)
     fold = bool(np.abs(coef).max(initial=0.0) < _MAX_FOLDED_WEIGHT)
     weights = np.ascontiguousarray(
-        (coef * _FLOAT16_SHIFT_SCALE if fold else coef).T, dtype=np.float32
+        (coef * FLOAT16_SHIFT_SCALE if fold else coef).T, dtype=np.float32
     )
     n_rows, dim = X.shape
     proba = np.empty((n_rows, max(weights.shape[1], 2)), dtype=np.float64)
@@ -177,14 +136,14 @@ def _float16_logistic_proba(X: np.ndarray, coef: np.ndarray, intercept: np.ndarr
                 rows = chunk[offset : offset + _FLOAT16_BLOCK_ROWS]
                 if failed.is_set():
                     return
-                if _float16_has_nonfinite(rows):
+                if float16_has_nonfinite(rows):
                     failed.set()
                     raise ValueError(
                         "Input X contains NaN or infinity; re-embed the affected images."
                     )
-                block = _float16_bits_as_float32(rows, buffer[: len(rows)])
+                block = float16_bits_as_float32(rows, buffer[: len(rows)])
                 if not fold:
-                    block *= np.float32(_FLOAT16_SHIFT_SCALE)  # exact: a power of two
+                    block *= np.float32(FLOAT16_SHIFT_SCALE)  # exact: a power of two
                 np.matmul(block, weights, out=logits[offset : offset + len(rows)])
             chunk_logits = logits[: len(chunk)] + intercept  # float64, like the plain path
             proba[start : start + len(chunk)] = _logistic_proba(chunk_logits)
@@ -194,7 +153,7 @@ def _float16_logistic_proba(X: np.ndarray, coef: np.ndarray, intercept: np.ndarr
     # One BLAS thread per call (process-wide, while this runs): the product of a 512-row block
     # with ~10 columns is too small to split, and OpenBLAS's own threads made it ~30x slower
     # on a busy 2-core machine.
-    with _blas_threads().limit(limits=1, user_api="blas"):
+    with one_blas_thread():
         if n_threads == 1:
             score_rows(0, n_rows)
         else:
@@ -233,7 +192,7 @@ class LogisticHead(ClassifierMixin, BaseEstimator):
 
     Strong L2 regularisation (``C=0.1``) suits the usual case of a few hundred labels and
     1280 features; it is the setting of the Fashion-MNIST (EfficientNet-Lite0) measurements
-    behind the sampling policy in :mod:`labeler.sampling`.
+    behind the sampling policy in :mod:`labeler.learning.strategies`.
 
     Standardising with the statistics of the labelled rows alone is what a plain
     ``StandardScaler`` pipeline does, but with 10–20 labels those statistics are mostly
@@ -276,7 +235,7 @@ class LogisticHead(ClassifierMixin, BaseEstimator):
         Raises:
             NotEnoughLabels: No labels, or labels of only one class.
         """
-        X, y, classes = _check_training_labels(self, X, y)
+        X, y, classes = check_training_labels(self, X, y)
         if self.pool_mean is None or self.pool_scale is None:
             scaler = StandardScaler().fit(X)
             mean, scale = scaler.mean_, scaler.scale_
@@ -319,113 +278,7 @@ class LogisticHead(ClassifierMixin, BaseEstimator):
             # Multiply in the chunk's own dtype (float32 for the pool) so BLAS is used.
             return _logistic_proba(chunk @ self.coef_.T.astype(chunk.dtype) + self.intercept_)
 
-        return _chunked_proba(self, X, proba_of_chunk)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Most probable class of each row, as an entry of ``classes_``."""
-        proba = self.predict_proba(X)  # first, so an unfitted head raises NotFittedError
-        return self.classes_[np.argmax(proba, axis=1)]
-
-
-class KerasDenseHead(ClassifierMixin, BaseEstimator):
-    """A Keras softmax layer on normalised embeddings: transfer learning's classification layer.
-
-    Same contract as :class:`LogisticHead`. Use it when the trained head should be exported
-    as a ``.keras`` model (``model_``), which includes the input normalisation. Training is
-    deterministic on CPU: weights start at zero (the problem is convex, so nothing is lost)
-    and the example order is a fixed permutation drawn from ``seed``.
-
-    Args:
-        epochs: Passes over the labelled set.
-        batch_size: Examples per gradient step.
-        learning_rate: Adam learning rate.
-        l2: L2 penalty on the dense kernel.
-        seed: Seed of the example order.
-
-    Attributes:
-        classes_: The labels seen in ``fit``, sorted; the order of ``predict_proba`` columns.
-        n_features_in_: Embedding width seen in ``fit``.
-        model_: The fitted ``keras.Model`` (normalisation + dense softmax).
-    """
-
-    def __init__(
-        self,
-        epochs: int = 30,
-        batch_size: int = 32,
-        learning_rate: float = 1e-2,
-        l2: float = 1e-4,
-        seed: int = 0,
-    ) -> None:
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.l2 = l2
-        self.seed = seed
-
-    def fit(self, X: Any, y: Any) -> KerasDenseHead:
-        """Fit on labelled embeddings.
-
-        Args:
-            X: Embeddings, shape ``(n_labelled, dim)``.
-            y: Labels (strings or integers), shape ``(n_labelled,)``.
-
-        Returns:
-            self
-
-        Raises:
-            NotEnoughLabels: No labels, or labels of only one class.
-        """
-        X, y, classes = _check_training_labels(self, X, y)
-        import keras  # lazy: see the module docstring
-
-        X = X.astype(np.float32)
-        normalise = keras.layers.Normalization()
-        normalise.adapt(X)
-        model = keras.Sequential(
-            [
-                keras.Input(shape=(X.shape[1],)),
-                normalise,
-                keras.layers.Dense(
-                    len(classes),
-                    activation="softmax",
-                    kernel_initializer="zeros",
-                    kernel_regularizer=keras.regularizers.L2(self.l2),
-                ),
-            ]
-        )
-        model.compile(
-            optimizer=keras.optimizers.Adam(self.learning_rate),
-            loss="sparse_categorical_crossentropy",
-        )
-        order = np.random.default_rng(self.seed).permutation(len(X))
-        targets = np.searchsorted(classes, y)
-        model.fit(
-            X[order],
-            targets[order],
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            shuffle=False,
-            verbose=0,
-        )
-        self.model_ = model
-        self.classes_ = classes
-        return self
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, one column per entry of ``classes_``.
-
-        Args:
-            X: Embeddings, shape ``(n_items, dim)``; read in float32 chunks.
-
-        Returns:
-            Array of shape ``(n_items, len(classes_))``, rows summing to 1.
-        """
-
-        def proba_of_chunk(chunk: np.ndarray) -> np.ndarray:
-            proba = self.model_.predict(chunk.astype(np.float32), batch_size=4096, verbose=0)
-            return np.asarray(proba, dtype=np.float64)
-
-        return _chunked_proba(self, X, proba_of_chunk)
+        return chunked_proba(self, X, proba_of_chunk)
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable class of each row, as an entry of ``classes_``."""

@@ -1,4 +1,4 @@
-"""2-D projections of an embedding matrix, for the embedding map. numpy only, no Flask.
+"""2-D layouts of an embedding matrix, for the embedding map. numpy only, no Flask.
 
 The matrix may be a float16 memory map of a million rows: the projection is fitted on a
 sample of at most ``sample_size`` rows (float32, about 100 MB for 20,000 × 1280) and applied
@@ -137,7 +137,7 @@ def _umap(matrix: np.ndarray, sample_size: int, seed: int, chunk_size: int) -> n
     return out
 
 
-def project(matrix: np.ndarray, method: str = "pca", sample_size: int = DEFAULT_SAMPLE,
+def layout_2d(matrix: np.ndarray, method: str = "pca", sample_size: int = DEFAULT_SAMPLE,
             seed: int = 0, chunk_size: int = DEFAULT_CHUNK) -> Projection:
     """2-D coordinates of every row of ``matrix``.
 
