@@ -41,10 +41,10 @@ def main() -> None:
 
     from labeler import create_app
     from labeler.database import upgrade_database
-    from labeler.embedder import embed_project, get_backbone
     from labeler.embeddings import prepare_image
     from labeler.importer import import_paths
     from labeler.jobs import run_inline
+    from labeler.project_vectors import embed_project, get_backbone
     from labeler.projects import create_project
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -35,10 +35,10 @@ def run(count: int, chunk: int, compute: float, n_workers: int, redis_url: str,
 
     from labeler import create_app
     from labeler.database import upgrade_database
-    from labeler.embedder import EMBED_JOB, embed_project
     from labeler.extensions import db
     from labeler.jobs import runner
     from labeler.models import Job, JobChunk, JobStatus
+    from labeler.project_vectors import EMBED_JOB, embed_project
     from labeler.projects import create_project
     from tests.fakes import FAKE_BACKBONE
     from tests.redis_server import db_url

@@ -47,11 +47,11 @@ def _build_and_export(home: Path, n_labels: int) -> tuple[Path, list[Path], list
     from labeler import create_app
     from labeler.database import upgrade_database
     from labeler.demo import prepare_demo
-    from labeler.embedder import embed_project
     from labeler.export import iter_rows
     from labeler.jobs import run_inline
     from labeler.model_export import export_model
     from labeler.models import JobStatus, Project, User
+    from labeler.project_vectors import embed_project
     from labeler.projects import class_by_name
     from labeler.queue import lease_next, submit_label
     from labeler.storage import blob_store

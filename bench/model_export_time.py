@@ -66,9 +66,9 @@ def prepare(home: Path) -> None:
     """The digits project: imported, embedded with the real backbone, labelled, trained."""
     from labeler import create_app
     from labeler.database import upgrade_database
-    from labeler.embedder import embed_project
     from labeler.importer import import_paths
     from labeler.jobs import run_inline
+    from labeler.project_vectors import embed_project
     from labeler.projects import class_by_name, create_project
     from labeler.queue import lease_next, submit_label
     from labeler.training import run_round

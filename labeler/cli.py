@@ -99,7 +99,7 @@ def project_list() -> None:
 @with_database
 def project_show(name: str) -> None:
     """Show project NAME: images, and labelled images per class."""
-    from .embedder import embedding_counts, project_backbone_name
+    from .project_vectors import embedding_counts, project_backbone_name
     from .projects import get_project, project_counts
     from .training import (
         labels_until_next_round,
@@ -136,7 +136,7 @@ def project_show(name: str) -> None:
 @with_database
 def project_set_backbone(name: str, backbone: str) -> None:
     """Switch project NAME to BACKBONE; its images are embedded again in the new space."""
-    from .embedder import set_project_backbone
+    from .project_vectors import set_project_backbone
     from .projects import get_project
 
     project = get_project(name)
@@ -249,9 +249,9 @@ def embed_command(project_name: str, batch_size: int) -> None:
 
     Safe to interrupt: run it again and it continues where it stopped.
     """
-    from .embedder import EMBED_JOB, embed_project
     from .jobs import run_inline
     from .models import JobStatus
+    from .project_vectors import EMBED_JOB, embed_project
     from .projects import get_project
 
     project = get_project(project_name)
@@ -282,9 +282,9 @@ def classify_command(images: tuple[Path, ...], backbone: str | None, top: int) -
     """
     import numpy as np
 
-    from .embedder import get_backbone
     from .embeddings.resize import prepare_file
     from .imaging import InvalidImage, open_image
+    from .project_vectors import get_backbone
 
     model = get_backbone(backbone or current_app.config["BACKBONE"])
     size = model.spec.input_size  # type: ignore[attr-defined]

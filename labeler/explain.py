@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from .embedder import current_vectors
 from .extensions import db
 from .models import Annotation, Image, JobStatus, ModelRound, Project
+from .project_vectors import current_vectors
 from .queue import SKIPPED_BASE
 from .reasons import IMPORT_ORDER, describe
 from .training import load_head

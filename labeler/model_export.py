@@ -3,15 +3,9 @@
 The file holds the whole path from a raw RGB image to class probabilities: resizing (shorter
 side to the backbone's input size, centre crop: the very layer the app's embedding pipeline
 resizes with, `labeler.embeddings.resize`), the backbone with its preprocessing, and the
-latest round's head. It is built only from
-built-in Keras layers and operations (no ``Lambda``, no custom objects), so a fresh Python
-with nothing but TensorFlow loads it with ``keras.models.load_model(path)``, safe mode on.
-
-The model takes a float batch ``(N, H, W, 3)`` of RGB values in 0..255 (any ``H`` and ``W``)
-and returns a dict: ``"probabilities"`` ``(N, n_classes)``, columns in the order of the class
-names, and ``"label"`` ``(N,)``, the most probable class name as a string. The class names
-themselves are the vocabulary of the final ``StringLookup`` layer (named ``"label"``):
-``model.get_layer("label").get_vocabulary()``.
+latest round's head. The graph and its inputs and outputs are described in
+:mod:`labeler.embeddings.export_graph`; this module picks the round, its head and class
+names, and writes the file.
 
 TensorFlow is imported only once a project is known to have a trained head, so the
 "train first" error is instant.
@@ -22,22 +16,17 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
 
+from .embeddings.export_graph import UnexportableHead, classifier_model
 from .errors import LabelerError
 from .extensions import db
 from .models import LabelClass, ModelRound, Project
+from .project_vectors import get_backbone, project_backbone_name
 from .storage import atomic_writer
-
-if TYPE_CHECKING:
-    import keras
-
-#: Names of the exported model's outputs and of the layer whose vocabulary holds the classes.
-PROBABILITIES = "probabilities"
-LABEL = "label"
 
 
 @dataclass(frozen=True)
@@ -82,35 +71,14 @@ def _class_names(project: Project, class_ids: np.ndarray) -> list[str]:
     return [by_id[int(c)] for c in class_ids]
 
 
-def _logistic_dense(head: Any) -> keras.layers.Dense:
-    """A softmax Dense layer computing exactly the LogisticHead's probabilities.
-
-    The head's weights already include the folded standardisation. For two classes
-    scikit-learn keeps one row, the logit ``z`` of ``classes_[1]``, and the head returns
-    ``[sigmoid(-z), sigmoid(z)]``; softmax over ``[-z/2, z/2]`` is the same pair, so a
-    single softmax layer serves both cases.
-    """
-    import keras
-
-    coef = np.asarray(head.coef_, dtype=np.float64)
-    intercept = np.asarray(head.intercept_, dtype=np.float64)
-    if coef.shape[0] == 1:
-        coef = np.vstack([-coef / 2, coef / 2])
-        intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
-    dense = keras.layers.Dense(coef.shape[0], activation="softmax", name=PROBABILITIES)
-    dense.build((None, coef.shape[1]))
-    dense.set_weights([coef.T.astype(np.float32), intercept.astype(np.float32)])
-    return dense
-
-
-def build_export_model(project: Project) -> keras.Model:
+def build_export_model(project: Project) -> Any:
     """The exported classifier as an in-memory ``keras.Model`` (see the module docstring).
 
     Args:
         project: A project whose latest successful round trained a head.
 
     Returns:
-        The model; its ``name`` is derived from the project's name.
+        The ``keras.Model``; its ``name`` is derived from the project's name.
 
     Raises:
         LabelerError: The project has no trained round, or its head is of an unknown kind.
@@ -118,33 +86,17 @@ def build_export_model(project: Project) -> keras.Model:
     return _build(project, _trained_round(project)[1])
 
 
-def _build(project: Project, head: Any) -> keras.Model:
+def _build(project: Project, head: Any) -> Any:
     names = _class_names(project, np.asarray(head.classes_))
-
-    import keras
-
-    from .embedder import get_backbone, project_backbone_name
-    from .embeddings.resize import resize_layer
-
     backbone = get_backbone(project_backbone_name(project))
-    size = backbone.spec.input_size
-    images = keras.Input(shape=(None, None, 3), dtype="float32", name="images")
-    resized = resize_layer(size)(images)
-    features = backbone.feature_model(resized)
-    if hasattr(head, "coef_"):  # LogisticHead
-        probabilities = _logistic_dense(head)(features)
-    elif hasattr(head, "model_"):  # KerasDenseHead: normalisation + softmax, as fitted
-        probabilities = keras.layers.Identity(name=PROBABILITIES)(head.model_(features))
-    else:
+    safe = "".join(c if c.isalnum() else "_" for c in project.name)
+    try:
+        return classifier_model(backbone, head, names, name=f"labeler_{safe}")
+    except UnexportableHead:
         raise LabelerError(
             f"The trained head of project {project.name!r} ({type(head).__name__}) cannot be "
-            "exported as a Keras model; choose the logistic or keras_dense head and retrain.")
-    best = keras.ops.argmax(probabilities, axis=-1)
-    label = keras.layers.StringLookup(vocabulary=names, invert=True, num_oov_indices=0,
-                                      name=LABEL)(best)
-    safe = "".join(c if c.isalnum() else "_" for c in project.name)
-    return keras.Model(images, {PROBABILITIES: probabilities, LABEL: label},
-                       name=f"labeler_{safe}")
+            "exported as a Keras model; choose the logistic or keras_dense head and retrain."
+        ) from None
 
 
 def export_model(project: Project, out_path: Path) -> ExportedModel:

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from flask import Flask, current_app
 from sqlalchemy import select
 
-from .embedder import EMBED_JOB, embed_project, embedding_counts
 from .extensions import db
 from .jobs import JobAlreadyRunning, runner
 from .models import Job, Project
+from .project_vectors import EMBED_JOB, embed_project, embedding_counts
 from .training import maybe_submit_retrain, submit_retrain
 
 log = logging.getLogger(__name__)

@@ -25,13 +25,13 @@ import numpy as np
 from flask import Flask
 from sqlalchemy import func, select, update
 
-from .embedder import current_vectors
 from .embeddings.dense_head import KerasDenseHead
 from .errors import LabelerError
 from .extensions import db
 from .learning import duplicates, label_quality, strategies
 from .learning.heads import LogisticHead, NotEnoughLabels, pool_statistics
 from .models import Image, Job, JobStatus, ModelRound, Project, utcnow
+from .project_vectors import current_vectors
 from .storage import atomic_writer, data_root
 from .vectors import VectorStore
 

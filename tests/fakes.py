@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from labeler.embeddings.backbone import BackboneSpec
-from labeler.embeddings.images import decode_file
+from labeler.embeddings.preprocessing import decode_file
 from labeler.embeddings.pipeline import EmbeddedBatch
 
 FAKE_BACKBONE = "fake-colour-layout"

@@ -265,10 +265,11 @@ def prepare_project(home, n_images: int, n_annotators: int, database_url: str | 
 
     from labeler import create_app
     from labeler.database import upgrade_database
-    from labeler.embedder import embed_project, register_backbone
+    from labeler.embeddings import register_backbone
     from labeler.extensions import db
     from labeler.importer import import_paths
     from labeler.jobs import run_inline
+    from labeler.project_vectors import embed_project
     from labeler.projects import create_project
     from labeler.training import RETRAIN_JOB, run_round
     from labeler.users import create_api_token, create_user

@@ -20,7 +20,7 @@ from typing import Any
 
 from labeler import importer, training
 from labeler.cli import main
-from labeler.embedder import register_backbone
+from labeler.embeddings import register_backbone
 from labeler.embeddings.pipeline import EmbeddedBatch
 from tests.fakes import FAKE_BACKBONE, FakeBackbone
 

@@ -14,12 +14,12 @@ from sqlalchemy import func, select
 from labeler import create_app
 from labeler.backup import backup_project, restore_project
 from labeler.database import upgrade_database
-from labeler.embedder import current_vectors
 from labeler.errors import LabelerError
 from labeler.extensions import db
 from labeler.importer import blob_store
 from labeler.jobs import run_inline
 from labeler.models import Annotation, Image, JobStatus, ModelRound, Project, User
+from labeler.project_vectors import current_vectors
 from labeler.projects import class_by_name, create_project, get_project
 from labeler.queue import lease_next, skip, submit_label, undo
 from labeler.training import load_head, run_round

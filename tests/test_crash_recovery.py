@@ -108,9 +108,10 @@ def write_images(folder: Path, count: int, size: int = 40) -> list[Path]:
 def prepare_home(path: Path, *, images: Path | None = None, embed: bool = False,
                  annotators: int = 0) -> Home:
     """Create users, tokens and a fake-backbone project; optionally import and embed."""
-    from labeler.embedder import EMBED_JOB, embed_project, register_backbone
+    from labeler.embeddings import register_backbone
     from labeler.importer import import_paths
     from labeler.jobs import run_inline
+    from labeler.project_vectors import EMBED_JOB, embed_project
     from labeler.projects import create_project
     from labeler.training import set_training_options
     from labeler.users import create_api_token, create_user

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from labeler.embeddings.images import decode_file
+from labeler.embeddings.preprocessing import decode_file
 from tests import imagegen
 from tests.exported_model import readme_snippet
 

@@ -23,11 +23,11 @@ from sqlalchemy import select
 
 from labeler import create_app
 from labeler.database import upgrade_database
-from labeler.embedder import current_vectors, embedding_counts
 from labeler.extensions import db
 from labeler.jobqueue.backend import RqBackend
 from labeler.jobs import JobRunner, runner
 from labeler.models import Job, JobChunk, JobStatus
+from labeler.project_vectors import current_vectors, embedding_counts
 from labeler.projects import create_project
 from labeler.scheduler import submit_embedding
 from labeler.users import create_api_token, create_user

@@ -73,9 +73,9 @@ def test_columns_are_aligned_complete_and_match_the_database(lead_client, projec
 
 def test_projection_is_cached_and_recomputed_after_new_vectors(
         lead_client, project, counted, tmp_path):  # noqa: F811
-    from labeler.embedder import embed_project
     from labeler.importer import import_paths
     from labeler.jobs import run_inline
+    from labeler.project_vectors import embed_project
     from tests import imagegen
 
     first = lead_client.get(f"/api/v1/projects/{project.id}/map").json

@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from labeler import create_app
 from labeler.database import upgrade_database
-from labeler.embedder import register_backbone
+from labeler.embeddings import register_backbone
 from labeler.extensions import db
 from labeler.jobs import runner
 from labeler.models import Image, Project

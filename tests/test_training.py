@@ -10,12 +10,13 @@ import pytest
 from PIL import Image as PILImage
 from sqlalchemy import select
 
-from labeler.embedder import embed_project, register_backbone
+from labeler.embeddings import register_backbone
 from labeler.explain import explain
 from labeler.extensions import db
 from labeler.importer import import_paths
 from labeler.jobs import JobAlreadyRunning, create_job, run_inline
 from labeler.models import Image, JobStatus, ModelRound
+from labeler.project_vectors import embed_project
 from labeler.projects import class_by_name, create_project
 from labeler.queue import LeaseConflict, lease_next, skip, submit_label, undo
 from labeler.training import (

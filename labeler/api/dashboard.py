@@ -14,10 +14,10 @@ from typing import Any
 from flask import jsonify
 from sqlalchemy import func, select
 
-from ..embedder import embedding_counts
 from ..extensions import db
 from ..learning.strategies import STRATEGIES
 from ..models import Image, Job, JobStatus, ModelRound, Project, utcnow
+from ..project_vectors import embedding_counts
 from ..projects import project_counts
 from ..reports import annotator_reports
 from ..training import (

@@ -16,10 +16,10 @@ import numpy as np
 from flask import current_app, request
 from sqlalchemy import select
 
-from ..embedder import current_vectors
 from ..extensions import db
 from ..learning.projection import Projection, layout_2d, umap_available
 from ..models import Image, Project
+from ..project_vectors import current_vectors
 from ..storage import atomic_writer, data_root
 from ..vectors import VectorStore
 from . import ApiError, bp

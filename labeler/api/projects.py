@@ -6,9 +6,9 @@ from flask import current_app, jsonify
 from flask_login import current_user
 from sqlalchemy import select
 
-from ..embedder import embedding_counts
 from ..extensions import db
 from ..models import Job, ModelRound, Project
+from ..project_vectors import embedding_counts
 from ..projects import create_project
 from ..training import labels_until_next_round, latest_round, submit_retrain
 from . import ApiError, bp, require_lead, serialize

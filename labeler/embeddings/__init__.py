@@ -18,7 +18,12 @@ from labeler.embeddings.backbone import (  # noqa: E402
 )
 from labeler.embeddings.imagenet import imagenet_class_names  # noqa: E402
 from labeler.embeddings.keras_apps import DEFAULT_BACKBONE  # noqa: E402
-from labeler.embeddings.registry import available_backbones, load_backbone  # noqa: E402
+from labeler.embeddings.registry import (  # noqa: E402
+    available_backbones,
+    known_identity,
+    load_backbone,
+    register_backbone,
+)
 from labeler.embeddings.resize import prepare_image  # noqa: E402
 
 __all__ = [
@@ -29,6 +34,8 @@ __all__ = [
     "ImageNetHeadUnavailable",
     "available_backbones",
     "imagenet_class_names",
+    "known_identity",
     "load_backbone",
     "prepare_image",
+    "register_backbone",
 ]

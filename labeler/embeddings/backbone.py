@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from labeler.embeddings.imagenet import top_k
+from labeler.embeddings.pipeline import EmbeddedBatch, embed_files
+from labeler.errors import LabelerError
 
 if TYPE_CHECKING:
     import keras
 
-    from labeler.embeddings.pipeline import EmbeddedBatch
 
-
-class BackboneUnavailable(Exception):
+class BackboneUnavailable(LabelerError):
     """A backbone cannot be loaded here; the message says what to do about it."""
 
 
@@ -115,8 +115,6 @@ class Backbone:
 
     def embed_files(self, paths: Sequence[str], batch_size: int = 32) -> Iterator[EmbeddedBatch]:
         """Embed image files through the batched tf.data pipeline (see `pipeline`)."""
-        from labeler.embeddings.pipeline import embed_files
-
         return embed_files(self, paths, batch_size=batch_size)
 
     def classify(self, images: np.ndarray, top: int = 5) -> list[list[tuple[str, float]]]:

@@ -144,7 +144,7 @@ def load_torch_weights(model: keras.Model, state_dict: dict[str, np.ndarray]) ->
     Args:
         model: The model to fill in place.
         state_dict: Parameter names to arrays, e.g. from
-            :func:`labeler.torch_legacy.read_legacy_state_dict`.
+            :func:`labeler.embeddings.torch_weights.read_legacy_state_dict`.
 
     Raises:
         ValueError: A tensor is missing, has the wrong shape, or is left unused, which

@@ -24,7 +24,7 @@ from labeler.embeddings.backbone import (
     BackboneUnavailable,
     ImageNetHeadUnavailable,
 )
-from labeler.embeddings.images import with_preprocessing
+from labeler.embeddings.preprocessing import with_preprocessing
 
 if TYPE_CHECKING:
     import keras

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
-from labeler.embeddings.backbone import Backbone
-from labeler.embeddings.images import decode_file
+from labeler.embeddings.preprocessing import decode_file
 from labeler.embeddings.resize import resize_layer
 
 
@@ -29,7 +29,19 @@ class EmbeddedBatch:
     failed: list[tuple[int, str]]  # (position, reason) of files that could not be read
 
 
-def embed_files(backbone: Backbone, paths: Sequence[str], batch_size: int = 32,
+class FeatureExtractor(Protocol):
+    """What the pipeline needs of a backbone (`labeler.embeddings.Backbone`, which calls it).
+
+    Typed by its shape rather than by importing the ``Backbone`` class, so that the
+    backbone module may use this one without an import cycle.
+    """
+
+    spec: Any  # input_size and dim are read
+
+    def embed(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray: ...
+
+
+def embed_files(backbone: FeatureExtractor, paths: Sequence[str], batch_size: int = 32,
                 parallel_calls: int | None = None) -> Iterator[EmbeddedBatch]:
     """Embed image files in input order, one batch at a time.
 

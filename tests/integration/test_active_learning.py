@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from labeler.embedder import register_backbone
-from labeler.embeddings import DEFAULT_BACKBONE
+from labeler.embeddings import DEFAULT_BACKBONE, register_backbone
 from labeler.extensions import db
 from labeler.importer import import_paths
 from labeler.jobs import runner

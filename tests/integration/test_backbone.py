@@ -280,7 +280,7 @@ def test_available_backbones_exist_in_keras():
 
 def test_importing_embeddings_does_not_import_tensorflow():
     code = (
-        "import sys, labeler.embeddings, labeler.torch_legacy\n"
+        "import sys, labeler.embeddings, labeler.embeddings.torch_weights\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from labeler.embedder import current_vectors, embedding_counts, register_backbone
-from labeler.embeddings import DEFAULT_BACKBONE, prepare_image
+from labeler.embeddings import DEFAULT_BACKBONE, prepare_image, register_backbone
 from labeler.extensions import db
 from labeler.models import Image as ImageRow
+from labeler.project_vectors import current_vectors, embedding_counts
 from labeler.vectors import VectorStore
 from tests import imagegen
 from tests.dbutil import database_env
@@ -106,8 +106,8 @@ def tiny_keras_backbone(path):
 
 
 def test_kill_9_mid_embedding_then_rerun_finishes_with_nothing_half_written(app, tmp_path):
-    from labeler.embedder import set_project_backbone
     from labeler.importer import import_paths
+    from labeler.project_vectors import set_project_backbone
     from labeler.projects import create_project
 
     model_path = tiny_keras_backbone(tmp_path / "tiny.keras")

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from labeler.embedder import embed_project, register_backbone
-from labeler.embeddings import DEFAULT_BACKBONE
+from labeler.embeddings import DEFAULT_BACKBONE, register_backbone
 from labeler.export_jobs import EXPORT_JOB
 from labeler.extensions import db
 from labeler.importer import import_paths
 from labeler.jobs import run_inline, runner
 from labeler.models import Image, Job, JobStatus
+from labeler.project_vectors import embed_project
 from labeler.projects import class_by_name, create_project
 from labeler.queue import lease_next, submit_label
 from labeler.training import run_round

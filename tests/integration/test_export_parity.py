@@ -15,14 +15,14 @@ from PIL import Image
 from sqlalchemy import select
 
 from labeler.demo import load_demo_images
-from labeler.embedder import embed_project, register_backbone
-from labeler.embeddings import DEFAULT_BACKBONE
+from labeler.embeddings import DEFAULT_BACKBONE, register_backbone
 from labeler.export import iter_rows
 from labeler.extensions import db
 from labeler.importer import import_paths
 from labeler.jobs import run_inline
 from labeler.models import Image as ImageRow
 from labeler.models import JobStatus
+from labeler.project_vectors import embed_project
 from labeler.projects import class_by_name, create_project
 from labeler.queue import lease_next, submit_label
 from labeler.storage import file_sha256

@@ -16,14 +16,14 @@ import pytest
 from PIL import Image as PILImage
 from sqlalchemy import select
 
-from labeler.embedder import current_vectors, embed_project, register_backbone
-from labeler.embeddings import DEFAULT_BACKBONE, prepare_image
+from labeler.embeddings import DEFAULT_BACKBONE, prepare_image, register_backbone
 from labeler.errors import LabelerError
 from labeler.extensions import db
 from labeler.importer import blob_store, import_paths
 from labeler.jobs import run_inline
 from labeler.model_export import export_model
 from labeler.models import Image, JobStatus
+from labeler.project_vectors import current_vectors, embed_project
 from labeler.projects import class_by_name, create_project
 from labeler.queue import lease_next, submit_label
 from labeler.training import load_head, run_round, set_training_options

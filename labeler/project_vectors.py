@@ -1,4 +1,7 @@
-"""Computing a project's embeddings: the embed job, shared by the CLI and the server.
+"""A project's embeddings: its backbone and vector store, and the embed job.
+
+Shared by the CLI, the server and the workers. Which backbones exist is the registry's
+business (``labeler.embeddings.registry``); this module knows which one a project uses.
 
 Resumable by construction: the job embeds only images whose id is not yet in the
 project's vector store, and the store makes each appended batch durable before it counts.
@@ -8,20 +11,19 @@ Kill it at any point and run it again; it picks up where it stopped.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import asdict
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 from flask import current_app
 from sqlalchemy import func, select
 
+from .embeddings.registry import shared_backbone
 from .errors import LabelerError
 from .extensions import db
 from .models import Image, Project
-from .storage import BlobStore
+from .storage import BlobStore, data_root
 from .vectors import EmbeddingSpace, VectorStore
 
 log = logging.getLogger(__name__)
@@ -37,34 +39,13 @@ class EmbeddingBackbone(Protocol):
     def embed_files(self, paths: list[str], batch_size: int = 32): ...
 
 
-BackboneFactory = Callable[[Path], EmbeddingBackbone]
-
-_loaded: dict[str, EmbeddingBackbone] = {}
-_extra_factories: dict[str, BackboneFactory] = {}
-_load_lock = threading.Lock()
-
-
-def register_backbone(name: str, factory: BackboneFactory) -> None:
-    """Make ``name`` loadable by ``get_backbone`` (plugins, and fakes in tests)."""
-    _extra_factories[name] = factory
-    _loaded.pop(name, None)
-
-
 def get_backbone(name: str) -> EmbeddingBackbone:
-    """The loaded backbone called ``name``; loaded once per process, then reused."""
-    with _load_lock:
-        if name not in _loaded:
-            cache_dir = Path(current_app.config["HOME"]) / "backbones"
-            if name in _extra_factories:
-                _loaded[name] = _extra_factories[name](cache_dir)
-            else:
-                from .embeddings import BackboneUnavailable, load_backbone
+    """The loaded backbone called ``name`` (loaded once per process, then shared).
 
-                try:
-                    _loaded[name] = load_backbone(name, cache_dir)
-                except BackboneUnavailable as exc:
-                    raise LabelerError(str(exc)) from exc
-        return _loaded[name]
+    Raises:
+        LabelerError: the backbone cannot be loaded here (the message says why).
+    """
+    return shared_backbone(name, data_root() / "backbones")
 
 
 def project_backbone_name(project: Project) -> str:
@@ -79,7 +60,7 @@ def space_of(backbone: EmbeddingBackbone) -> EmbeddingSpace:
 
 def vector_store(project: Project, backbone: EmbeddingBackbone) -> VectorStore:
     """The project's vector store for the given backbone's embedding space."""
-    return VectorStore(Path(current_app.config["HOME"]), project.id, space_of(backbone))
+    return VectorStore(data_root(), project.id, space_of(backbone))
 
 
 def images_missing_vectors(project: Project, store: VectorStore) -> list[tuple[int, str, str]]:
@@ -114,7 +95,7 @@ def embed_images(backbone: EmbeddingBackbone, store: VectorStore,
     Returns:
         (image id, reason) of each image that could not be read.
     """
-    blobs = BlobStore(Path(current_app.config["HOME"]))
+    blobs = BlobStore(data_root())
     paths = [str(blobs.image_path(sha, fmt)) for _, sha, fmt in images]
     done, failures = 0, []
     for batch in backbone.embed_files(paths, batch_size=batch_size):
@@ -179,7 +160,7 @@ def current_vectors(project: Project) -> VectorStore | None:
     space = current_space(project)
     if space is None:
         return None
-    return VectorStore(Path(current_app.config["HOME"]), project.id, space)
+    return VectorStore(data_root(), project.id, space)
 
 
 def set_project_backbone(project: Project, name: str) -> None:

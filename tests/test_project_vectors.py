@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from labeler.embedder import (
-    current_vectors,
-    embed_project,
-    embedding_counts,
-    register_backbone,
-    set_project_backbone,
-)
+from labeler.embeddings import register_backbone
 from labeler.extensions import db
 from labeler.importer import blob_store, import_paths
 from labeler.jobs import run_inline
 from labeler.jobs import runner as job_runner
 from labeler.models import Image, JobStatus
+from labeler.project_vectors import (
+    current_vectors,
+    embed_project,
+    embedding_counts,
+    set_project_backbone,
+)
 from labeler.projects import create_project
 from tests import imagegen
 from tests.fakes import FAKE_BACKBONE, FakeBackbone
@@ -102,10 +104,25 @@ def test_switching_backbone_starts_a_new_space(project, fake):
     assert embedding_counts(project) == (10, 10)
 
 
-def test_similar_images_get_similar_vectors(project, fake):
+def test_similar_images_get_similar_vectors(project, fake, tmp_path):
+    # A slightly brighter copy of image 0: the job must store it nearer its original than
+    # any other image is (the real backbone: tests/integration/test_embedding_job.py).
+    near = np.clip(imagegen.gradient(64, 48, seed=0).astype(int) + 4, 0, 255).astype(np.uint8)
+    imagegen.write_files(tmp_path / "near", {
+        "near.png": imagegen.encode(PILImage.fromarray(near), "PNG")})
+    import_paths(project, [tmp_path / "near"])
     run_inline("embed", project.id, embed_project)
-    vectors = current_vectors(project).matrix().astype(np.float32)
+    store = current_vectors(project)
+    vectors = store.matrix().astype(np.float32)
     assert np.isfinite(vectors).all() and vectors.std() > 0
+
+    by_name = {Path(image.original_name).name: image.id for image in db.session.query(Image)}
+    original = store.vectors_for([by_name["0.png"]])[0]
+    others = store.vectors_for([i for name, i in by_name.items() if name != "0.png"])
+    distances = np.linalg.norm(others - original, axis=1)
+    nearest = [name for name in by_name if name != "0.png"][int(np.argmin(distances))]
+    assert nearest == "near.png"
+    assert distances.min() < 0.5 * np.sort(distances)[1]  # clearly nearer, not by a hair
 
 
 def test_server_embeds_new_images_then_ranks_them_for_cold_start(app, project, fake):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labeler.torch_legacy import UnsafeWeightsError, read_legacy_state_dict
+from labeler.embeddings.torch_weights import UnsafeWeightsError, read_legacy_state_dict
 
 MAGIC = 0x1950A86A20F9469CFC6C
 
