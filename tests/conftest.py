@@ -1,4 +1,6 @@
-"""Shared fixtures: an app on a temporary data directory, its clients, and users.
+"""Shared fixtures: an app on a temporary data directory, its clients, users, a project.
+
+Helpers that build data (images, labels, hostile names) are in ``tests/builders.py``.
 
 The database is SQLite unless ``LABELER_TEST_DATABASE_URL`` names a PostgreSQL server;
 ``tests.dbutil`` makes that choice for every app and child process a test starts.
@@ -18,8 +20,7 @@ from labeler import create_app
 from labeler.database import upgrade_database
 from labeler.extensions import db
 from tests import dbutil
-
-PASSWORD = "correct-horse-battery"
+from tests.builders import PASSWORD, embedded_colour_project
 
 
 def pytest_report_header() -> str:
@@ -103,3 +104,25 @@ def lead_client(client: FlaskClient, lead) -> FlaskClient:
     response = login(client, lead.username)
     assert response.status_code == 302, response.text
     return client
+
+
+@pytest.fixture
+def project(app, tmp_path):
+    """Project "colours": 8 noisy images of each of 3 colours, embedded (fake backbone)."""
+    return embedded_colour_project(tmp_path / "in", per_colour=8, seed_step=3)
+
+
+@pytest.fixture
+def token(app):
+    """An API token of annotator "ann"."""
+    from labeler.users import create_api_token, create_user
+
+    return create_api_token(create_user("ann", "password-123"))
+
+
+@pytest.fixture
+def alice(app):
+    """Annotator "alice"."""
+    from labeler.users import create_user
+
+    return create_user("alice", "password-1", "annotator")

@@ -14,8 +14,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from labeler.embeddings.backbone import BackboneSpec
-from labeler.embeddings.preprocessing import decode_file
 from labeler.embeddings.pipeline import EmbeddedBatch
+from labeler.embeddings.preprocessing import decode_file
 
 FAKE_BACKBONE = "fake-colour-layout"
 

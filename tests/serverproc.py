@@ -1,5 +1,7 @@
 """``labeler serve`` in a child process: for tests that must kill it (-9) or load it.
 
+Also the data directories such tests prepare for it (``prepare_home``) and ``wait_for``.
+
 The child is the real command line (gunicorn workers, scheduler, background jobs) with one test
 addition: the fake colour-layout backbone is registered, so a server can embed and train
 without TensorFlow when a test does not need the real network.
@@ -10,15 +12,28 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
+import psycopg
+import pytest
 import requests
+from PIL import Image as PILImage
+from sqlalchemy.engine import make_url
 
-from tests.dbutil import database_env
+from labeler import create_app
+from labeler.database import upgrade_database
+from labeler.extensions import db
+from tests.dbutil import database_config, database_env
+from tests.fakes import FAKE_BACKBONE
+from tests.imagegen import gradient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,3 +121,103 @@ class ServerProcess:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+# --- data directories for child processes ----------------------------------------------
+
+CLASSES = ["red", "green", "blue"]
+DEADLINE_S = 90.0  # generous: the 2-core CI machine is shared
+
+
+
+@dataclass
+class Home:
+    """A prepared data directory: one lead with an API token, one project."""
+
+    path: Path
+    project_id: int
+    token: str
+    annotator_tokens: list[str] = field(default_factory=list)
+
+    @property
+    def database(self) -> Path:
+        return self.path / "labeler.sqlite3"
+
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Read the database directly, as a crashed server left it (SELECTs only).
+
+        Not ``mode=ro``: a read-only connection cannot create the WAL index (``-shm``)
+        and fails to open when no other process has the database open at that moment.
+        """
+        if url := database_config(self.path).get("DATABASE_URL"):  # a PostgreSQL test run
+            with psycopg.connect(make_url(url).set(drivername="postgresql")
+                                 .render_as_string(hide_password=False)) as conn:
+                return conn.execute(sql.replace("?", "%s"), params).fetchall()
+        conn = sqlite3.connect(self.database, timeout=30)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def scalar(self, sql: str, *params: Any) -> Any:
+        return self.query(sql, *params)[0][0]
+
+
+def write_images(folder: Path, count: int, size: int = 40) -> list[Path]:
+    """``count`` distinct small PNG files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = folder / f"img-{i:05d}.png"
+        PILImage.fromarray(gradient(size, size, seed=i)).save(path)
+        paths.append(path)
+    return paths
+
+
+def prepare_home(path: Path, *, images: Path | None = None, embed: bool = False,
+                 annotators: int = 0) -> Home:
+    """Create users, tokens and a fake-backbone project; optionally import and embed."""
+    from labeler.embeddings import register_backbone
+    from labeler.importer import import_paths
+    from labeler.jobs import run_inline
+    from labeler.project_vectors import EMBED_JOB, embed_project
+    from labeler.projects import create_project
+    from labeler.training import set_training_options
+    from labeler.users import create_api_token, create_user
+    from tests.fakes import FakeBackbone
+
+    app = create_app({"HOME": path, "IMPORT_WORKERS": 2, "LOGIN_RATE_LIMIT": "",
+                      **database_config(path)})
+    upgrade_database(app)
+    with app.app_context():
+        lead = create_user("lead", "correct-horse-battery", "lead")
+        token = create_api_token(lead)
+        annotator_tokens = [
+            create_api_token(create_user(f"annotator{i}", "correct-horse-battery"))
+            for i in range(annotators)]
+        project = create_project("crash", CLASSES, backbone=FAKE_BACKBONE)
+        # Rounds only when a test asks: automatic ones would race with the kill.
+        set_training_options(project, retrain_every=100_000)
+        if images is not None:
+            import_paths(project, [images])
+        if embed:
+            register_backbone(FAKE_BACKBONE, lambda cache_dir: FakeBackbone())
+            job = run_inline(EMBED_JOB, project.id, embed_project)
+            assert job.status == "succeeded", job.message
+        home = Home(path, project.id, token, annotator_tokens)
+        db.session.remove()
+        db.engine.dispose()  # the child server opens the same file
+    return home
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout_s: float = DEADLINE_S,
+             server: ServerProcess | None = None) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server is not None and server.process is not None and server.process.poll() is not None:
+            pytest.fail(f"server died while waiting for {what}:\n{server.log()}")
+        if result := condition():
+            return result
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}" + (f":\n{server.log()}" if server else ""))

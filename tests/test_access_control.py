@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from PIL import Image as PILImage
 from sqlalchemy import inspect, text
 from werkzeug.datastructures import FileStorage
 
@@ -20,16 +19,10 @@ from labeler import create_app
 from labeler.database import upgrade_database
 from labeler.extensions import db
 from labeler.users import create_api_token, create_user
+from tests.builders import FILE_PAYLOAD, PAYLOAD, USER_PAYLOAD, image_bytes, seed_hostile_names
 from tests.conftest import PASSWORD, login
 from tests.dbutil import database_config
-from tests.test_api import project  # noqa: F401 - the embedded colour project
 
-PAYLOAD = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-# Usernames may not contain spaces, and uploaded file names lose everything up to the last
-# slash, so those two carry variants that survive validation and still break out of markup.
-USER_PAYLOAD = '<script>alert("u")</script><svg/onload=alert(2)>'
-# (No double quote in it: werkzeug's test client cannot send one in a multipart file name.)
-FILE_PAYLOAD = "'><script>alert('f')<img src=x onerror=alert(3)>.png"
 RAW_MARKERS = ("<script>alert", "<img src=x", "<svg/onload", "'><script")
 
 
@@ -207,12 +200,6 @@ def test_two_users_with_one_password_get_different_salted_hashes(app):
 # --- images only by id -------------------------------------------------------------------
 
 
-def _image_bytes(fmt: str) -> bytes:
-    buffer = io.BytesIO()
-    PILImage.new("RGB", (40, 30), (200, 30, 90)).save(buffer, format=fmt)
-    return buffer.getvalue()
-
-
 EXPECTED_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif",
                   "WEBP": "image/webp", "BMP": "image/bmp", "TIFF": "image/tiff"}
 
@@ -223,7 +210,7 @@ def formats_project(app, lead):
     from labeler.projects import create_project
 
     formats = create_project("formats", ["a"])
-    uploads = [FileStorage(io.BytesIO(_image_bytes(fmt)), filename=f"x.{fmt.lower()}")
+    uploads = [FileStorage(io.BytesIO(image_bytes(fmt)), filename=f"x.{fmt.lower()}")
                for fmt in EXPECTED_TYPES]
     report = import_uploads(formats, uploads, annotator=lead)
     assert report.imported == len(EXPECTED_TYPES), report.summary()
@@ -304,37 +291,6 @@ def test_svg_and_html_uploads_are_rejected(lead_client, formats_project):
 # --- hostile names escaped everywhere -----------------------------------------------------
 
 
-def seed_hostile_names(target, lead) -> dict[str, int]:
-    """Give project ``target`` (and the instance) a payload in every user-supplied name.
-
-    Returns ids worth visiting: the hostile user's, the image named with the full payload.
-    """
-    from labeler.annotations import record_label
-    from labeler.importer import import_uploads
-    from labeler.jobs import JobStatus
-    from labeler.models import Image, Job
-    from labeler.projects import add_class
-
-    target.name = PAYLOAD
-    payload_class = add_class(target, PAYLOAD + " class")
-    db.session.commit()
-    hostile = create_user(USER_PAYLOAD, PASSWORD, "annotator")
-    create_api_token(hostile, name=PAYLOAD)
-    report = import_uploads(target, [FileStorage(io.BytesIO(_image_bytes("PNG")),
-                                                 filename=FILE_PAYLOAD)], annotator=lead)
-    assert report.imported == 1, report.summary()
-    images = db.session.query(Image).filter_by(project_id=target.id).order_by(Image.id).all()
-    # The importer cannot produce a slash in a name; a row may still hold one (older data).
-    images[0].original_name = PAYLOAD + ".png"
-    images[1].original_name = "<img src=x onerror=window.__pwned=1>.png"
-    for image in images[:6]:
-        record_label(image, payload_class, hostile)
-    db.session.add(Job(kind="embed", project_id=target.id, status=JobStatus.FAILED.value,
-                       message=f"could not read {PAYLOAD}"))
-    db.session.commit()
-    return {"user_id": hostile.id, "image_id": images[0].id}
-
-
 def assert_escaped(text: str, where: str) -> None:
     for marker in RAW_MARKERS:
         assert marker not in text, f"raw {marker!r} on {where}"
@@ -347,7 +303,7 @@ def _html_pages(project_id: int, image_id: int) -> list[str]:
             "/projects/new", "/projects/987654", "/no-such-page"]
 
 
-def test_hostile_names_are_escaped_on_every_page(app, client, lead, project):  # noqa: F811
+def test_hostile_names_are_escaped_on_every_page(app, client, lead, project):
     ids = seed_hostile_names(project, lead)
     pages = _html_pages(project.id, ids["image_id"])
     for username, allowed in (("lena", pages), (USER_PAYLOAD, pages)):
@@ -371,7 +327,7 @@ def test_hostile_names_are_escaped_on_every_page(app, client, lead, project):  #
     assert "&lt;img src=x onerror=alert(1)&gt;.png" in gallery
 
 
-def test_flash_messages_escape_the_names_they_repeat(app, lead_client, project):  # noqa: F811
+def test_flash_messages_escape_the_names_they_repeat(app, lead_client, project):
     response = lead_client.post(f"/projects/{project.id}/classes", data={"name": PAYLOAD},
                                 follow_redirects=True)
     assert "added with key" in response.text

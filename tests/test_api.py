@@ -5,25 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labeler.users import create_api_token, create_user
-from tests.test_training import (  # noqa: F401 - shared image maker
-    COLOURS,
-    colour_image,
-    embedded_colour_project,
-)
-
-
-@pytest.fixture
-def project(app, tmp_path):
-    return embedded_colour_project(tmp_path / "in", per_colour=8, seed_step=3)
-
-
-@pytest.fixture
-def token(app):
-    return create_api_token(create_user("ann", "password-123"))
-
-
-def auth(token):
-    return {"Authorization": f"Bearer {token}"}
+from tests.builders import auth, colour_image
 
 
 def test_requests_without_login_or_token_get_401_json(client, project):

@@ -24,9 +24,9 @@ from labeler.projects import class_by_name, create_project, get_project
 from labeler.queue import lease_next, skip, submit_label, undo
 from labeler.training import load_head, run_round
 from labeler.users import authenticate, create_api_token, create_user
+from tests.builders import COLOURS, embedded_colour_project, true_colour
 from tests.conftest import PASSWORD
 from tests.dbutil import database_config
-from tests.test_training import COLOURS, embedded_colour_project, true_colour
 
 
 @pytest.fixture

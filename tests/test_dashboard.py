@@ -7,38 +7,27 @@ from datetime import timedelta
 import pytest
 
 from labeler.extensions import db
-from labeler.jobs import create_job, run_inline
+from labeler.jobs import create_job
 from labeler.models import Annotation, JobStatus, utcnow
-from labeler.queue import lease_next, undo
-from labeler.training import project_retrain_every, project_strategy, run_round
+from labeler.queue import undo
+from labeler.training import project_retrain_every, project_strategy
+from tests.builders import trained
 from tests.conftest import login
-from tests.test_api import project  # noqa: F401 - the colour project fixture
-from tests.test_training import label
 
 
-def trained(project, user, n=15):  # noqa: F811
-    """A cold-start round, ``n`` labels from the queue, then a trained round."""
-    run_inline("retrain", project.id, run_round)
-    for image in lease_next(project, user, n=n):
-        label(project, image, user)
-    job = run_inline("retrain", project.id, run_round)
-    assert job.status == JobStatus.SUCCEEDED, job.message
-    return project
-
-
-def csrf(client, project):  # noqa: F811
+def csrf(client, project):
     """Headers with the session's CSRF token, read from a page as the browser would."""
     page = client.get(f"/projects/{project.id}/label").text
     return {"X-CSRFToken": page.split('data-csrf="')[1].split('"')[0]}
 
 
-def test_anonymous_users_go_to_login(client, project):  # noqa: F811
+def test_anonymous_users_go_to_login(client, project):
     response = client.get(f"/projects/{project.id}/dashboard")
     assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
     assert client.get(f"/api/v1/projects/{project.id}/dashboard").status_code == 401
 
 
-def test_annotators_get_403(client, project, annotator):  # noqa: F811
+def test_annotators_get_403(client, project, annotator):
     login(client, annotator.username)
     assert client.get(f"/projects/{project.id}/dashboard").status_code == 403
     response = client.get(f"/api/v1/projects/{project.id}/dashboard")
@@ -48,7 +37,7 @@ def test_annotators_get_403(client, project, annotator):  # noqa: F811
     assert response.status_code == 403
 
 
-def test_page_renders_the_shell_for_a_lead(lead_client, project):  # noqa: F811
+def test_page_renders_the_shell_for_a_lead(lead_client, project):
     response = lead_client.get(f"/projects/{project.id}/dashboard")
     assert response.status_code == 200
     html = response.text
@@ -59,7 +48,7 @@ def test_page_renders_the_shell_for_a_lead(lead_client, project):  # noqa: F811
     assert lead_client.get("/projects/9999/dashboard").status_code == 404
 
 
-def test_dashboard_json_before_any_trained_round(lead_client, project):  # noqa: F811
+def test_dashboard_json_before_any_trained_round(lead_client, project):
     data = lead_client.get(f"/api/v1/projects/{project.id}/dashboard").json
     assert data["totals"] == {"images": 24, "labelled": 0, "unlabelled": 24, "embedded": 24}
     assert data["curve"] == [] and data["latest_round"] is None
@@ -68,7 +57,7 @@ def test_dashboard_json_before_any_trained_round(lead_client, project):  # noqa:
     assert data["any_job_active"] is False
 
 
-def test_dashboard_json_after_a_trained_round(lead_client, project, annotator):  # noqa: F811
+def test_dashboard_json_after_a_trained_round(lead_client, project, annotator):
     trained(project, annotator)
     undone = db.session.query(Annotation).order_by(Annotation.id.desc()).first()
     undo(undone.id, annotator)  # undone labels are not counted
@@ -119,7 +108,7 @@ def test_dashboard_json_after_a_trained_round(lead_client, project, annotator): 
     assert {s["name"] for s in data["settings"]["strategies"]} >= {"auto", "margin", "random"}
 
 
-def test_settings_endpoint_saves(lead_client, project):  # noqa: F811
+def test_settings_endpoint_saves(lead_client, project):
     headers = csrf(lead_client, project)
     response = lead_client.post(f"/api/v1/projects/{project.id}/settings", headers=headers,
                                 json={"strategy": "margin", "retrain_every": 7})
@@ -141,7 +130,7 @@ def test_settings_endpoint_saves(lead_client, project):  # noqa: F811
     ({"retrain_every": 10**9}, "at most 100000"),
     ({}, "Send 'strategy' and/or 'retrain_every'"),
 ])
-def test_settings_endpoint_validates(lead_client, project, body, detail):  # noqa: F811
+def test_settings_endpoint_validates(lead_client, project, body, detail):
     response = lead_client.post(f"/api/v1/projects/{project.id}/settings", json=body,
                                 headers=csrf(lead_client, project))
     assert response.status_code == 400 and detail in response.json["detail"]
@@ -149,7 +138,7 @@ def test_settings_endpoint_validates(lead_client, project, body, detail):  # noq
     assert project_strategy(project) == "auto"
 
 
-def test_retrain_while_one_is_running_is_409_with_a_sentence(lead_client, project):  # noqa: F811
+def test_retrain_while_one_is_running_is_409_with_a_sentence(lead_client, project):
     running = create_job("retrain", project.id, status=JobStatus.RUNNING)
     response = lead_client.post(f"/api/v1/projects/{project.id}/retrain",
                                 headers=csrf(lead_client, project))

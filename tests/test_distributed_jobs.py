@@ -32,10 +32,10 @@ from labeler.projects import create_project
 from labeler.scheduler import submit_embedding
 from labeler.users import create_api_token, create_user
 from tests import dbutil
+from tests.builders import COLOURS, colour_image
 from tests.conftest import migrated_app
 from tests.fakes import FAKE_BACKBONE
 from tests.redis_server import RedisServer, db_url, server_url_from_env
-from tests.test_training import COLOURS, colour_image
 from tests.worker_child import add_tiny_images, start_worker
 
 HOST = socket.gethostname()

@@ -13,9 +13,8 @@ from labeler.annotations import record_label
 from labeler.extensions import db
 from labeler.models import Image
 from labeler.projects import class_by_name, create_project
+from tests.builders import COLOURS, colour_image
 from tests.conftest import login
-from tests.test_api import project  # noqa: F401 - the colour project fixture
-from tests.test_training import COLOURS, colour_image
 
 
 def images_of(p):
@@ -37,7 +36,7 @@ def counted(monkeypatch):
     return calls
 
 
-def test_columns_are_aligned_complete_and_match_the_database(lead_client, project):  # noqa: F811
+def test_columns_are_aligned_complete_and_match_the_database(lead_client, project):
     images = images_of(project)
     red, blue = class_by_name(project, "red"), class_by_name(project, "blue")
     record_label(images[0], red)
@@ -72,7 +71,7 @@ def test_columns_are_aligned_complete_and_match_the_database(lead_client, projec
 
 
 def test_projection_is_cached_and_recomputed_after_new_vectors(
-        lead_client, project, counted, tmp_path):  # noqa: F811
+        lead_client, project, counted, tmp_path):
     from labeler.importer import import_paths
     from labeler.jobs import run_inline
     from labeler.project_vectors import embed_project
@@ -95,7 +94,7 @@ def test_projection_is_cached_and_recomputed_after_new_vectors(
 
 
 def test_images_without_vectors_yet_are_left_out_and_explained(
-        lead_client, project, tmp_path):  # noqa: F811
+        lead_client, project, tmp_path):
     from labeler.importer import import_paths
     from tests import imagegen
 
@@ -117,26 +116,26 @@ def test_empty_state_before_the_first_embed(lead_client, app):
     assert page.status_code == 200 and b'id="map-empty"' in page.data
 
 
-def test_errors_are_json_sentences(lead_client, project):  # noqa: F811
+def test_errors_are_json_sentences(lead_client, project):
     missing = lead_client.get("/api/v1/projects/9999/map")
     assert missing.status_code == 404 and "no project" in missing.json["detail"]
     bad = lead_client.get(f"/api/v1/projects/{project.id}/map?method=tsne")
     assert bad.status_code == 400 and "'pca'" in bad.json["detail"]
 
 
-def test_umap_is_refused_with_a_hint_when_not_installed(lead_client, project, monkeypatch):  # noqa: F811
+def test_umap_is_refused_with_a_hint_when_not_installed(lead_client, project, monkeypatch):
     monkeypatch.setattr(embedding_map_api, "umap_available", lambda: False)
     response = lead_client.get(f"/api/v1/projects/{project.id}/map?method=umap")
     assert response.status_code == 400 and "umap-learn" in response.json["detail"]
 
 
-def test_anonymous_users_are_sent_to_log_in(client, project):  # noqa: F811
+def test_anonymous_users_are_sent_to_log_in(client, project):
     page = client.get(f"/projects/{project.id}/map")
     assert page.status_code == 302 and "/auth/login" in page.headers["Location"]
     assert client.get(f"/api/v1/projects/{project.id}/map").status_code == 401
 
 
-def test_annotators_see_the_page_with_its_script(client, annotator, project):  # noqa: F811
+def test_annotators_see_the_page_with_its_script(client, annotator, project):
     login(client, annotator.username)
     page = client.get(f"/projects/{project.id}/map")
     assert page.status_code == 200

@@ -23,26 +23,10 @@ from labeler.model_export import ExportedModel
 from labeler.models import Annotation, Image
 from labeler.projects import add_class, class_by_name, create_project
 from labeler.users import create_api_token, create_user
-from tests import test_api
-from tests.test_api import auth
-from tests.test_training import label_from_queue, true_colour
+from tests.builders import auth, images, label_all, label_from_queue, true_colour
 
 # The colour project (24 images, classes red/green/blue, fake embeddings) and an
 # annotator's API token, shared with the API tests.
-project = test_api.project
-token = test_api.token
-
-
-def images(project):
-    return db.session.scalars(
-        select(Image).where(Image.project_id == project.id).order_by(Image.id)).all()
-
-
-def label_all(project, user=None, every=1):
-    """Label every ``every``-th image with its true colour (committed)."""
-    for image in images(project)[::every]:
-        record_label(image, class_by_name(project, true_colour(image)), user)
-    db.session.commit()
 
 
 def read_csv(text):

@@ -21,13 +21,8 @@ from labeler.models import Job
 from labeler.projects import class_by_name
 from labeler.queue import lease_next
 from labeler.training import run_round
-from tests import test_api
+from tests.builders import label, label_all, trained
 from tests.conftest import login
-from tests.test_dashboard import trained
-from tests.test_export import label_all
-from tests.test_training import label
-
-project = test_api.project  # the colour project: 24 images, red/green/blue, fake embeddings
 
 
 def url(project, tail=""):

@@ -10,11 +10,10 @@ from labeler.extensions import db
 from labeler.models import Annotation, Image
 from labeler.projects import class_by_name
 from tests.conftest import login
-from tests.test_api import project  # noqa: F401 - the colour project fixture
 
 
 @pytest.fixture
-def predicted(project):  # noqa: F811
+def predicted(project):
     """The colour project with known predictions: image i gets a class and confidence.
 
     Images are assigned round-robin red/green/blue with confidence 0.50, 0.55, ... and
@@ -36,13 +35,13 @@ def ids_of(items):
     return [item["image_id"] for item in items]
 
 
-def fetch(client, project, **args):  # noqa: F811
+def fetch(client, project, **args):
     response = client.get(f"/api/v1/projects/{project.id}/images", query_string=args)
     assert response.status_code == 200, response.json
     return response.json
 
 
-def all_images(project):  # noqa: F811
+def all_images(project):
     return db.session.scalars(select(Image).where(Image.project_id == project.id)
                               .order_by(Image.id)).all()
 
@@ -137,7 +136,7 @@ def test_keyset_pages_with_a_filter(lead_client, predicted):
     assert len(seen) == len(set(seen)) == 8 == data["total"]
 
 
-def post_bulk(client, project, body):  # noqa: F811
+def post_bulk(client, project, body):
     """POST to bulk-label as the page does: with the session's CSRF token from the page."""
     html = client.get(f"/projects/{project.id}/gallery").text
     token = html.split('data-csrf="')[1].split('"')[0]

@@ -22,8 +22,7 @@ from openapi_spec_validator import validate as validate_openapi
 
 from labeler.api.openapi_spec import build
 from labeler.users import create_api_token, create_user
-from tests.test_api import auth, project, token  # noqa: F401 - fixtures
-from tests.test_training import alice, colour_image, label_from_queue  # noqa: F401
+from tests.builders import auth, colour_image, label_from_queue
 
 API = "/api/v1"
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
@@ -99,7 +98,7 @@ def routed_operations(app) -> set[tuple[str, str]]:
 
 
 @pytest.fixture
-def document(client, token):  # noqa: F811
+def document(client, token):
     response = client.get(f"{API}/openapi.json", headers=auth(token))
     assert response.status_code == 200
     return response.json
@@ -148,7 +147,7 @@ def test_every_operation_documents_its_errors_with_the_error_schema(document):
 
 
 def test_strict_validation_catches_a_missing_required_field_and_an_undocumented_one(
-        client, contract, project, token):  # noqa: F811
+        client, contract, project, token):
     """The checks below are only worth something if they can fail: make them fail."""
     body = client.get(f"{API}/projects/{project.id}/next?n=2", headers=auth(token)).json
     contract.validate("/projects/{project_id}/next", "get", 200, body)
@@ -170,7 +169,7 @@ def test_strict_validation_catches_a_missing_required_field_and_an_undocumented_
 
 
 def test_a_whole_project_through_the_api_matches_the_document(
-        app, client, contract, project, token, lead_token, alice):  # noqa: F811
+        app, client, contract, project, token, lead_token, alice):
     from labeler.jobs import runner
 
     c, annotator, lead = contract, auth(token), auth(lead_token)
@@ -259,7 +258,7 @@ def test_a_whole_project_through_the_api_matches_the_document(
                              ("/openapi.json", "get")}
 
 
-def test_error_responses_match_the_document(app, client, contract, project, token,  # noqa: F811
+def test_error_responses_match_the_document(app, client, contract, project, token,
                                             lead_token):
     c, annotator, lead = contract, auth(token), auth(lead_token)
     pid = project.id
@@ -332,7 +331,7 @@ def test_error_responses_match_the_document(app, client, contract, project, toke
     assert statuses == {400, 401, 403, 404, 409, 413}
 
 
-def test_export_download_matches_the_document(client, contract, project,  # noqa: F811
+def test_export_download_matches_the_document(client, contract, project,
                                               lead_token):
     path = "/projects/{project_id}/export"
     operation = contract.document["paths"][path]["get"]

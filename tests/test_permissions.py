@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from tests.conftest import login
-from tests.test_api import project  # noqa: F401 - a project with images
 
 # The favicon is asked for by browsers on every site, before anyone logs in.
 PUBLIC = {"auth.login", "static", "api.openapi", "favicon.favicon"}
@@ -32,7 +31,7 @@ def concrete_urls(app, project_id: int):
             yield rule.endpoint, method, url
 
 
-def test_anonymous_requests_go_to_login_or_get_401(app, client, project):  # noqa: F811
+def test_anonymous_requests_go_to_login_or_get_401(app, client, project):
     checked = 0
     for endpoint, method, url in concrete_urls(app, project.id):
         if endpoint in PUBLIC or endpoint == "auth.logout":
@@ -47,7 +46,7 @@ def test_anonymous_requests_go_to_login_or_get_401(app, client, project):  # noq
     assert checked > 30
 
 
-def test_annotators_get_403_on_every_lead_route(app, client, annotator, project):  # noqa: F811
+def test_annotators_get_403_on_every_lead_route(app, client, annotator, project):
     from labeler.users import create_api_token
 
     login(client, annotator.username)  # pages: the session; API: a bearer token

@@ -7,35 +7,13 @@ test runs or how fast the machine is.
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 import pytest
-from sqlalchemy import select
 
-from labeler.extensions import db
-from labeler.models import Annotation, Image, utcnow
 from labeler.reports import IDLE_CUTOFF_S, Activity, activity_of, annotator_reports
 from labeler.users import create_user
-from tests.test_api import project  # noqa: F401 - the colour project fixture
-
-NOW = datetime(2024, 5, 6, 14, 0, 0, tzinfo=UTC)
-
-
-def at(seconds: float, now: datetime = NOW) -> datetime:
-    """A moment ``seconds`` after two hours before ``now`` (12:00 on the test day)."""
-    return now - timedelta(hours=2) + timedelta(seconds=seconds)
-
-
-def forty_in_42_seconds(now: datetime = NOW) -> list[datetime]:
-    """40 labels, the first 1.05 s after the page opened and then one every 1.05 s."""
-    return [at(1.05 * (i + 1), now) for i in range(40)]
-
-
-def server_now() -> datetime:
-    """Now to the second: tests through HTTP, where the server reads its own clock, need
-    their timestamps inside the rate window."""
-    return utcnow().replace(microsecond=0)
-
+from tests.builders import NOW, add_acts, at, forty_in_42_seconds, server_now
 
 # --- the definition, on hand-made timestamps ------------------------------------------------
 
@@ -68,24 +46,11 @@ def test_time_is_unknown_without_two_labels_close_together():
 
 # --- the database query ------------------------------------------------------------------
 
-def add_acts(project, user, times, *, source="manual", undone=()):  # noqa: F811
-    """Annotations by ``user`` at ``times`` (relabelling the project's images in turn)."""
-    image_ids = db.session.scalars(select(Image.id).where(Image.project_id == project.id)
-                                   .order_by(Image.id)).all()
-    class_id = project.classes[0].id
-    for index, moment in enumerate(times):
-        db.session.add(Annotation(
-            project_id=project.id, image_id=image_ids[index % len(image_ids)],
-            label_class_id=class_id, annotator_id=user.id, source=source, created_at=moment,
-            undone_at=moment + timedelta(seconds=1) if index in undone else None))
-    db.session.commit()
-
-
 def by_name(reports):
     return {report.username: report for report in reports}
 
 
-def test_the_database_measures_forty_labels_in_42_seconds(project):  # noqa: F811
+def test_the_database_measures_forty_labels_in_42_seconds(project):
     ann = create_user("ann", "password-123")
     add_acts(project, ann, forty_in_42_seconds())
 
@@ -97,7 +62,7 @@ def test_the_database_measures_forty_labels_in_42_seconds(project):  # noqa: F81
     assert report.last_label_at.replace(tzinfo=UTC) == at(42.0)
 
 
-def test_two_annotators_and_a_long_pause(project):  # noqa: F811
+def test_two_annotators_and_a_long_pause(project):
     ann, bob = create_user("ann", "password-123"), create_user("bob", "password-123")
     # Ann: 40 labels in 42 s, a 3-hour pause, then 20 labels 6 s apart in NOW's last hour.
     ann_times = forty_in_42_seconds() + [at(3 * 3600 + 6 * i) for i in range(20)]
@@ -118,7 +83,7 @@ def test_two_annotators_and_a_long_pause(project):  # noqa: F811
     assert bob_report.per_hour == pytest.approx(29 * 60, abs=1)
 
 
-def test_imported_labels_are_not_an_annotators_work(project):  # noqa: F811
+def test_imported_labels_are_not_an_annotators_work(project):
     lead = create_user("lena", "password-123", "lead")
     add_acts(project, lead, [at(0)] * 24, source="folder")  # a zip labelled by folders
     add_acts(project, lead, [at(100), at(104), at(108)], source="gallery")
@@ -128,7 +93,7 @@ def test_imported_labels_are_not_an_annotators_work(project):  # noqa: F811
     assert report.activity.working_seconds == pytest.approx(8.0, abs=0.01)
 
 
-def test_the_query_agrees_with_the_definition_on_random_sessions(project):  # noqa: F811
+def test_the_query_agrees_with_the_definition_on_random_sessions(project):
     rng = random.Random(12)
     users = [create_user(f"user{i}", "password-123") for i in range(3)]
     expected = {}
@@ -148,7 +113,7 @@ def test_the_query_agrees_with_the_definition_on_random_sessions(project):  # no
         assert measured.working_seconds == pytest.approx(activity.working_seconds, abs=0.01)
 
 
-def test_labels_older_than_the_window_count_but_not_in_the_rate(project):  # noqa: F811
+def test_labels_older_than_the_window_count_but_not_in_the_rate(project):
     ann = create_user("ann", "password-123")
     add_acts(project, ann, [at(-9 * 86_400 + 5 * i) for i in range(10)])  # 9 days before
     add_acts(project, ann, forty_in_42_seconds())
@@ -162,7 +127,7 @@ def test_labels_older_than_the_window_count_but_not_in_the_rate(project):  # noq
     assert old_only.per_hour is None and old_only.as_dict()["active_seconds"] is None
 
 
-def test_the_dashboard_reports_seconds_not_five_minute_buckets(lead_client, project):  # noqa: F811
+def test_the_dashboard_reports_seconds_not_five_minute_buckets(lead_client, project):
     add_acts(project, create_user("ann", "password-123"),
              forty_in_42_seconds(now=server_now()))
 

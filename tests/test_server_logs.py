@@ -8,8 +8,7 @@ import requests
 
 from labeler import create_app
 from labeler.server import gunicorn_log_options
-from tests.serverproc import ServerProcess
-from tests.test_crash_recovery import prepare_home, wait_for, write_images
+from tests.serverproc import ServerProcess, prepare_home, wait_for, write_images
 
 
 def test_access_log_setting_reaches_gunicorn(tmp_path):

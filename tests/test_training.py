@@ -5,19 +5,16 @@ from __future__ import annotations
 import logging
 import re
 
-import numpy as np
 import pytest
-from PIL import Image as PILImage
 from sqlalchemy import select
 
-from labeler.embeddings import register_backbone
 from labeler.explain import explain
 from labeler.extensions import db
 from labeler.importer import import_paths
 from labeler.jobs import JobAlreadyRunning, create_job, run_inline
 from labeler.models import Image, JobStatus, ModelRound
 from labeler.project_vectors import embed_project
-from labeler.projects import class_by_name, create_project
+from labeler.projects import class_by_name
 from labeler.queue import LeaseConflict, lease_next, skip, submit_label, undo
 from labeler.training import (
     labels_until_next_round,
@@ -29,28 +26,14 @@ from labeler.training import (
 )
 from labeler.users import create_user
 from tests import imagegen
-from tests.fakes import FAKE_BACKBONE, FakeBackbone
-
-COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
-
-
-def colour_image(rgb, seed):
-    rng = np.random.default_rng(seed)
-    pixels = np.clip(np.array(rgb) + rng.normal(0, 25, size=(48, 64, 3)), 0, 255)
-    return imagegen.encode(PILImage.fromarray(pixels.astype(np.uint8)), "PNG")
-
-
-def embedded_colour_project(folder, per_colour: int, seed_step: int):
-    """Project "colours": ``per_colour`` noisy images of each colour, imported and embedded
-    with the fake backbone (file names start with their true colour)."""
-    register_backbone(FAKE_BACKBONE, lambda cache_dir: FakeBackbone())
-    project = create_project("colours", list(COLOURS), backbone=FAKE_BACKBONE)
-    files = {f"{name}_{i}.png": colour_image(rgb, seed=i * seed_step + k)
-             for k, (name, rgb) in enumerate(COLOURS.items()) for i in range(per_colour)}
-    imagegen.write_files(folder, files)
-    import_paths(project, [folder])
-    assert run_inline("embed", project.id, embed_project).status == JobStatus.SUCCEEDED
-    return project
+from tests.builders import (
+    COLOURS,
+    colour_image,
+    embedded_colour_project,
+    label,
+    label_from_queue,
+    true_colour,
+)
 
 
 @pytest.fixture
@@ -59,29 +42,8 @@ def project(app, tmp_path):
 
 
 @pytest.fixture
-def alice(app):
-    return create_user("alice", "password-1", "annotator")
-
-
-@pytest.fixture
 def bob(app):
     return create_user("bob", "password-2", "annotator")
-
-
-def true_colour(image: Image) -> str:
-    return image.original_name.rsplit("/", 1)[-1].split("_")[0]
-
-
-def label(project, image, user, name=None):
-    return submit_label(project, image.id, class_by_name(project, name or true_colour(image)),
-                        user)
-
-
-def label_from_queue(project, user, n=12):
-    """A cold-start round, then ``n`` labels as served by the queue (every colour appears)."""
-    run_inline("retrain", project.id, run_round)
-    for image in lease_next(project, user, n=n):
-        label(project, image, user)
 
 
 def test_first_round_without_labels_ranks_the_pool_for_cold_start(project):

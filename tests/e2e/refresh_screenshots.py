@@ -40,8 +40,11 @@ from labeler.queue import lease_next, submit_label  # noqa: E402
 from labeler.storage import blob_store  # noqa: E402
 from labeler.training import run_round  # noqa: E402
 from labeler.users import create_user  # noqa: E402
-from tests.e2e.conftest import CHROMIUM, REPO_ROOT  # noqa: E402
-from tests.e2e.test_labelling_page import log_in  # noqa: E402
+from tests.e2e.conftest import (  # noqa: E402
+    CHROMIUM,
+    REPO_ROOT,
+    log_in,  # noqa: E402
+)
 
 README_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 PROJECT, LEAD, ANNOTATOR, PASSWORD = "demo", "demo", "kim", "screenshot-password"

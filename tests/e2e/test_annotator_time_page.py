@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 
 from labeler.users import create_user
-from tests.e2e.test_labelling_page import log_in
-from tests.test_api import project  # noqa: F401 - the colour project fixture
-from tests.test_reports import add_acts, forty_in_42_seconds, server_now
+from tests.builders import add_acts, forty_in_42_seconds, server_now
+from tests.e2e.conftest import log_in
 
 pytestmark = pytest.mark.e2e
 
 
-def test_forty_labels_in_42_seconds_read_as_42_seconds(page, live_server, project):  # noqa: F811
+def test_forty_labels_in_42_seconds_read_as_42_seconds(page, live_server, project):
     create_user("lena", "password-123", "lead")
     add_acts(project, create_user("ann", "password-123"),
              forty_in_42_seconds(now=server_now()))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import PASSWORD
+from tests.e2e.conftest import log_in
 from tests.e2e.fashion import fashion_project
-from tests.e2e.test_labelling_page import log_in
 
 pytestmark = pytest.mark.e2e
 

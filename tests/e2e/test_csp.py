@@ -6,13 +6,12 @@ import pytest
 
 from labeler.jobs import run_inline
 from labeler.training import run_round
-from tests.e2e.test_labelling_page import log_in
-from tests.test_api import project  # noqa: F401 - the colour project fixture
+from tests.e2e.conftest import log_in
 
 pytestmark = pytest.mark.e2e
 
 
-def test_pages_work_under_the_content_security_policy(browser, live_server, lead, project):  # noqa: F811
+def test_pages_work_under_the_content_security_policy(browser, live_server, lead, project):
     run_inline("retrain", project.id, run_round)
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()

@@ -8,18 +8,15 @@ from labeler.extensions import db
 from labeler.queue import lease_next
 from labeler.training import project_strategy
 from labeler.users import create_user
+from tests.builders import label, trained
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import log_in, screenshot
 from tests.e2e.fashion import fashion_project
-from tests.e2e.test_labelling_page import log_in
-from tests.test_api import project  # noqa: F401 - the colour project fixture
-from tests.test_dashboard import trained
-from tests.test_training import label
 
 pytestmark = pytest.mark.e2e
 
 
-def test_lead_sees_charts_retrains_and_changes_strategy(page, live_server, project):  # noqa: F811
+def test_lead_sees_charts_retrains_and_changes_strategy(page, live_server, project):
     create_user("lena", "password-123", "lead")
     kim = create_user("kim", "password-123", "annotator")
     trained(project, kim, n=9)
@@ -135,7 +132,7 @@ def test_confusion_matrix_scrolls_visibly_on_a_narrow_window(browser, live_serve
     context.close()
 
 
-def test_no_empty_job_banner_when_no_job_runs(page, live_server, project):  # noqa: F811
+def test_no_empty_job_banner_when_no_job_runs(page, live_server, project):
     create_user("lena", "password-123", "lead")
     log_in(page, live_server, "lena", "password-123")
     page.goto(f"{live_server}/projects/{project.id}/dashboard")

@@ -12,14 +12,11 @@ import pytest
 
 from labeler import export
 from labeler.users import create_user
-from tests import test_api
-from tests.e2e.test_labelling_page import log_in
-from tests.test_dashboard import trained
-from tests.test_export import label_all
+from tests.builders import label_all, trained
+from tests.e2e.conftest import log_in
 
 pytestmark = pytest.mark.e2e
 
-project = test_api.project  # the colour project: 24 images, red/green/blue, fake embeddings
 
 
 @pytest.fixture

@@ -14,15 +14,13 @@ from labeler.projects import class_by_name
 from labeler.training import set_training_options
 from labeler.users import create_user
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import log_in, screenshot
 from tests.e2e.fashion import fashion_project
-from tests.e2e.test_labelling_page import log_in
-from tests.test_api import project  # noqa: F401 - the colour project fixture
 
 pytestmark = pytest.mark.e2e
 
 
-def give_predictions(project):  # noqa: F811
+def give_predictions(project):
     """Predictions as a trained round would leave them: mostly right, a few flagged."""
     images = db.session.scalars(select(Image).where(Image.project_id == project.id)
                                 .order_by(Image.id)).all()
@@ -48,7 +46,7 @@ def give_predictions(project):  # noqa: F811
     return images
 
 
-def test_filter_select_and_bulk_confirm(page, live_server, project):  # noqa: F811
+def test_filter_select_and_bulk_confirm(page, live_server, project):
     from labeler.jobs import run_inline
     from labeler.training import run_round
 
@@ -129,7 +127,7 @@ CUT_CAPTIONS = """() => {
 }"""
 
 
-def worst_case_captions(project):  # noqa: F811
+def worst_case_captions(project):
     """Long class names everywhere: labels the model disputes, flags on every tile."""
     images = db.session.scalars(select(Image).where(Image.project_id == project.id)).all()
     tshirt, boot = class_by_name(project, "T-shirt/top"), class_by_name(project, "Ankle boot")

@@ -11,10 +11,9 @@ import pytest
 
 from labeler.jobs import run_inline
 from labeler.training import run_round
+from tests.builders import PAYLOAD, USER_PAYLOAD, seed_hostile_names
 from tests.conftest import PASSWORD
-from tests.e2e.test_labelling_page import log_in
-from tests.test_access_control import PAYLOAD, USER_PAYLOAD, seed_hostile_names
-from tests.test_api import project  # noqa: F401 - the colour project fixture
+from tests.e2e.conftest import log_in
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +59,7 @@ def _visit_all(browser, base: str, username: str, pages: dict[str, str]) -> list
     return problems
 
 
-def test_hostile_names_never_run_in_the_browser(browser, live_server, lead, project):  # noqa: F811
+def test_hostile_names_never_run_in_the_browser(browser, live_server, lead, project):
     ids = seed_hostile_names(project, lead)
     run_inline("retrain", project.id, run_round)  # predictions and metrics name the classes
     p = project.id

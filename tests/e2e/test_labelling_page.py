@@ -12,22 +12,13 @@ from labeler.models import Annotation, ModelRound
 from labeler.training import set_training_options
 from labeler.users import create_user
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import log_in, screenshot
 from tests.e2e.fashion import fashion_project
-from tests.test_api import project  # noqa: F401 - the colour project fixture
 
 pytestmark = pytest.mark.e2e
 
 
-def log_in(page, base, username, password):
-    page.goto(f"{base}/auth/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/$"))
-
-
-def test_label_ten_with_keys_undo_one_and_see_a_round(page, live_server, project):  # noqa: F811
+def test_label_ten_with_keys_undo_one_and_see_a_round(page, live_server, project):
     from labeler.jobs import run_inline
     from labeler.training import run_round
 

@@ -12,9 +12,8 @@ from labeler.annotations import record_label
 from labeler.extensions import db
 from labeler.models import Image
 from labeler.users import create_user
-from tests.e2e.conftest import screenshot
-from tests.e2e.test_labelling_page import log_in
-from tests.test_training import colour_image
+from tests.builders import colour_image
+from tests.e2e.conftest import log_in, screenshot
 
 pytestmark = pytest.mark.e2e
 

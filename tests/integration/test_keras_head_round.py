@@ -7,12 +7,18 @@ import pytest
 from labeler.jobs import run_inline
 from labeler.models import JobStatus
 from labeler.training import latest_round, load_head, run_round, set_training_options
-from tests.test_training import alice, label_from_queue, project  # noqa: F401 - fixtures
+from tests.builders import embedded_colour_project, label_from_queue
 
 pytestmark = pytest.mark.integration
 
 
-def test_round_with_keras_dense_head_trains_saves_and_reloads(project, alice):  # noqa: F811
+@pytest.fixture
+def project(app, tmp_path):
+    """The colour project with 20 images of each colour (as tests/test_training.py)."""
+    return embedded_colour_project(tmp_path / "in", per_colour=20, seed_step=7)
+
+
+def test_round_with_keras_dense_head_trains_saves_and_reloads(project, alice):
     set_training_options(project, head="keras_dense")
     label_from_queue(project, alice)
 

@@ -1,0 +1,32 @@
+"""Rules of the code's shape that no linter checks for us (import-linter checks the layers)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests"
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a Python file imports (``from x import y`` counts ``x`` and ``x.y``)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_no_test_module_imports_another_test_module():
+    # Shared builders live in tests/builders.py and fixtures in conftest.py; a test that
+    # imports another test module also imports (and may collect) its tests and fixtures.
+    offenders = []
+    for path in sorted(TESTS.rglob("*.py")):
+        for name in imported_modules(path):
+            if name.startswith("tests.") and name.rsplit(".", 1)[-1].startswith("test_"):
+                offenders.append(f"{path.relative_to(REPO)} imports {name}")
+    assert offenders == []
