@@ -101,12 +101,8 @@ def project_show(name: str) -> None:
     """Show project NAME: images, and labelled images per class."""
     from .project_vectors import embedding_counts, project_backbone_name
     from .projects import get_project, project_counts
-    from .training import (
-        labels_until_next_round,
-        latest_round,
-        project_retrain_every,
-        project_strategy,
-    )
+    from .rounds import latest_round
+    from .training import labels_until_next_round, project_retrain_every, project_strategy
 
     project = get_project(name)
     counts = project_counts(project)
@@ -482,7 +478,7 @@ def restore_command(archive: Path, new_name: str | None) -> None:
 
     Annotators are matched by username; unknown ones become disabled accounts.
     """
-    from .backup import restore_project
+    from .restore import restore_project
 
     report = restore_project(archive, new_name)
     counts = report.counts
@@ -495,6 +491,8 @@ def restore_command(archive: Path, new_name: str | None) -> None:
                    "the label history and cannot log in.")
     else:
         click.echo("Every annotator was matched to an existing account (0 created).")
+    for sentence in report.skipped_heads:
+        click.echo(sentence)
 
 
 @labels_group.command("import")

@@ -14,7 +14,7 @@ from .models import Annotation, Image, JobStatus, ModelRound, Project
 from .project_vectors import current_vectors
 from .queue import SKIPPED_BASE
 from .reasons import IMPORT_ORDER, describe
-from .training import load_head
+from .rounds import load_head
 from .vectors import VectorStore
 
 NEIGHBOURS = 3

@@ -26,8 +26,8 @@ from .errors import LabelerError
 from .extensions import db
 from .jobs import Progress, runner
 from .models import Job, ModelRound, Project
+from .rounds import head_path, latest_round
 from .storage import data_root
-from .training import head_path, latest_round
 
 EXPORT_JOB = "export"
 _MODEL_FILE = re.compile(r"^round-(\d+)\.job-(\d+)\.keras$")

@@ -47,7 +47,7 @@ class ExportedModel:
 
 def _trained_round(project: Project) -> tuple[ModelRound, Any]:
     """The project's active round and its head, or a LabelerError saying how to get one."""
-    from .training import latest_round, load_head
+    from .rounds import latest_round, load_head
 
     round_ = latest_round(project)
     head = load_head(project, round_) if round_ is not None else None

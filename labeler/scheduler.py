@@ -17,6 +17,7 @@ from .extensions import db
 from .jobs import JobAlreadyRunning, runner
 from .models import Job, Project
 from .project_vectors import EMBED_JOB, embed_project, embedding_counts
+from .rounds import head_missing
 from .training import maybe_submit_retrain, submit_retrain
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,12 @@ def submit_embedding(app: Flask, project: Project) -> Job | None:
 
 
 def submit_due_work(app: Flask) -> list[Job]:
-    """Queue an embed job for each project with images lacking vectors, else a due round."""
+    """Queue an embed job for each project with images lacking vectors, else a due round.
+
+    A round is due after N new labels (``maybe_submit_retrain``), or when the newest round
+    trained a head that is gone (an old pickle removed at start-up, a lost file): heads are
+    derived from the labels, so the round is run again.
+    """
     jobs = []
     for project in db.session.scalars(select(Project).order_by(Project.id)):
         embedded, total = embedding_counts(project)
@@ -58,6 +64,11 @@ def submit_due_work(app: Flask) -> list[Job]:
         elif embedded == total and embedded and (
                 job := maybe_submit_retrain(app, project)) is not None:
             jobs.append(job)  # e.g. labels given while no server was running
+        elif embedded == total and embedded and head_missing(project):
+            try:
+                jobs.append(submit_retrain(app, project))
+            except JobAlreadyRunning:
+                pass
     return jobs
 
 

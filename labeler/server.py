@@ -47,6 +47,7 @@ def prepare(app: Flask) -> None:
     from .extensions import db
     from .importer import remove_abandoned_upload_spools
     from .jobs import fail_stale_jobs
+    from .rounds import retire_pickled_heads
     from .storage import data_root
     from .users import has_users
 
@@ -57,6 +58,7 @@ def prepare(app: Flask) -> None:
                        "  labeler user create NAME --role lead")
         fail_stale_jobs()  # jobs a crashed server was running are shown as interrupted
         remove_abandoned_upload_spools(data_root())
+        retire_pickled_heads(data_root())  # never loaded; their rounds retrain (rounds.py)
         db.session.remove()
         db.engine.dispose()  # forked workers must not share the master's pooled connections
 

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import functools
 import logging
-import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +30,8 @@ from .learning import duplicates, label_quality, strategies
 from .learning.heads import LogisticHead, NotEnoughLabels, pool_statistics
 from .models import Image, Job, JobStatus, ModelRound, Project, utcnow
 from .project_vectors import current_vectors
-from .storage import atomic_writer, data_root
+from .rounds import save_head
+from .storage import atomic_writer
 from .vectors import VectorStore
 
 log = logging.getLogger(__name__)
@@ -86,14 +85,6 @@ def set_training_options(project: Project, *, strategy: str | None = None,
 # --- rounds ---------------------------------------------------------------------------------
 
 
-def latest_round(project: Project, *, succeeded_only: bool = True) -> ModelRound | None:
-    """The newest round (by default the newest that succeeded: the active model)."""
-    query = select(ModelRound).where(ModelRound.project_id == project.id)
-    if succeeded_only:
-        query = query.where(ModelRound.status == JobStatus.SUCCEEDED)
-    return db.session.scalar(query.order_by(ModelRound.number.desc()).limit(1))
-
-
 def labelled_count(project: Project) -> int:
     return db.session.scalar(
         select(func.count()).select_from(Image)
@@ -116,32 +107,6 @@ def labels_until_next_round(project: Project) -> int:
     if last is None:
         return 0
     return max(0, project_retrain_every(project) - (count - last))
-
-
-def head_path(project_id: int, number: int) -> Path:
-    return data_root() / "models" / str(project_id) / f"round-{number}.pkl"
-
-
-def load_head(project: Project, round_: ModelRound | None = None) -> Any | None:
-    """The fitted head of a round (default: the active one), or None if it has none."""
-    round_ = round_ or latest_round(project)
-    if round_ is None or not round_.metrics.get("trained"):
-        return None
-    path = head_path(project.id, round_.number)
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return _read_head(str(path), stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=16)
-def _read_head(path: str, mtime_ns: int, size: int) -> Any:
-    # Cached by file identity: every `next` request needs the head, and a round writes a
-    # new file (atomically) rather than changing one, so a stale entry can't be served.
-    # The head is only ever used for predict_proba, never mutated.
-    with open(path, "rb") as handle:
-        return pickle.load(handle)
 
 
 @dataclass
@@ -283,7 +248,7 @@ def _near_duplicate_groups(pool: _Pool) -> np.ndarray:
                    dtype=np.int64)
     cache = store.vectors_path.parent / f"{store.vectors_path.stem}.duplicates.npz"
     try:
-        with np.load(cache) as saved:
+        with np.load(cache, allow_pickle=False) as saved:
             if np.array_equal(saved["key"], key) and len(saved["groups"]) == len(pool.image_ids):
                 return saved["groups"]
     except (OSError, KeyError, ValueError):
@@ -292,11 +257,6 @@ def _near_duplicate_groups(pool: _Pool) -> np.ndarray:
     with atomic_writer(cache) as handle:
         np.savez(handle, key=key, groups=groups)
     return groups
-
-
-def _save_head(project_id: int, number: int, head: Any) -> None:
-    with atomic_writer(head_path(project_id, number)) as handle:
-        pickle.dump(head, handle)
 
 
 def run_round(progress: Callable[..., None], project_id: int, queue_batch: int = 40) -> str:
@@ -335,7 +295,7 @@ def run_round(progress: Callable[..., None], project_id: int, queue_batch: int =
         _write_predictions(project, pool, number, picks.queue_order(), picks.scores,
                            fitted["proba"], classes, fitted["suspects"], groups)
         if fitted["head"] is not None:
-            _save_head(project.id, number, fitted["head"])
+            save_head(project.id, number, fitted["head"])
         metrics = fitted["metrics"]
         metrics["duplicate_groups"] = int(len(np.unique(groups[groups >= 0])))
         metrics["pool"] = int(len(pool.image_ids))

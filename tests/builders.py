@@ -172,3 +172,24 @@ def seed_hostile_names(target, lead) -> dict[str, int]:
                        message=f"could not read {PAYLOAD}"))
     db.session.commit()
     return {"user_id": hostile.id, "image_id": rows[0].id}
+
+
+# --- pickle payloads (nothing may ever unpickle them) -------------------------------------
+
+
+class CreatesAFile:
+    """A pickle payload: unpickling it opens (creates) ``path`` for writing."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def pickled_head_arrays(marker) -> bytes:
+    """An .npz that looks like a head but holds a pickle (an object array) among its arrays."""
+    buffer = io.BytesIO()
+    np.savez(buffer, kind=np.array("logistic"), format=np.array(1),
+             coef_=np.array([CreatesAFile(marker)], dtype=object))
+    return buffer.getvalue()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import pickle
 import threading
 import zipfile
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from labeler import create_app
-from labeler.backup import backup_project, restore_project
+from labeler.backup import backup_project
 from labeler.database import upgrade_database
 from labeler.errors import LabelerError
 from labeler.extensions import db
@@ -22,9 +24,17 @@ from labeler.models import Annotation, Image, JobStatus, ModelRound, Project, Us
 from labeler.project_vectors import current_vectors
 from labeler.projects import class_by_name, create_project, get_project
 from labeler.queue import lease_next, skip, submit_label, undo
-from labeler.training import load_head, run_round
+from labeler.restore import restore_project
+from labeler.rounds import head_missing, latest_round, load_head
+from labeler.training import run_round
 from labeler.users import authenticate, create_api_token, create_user
-from tests.builders import COLOURS, embedded_colour_project, true_colour
+from tests.builders import (
+    COLOURS,
+    CreatesAFile,
+    embedded_colour_project,
+    pickled_head_arrays,
+    true_colour,
+)
 from tests.conftest import PASSWORD
 from tests.dbutil import database_config
 
@@ -220,7 +230,7 @@ def test_a_restore_that_fails_midway_leaves_no_rows_and_no_project_files(
         raise OSError("No space left on device")
 
     # Heads are the last files written: vectors of the new project already exist by then.
-    monkeypatch.setattr("labeler.backup.head_path", disk_full)
+    monkeypatch.setattr("labeler.restore.head_path", disk_full)
     with pytest.raises(OSError, match="No space left"):
         restore_project(archive, "copy")
 
@@ -323,3 +333,55 @@ def test_verify_refuses_a_file_that_is_not_a_backup(app, tmp_path):
 
     with pytest.raises(LabelerError, match="not a labeler backup"):
         restore_project(not_backup)
+
+
+def rewrite_archive(archive: Path, out: Path, replace: dict[str, bytes | None],
+                    format_version: int | None = None) -> Path:
+    """A copy of ``archive`` with members replaced (None: removed) and a manifest whose
+    checksums match again: what someone who edits a backup on purpose would produce."""
+    with zipfile.ZipFile(archive) as source:
+        manifest = json.loads(source.read("manifest.json"))
+        members = {name: source.read(name) for name in source.namelist()
+                   if name != "manifest.json"}
+    for name, data in replace.items():
+        if data is None:
+            members.pop(name)
+        else:
+            members[name] = data
+    manifest["members"] = {name: {"sha256": hashlib.sha256(data).hexdigest(),
+                                  "size": len(data)} for name, data in members.items()}
+    if format_version is not None:
+        manifest["format_version"] = format_version
+    with zipfile.ZipFile(out, "w") as target:
+        for name, data in members.items():
+            target.writestr(name, data)
+        target.writestr("manifest.json", json.dumps(manifest))
+    return out
+
+
+@pytest.mark.parametrize("disguise", ["old-format pickle", "pickle inside the arrays"])
+def test_a_backup_whose_model_carries_a_pickle_restores_without_running_it(
+        app, project, runner, tmp_path, fresh_app, disguise):
+    marker = tmp_path / "the-payload-ran"
+    archive = backup(runner, tmp_path)
+    number = latest_round(project).number
+    if disguise == "old-format pickle":  # as format 1 stored heads, edited by someone
+        hostile = rewrite_archive(archive, tmp_path / "hostile.zip", {
+            f"models/round-{number}.npz": None,
+            f"models/round-{number}.pkl": pickle.dumps(CreatesAFile(marker))}, 1)
+        reason = "is an old pickle, which labeler never loads"
+    else:
+        hostile = rewrite_archive(archive, tmp_path / "hostile.zip", {
+            f"models/round-{number}.npz": pickled_head_arrays(marker)})
+        reason = "could not be read (it is not plain data"
+
+    result = invoke_in(fresh_app, ["restore", str(hostile)])
+
+    assert result.exit_code == 0, result.output
+    assert not marker.exists()
+    assert f"The model of round {number} {reason}" in result.output
+    assert "retrained from the labels" in result.output
+    with fresh_app.app_context():
+        restored = get_project("colours")
+        assert load_head(restored) is None and head_missing(restored)
+        assert not marker.exists()

@@ -30,3 +30,30 @@ def test_no_test_module_imports_another_test_module():
             if name.startswith("tests.") and name.rsplit(".", 1)[-1].startswith("test_"):
                 offenders.append(f"{path.relative_to(REPO)} imports {name}")
     assert offenders == []
+
+
+LABELER = REPO / "labeler"
+# The one unpickler: it reads the PyTorch weights file of the default backbone through an
+# allow-list of harmless names (see its module docstring and tests/test_torch_weights.py).
+UNPICKLER = LABELER / "embeddings" / "torch_weights.py"
+UNPICKLING = ("pickle", "cPickle", "dill", "cloudpickle", "joblib", "shelve", "marshal")
+
+
+def test_nothing_in_labeler_but_the_weights_reader_unpickles():
+    # A pickle runs whatever code it names; our own data (heads, caches, backups) is stored
+    # as plain arrays and JSON, and np.load is never allowed to unpickle.
+    offenders = []
+    for path in sorted(LABELER.rglob("*.py")):
+        if path == UNPICKLER:
+            continue
+        where = path.relative_to(REPO)
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                modules = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                           else [node.module or ""])
+                offenders += [f"{where}:{node.lineno} imports {m}" for m in modules
+                              if m.split(".")[0] in UNPICKLING]
+            elif isinstance(node, ast.keyword) and node.arg == "allow_pickle" and not (
+                    isinstance(node.value, ast.Constant) and node.value.value is False):
+                offenders.append(f"{where}:{node.value.lineno} allow_pickle is not False")
+    assert offenders == []

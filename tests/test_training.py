@@ -16,10 +16,9 @@ from labeler.models import Image, JobStatus, ModelRound
 from labeler.project_vectors import embed_project
 from labeler.projects import class_by_name
 from labeler.queue import LeaseConflict, lease_next, skip, submit_label, undo
+from labeler.rounds import latest_round, load_head
 from labeler.training import (
     labels_until_next_round,
-    latest_round,
-    load_head,
     maybe_submit_retrain,
     run_round,
     set_training_options,

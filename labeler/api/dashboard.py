@@ -20,9 +20,9 @@ from ..models import Image, Job, JobStatus, ModelRound, Project, utcnow
 from ..project_vectors import embedding_counts
 from ..projects import project_counts
 from ..reports import annotator_reports
+from ..rounds import latest_round
 from ..training import (
     labels_until_next_round,
-    latest_round,
     project_retrain_every,
     project_strategy,
     set_training_options,

@@ -10,7 +10,8 @@ from ..extensions import db
 from ..models import Project
 from ..projects import class_by_name
 from ..queue import lease_next, skip, submit_label, undo
-from ..training import load_head, maybe_submit_retrain
+from ..rounds import load_head
+from ..training import maybe_submit_retrain
 from . import ApiError, bp, serialize
 from .payload import field, int_arg, json_body
 

@@ -10,7 +10,8 @@ from ..extensions import db
 from ..models import Job, ModelRound, Project
 from ..project_vectors import embedding_counts
 from ..projects import create_project
-from ..training import labels_until_next_round, latest_round, submit_retrain
+from ..rounds import latest_round
+from ..training import labels_until_next_round, submit_retrain
 from . import ApiError, bp, require_lead, serialize
 from .labelling import get_project_or_404
 from .payload import field, json_body

@@ -3,10 +3,15 @@
 It has the estimator contract of :class:`labeler.learning.heads.LogisticHead` (and shares
 its label checks), but trains a Keras softmax layer, so it lives here, in the one package
 that imports TensorFlow, which it does lazily: importing this module loads no TensorFlow.
+A fitted head is saved as arrays (``dense_arrays``), its Keras model among them as the
+bytes of a ``.keras`` file, and loaded back in Keras' safe mode: never a pickle.
 """
 
 from __future__ import annotations
 
+import tempfile
+import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -119,3 +124,51 @@ class KerasDenseHead(ClassifierMixin, BaseEstimator):
         """Most probable class of each row, as an entry of ``classes_``."""
         proba = self.predict_proba(X)  # first, so an unfitted head raises NotFittedError
         return self.classes_[np.argmax(proba, axis=1)]
+
+
+#: The kind recorded in a saved dense head's file (see ``labeler.learning.head_store``).
+KERAS_DENSE = "keras_dense"
+_PARAMETERS = ("epochs", "batch_size", "learning_rate", "l2", "seed")
+
+
+def dense_arrays(head: KerasDenseHead) -> dict[str, np.ndarray]:
+    """A fitted KerasDenseHead as arrays: its model as ``.keras`` bytes, classes, parameters."""
+    import keras
+
+    with tempfile.TemporaryDirectory(prefix="labeler-head-") as folder:
+        path = Path(folder) / "model.keras"
+        with warnings.catch_warnings():
+            # Keras 3.15's saver calls np.array() on TF variables, which NumPy 2 flags.
+            warnings.filterwarnings(
+                "ignore", "__array__ implementation doesn't accept", DeprecationWarning)
+            keras.saving.save_model(head.model_, path)
+        model_bytes = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+    return {"keras_model": model_bytes, "classes_": head.classes_,
+            "n_features_in_": np.array(head.n_features_in_),
+            **{name: np.array(getattr(head, name)) for name in _PARAMETERS}}
+
+
+def dense_from_arrays(arrays: dict[str, Any]) -> KerasDenseHead:
+    """The KerasDenseHead that ``dense_arrays`` saved; its model is loaded in safe mode.
+
+    Raises:
+        ValueError: an array is missing, or the model bytes are not a loadable ``.keras``
+            file of built-in layers (safe mode refuses Python code such as ``Lambda``).
+    """
+    import keras
+
+    try:
+        head = KerasDenseHead(**{name: arrays[name].item() for name in _PARAMETERS})
+        model_bytes = np.asarray(arrays["keras_model"], dtype=np.uint8).tobytes()
+        head.classes_ = np.asarray(arrays["classes_"])
+        head.n_features_in_ = int(arrays["n_features_in_"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"a Keras dense head without its {exc}") from exc
+    with tempfile.TemporaryDirectory(prefix="labeler-head-") as folder:
+        path = Path(folder) / "model.keras"
+        path.write_bytes(model_bytes)
+        try:
+            head.model_ = keras.saving.load_model(path, compile=False, safe_mode=True)
+        except Exception as exc:  # a damaged or hostile zip raises many different errors
+            raise ValueError(f"its Keras model cannot be loaded safely ({exc})") from exc
+    return head

@@ -21,7 +21,7 @@ from ..api.gallery import (
 from ..api.serialize import pixelated
 from ..extensions import db
 from ..models import Annotation, Image, Project
-from ..training import latest_round
+from ..rounds import latest_round
 
 bp = Blueprint("gallery", __name__)
 

@@ -6,7 +6,8 @@ import pytest
 
 from labeler.jobs import run_inline
 from labeler.models import JobStatus
-from labeler.training import latest_round, load_head, run_round, set_training_options
+from labeler.rounds import latest_round, load_head
+from labeler.training import run_round, set_training_options
 from tests.builders import embedded_colour_project, label_from_queue
 
 pytestmark = pytest.mark.integration

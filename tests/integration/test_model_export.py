@@ -26,7 +26,8 @@ from labeler.models import Image, JobStatus
 from labeler.project_vectors import current_vectors, embed_project
 from labeler.projects import class_by_name, create_project
 from labeler.queue import lease_next, submit_label
-from labeler.training import load_head, run_round, set_training_options
+from labeler.rounds import load_head
+from labeler.training import run_round, set_training_options
 from labeler.users import create_user
 from tests import imagegen
 
