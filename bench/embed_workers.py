@@ -36,9 +36,9 @@ def run(count: int, chunk: int, compute: float, n_workers: int, redis_url: str,
     from labeler import create_app
     from labeler.database import upgrade_database
     from labeler.extensions import db
-    from labeler.jobs import runner
+    from labeler.jobs import JobKind, runner
     from labeler.models import Job, JobChunk, JobStatus
-    from labeler.project_vectors import EMBED_JOB, embed_project
+    from labeler.project_vectors import embed_project
     from labeler.projects import create_project
     from tests.fakes import FAKE_BACKBONE
     from tests.redis_server import db_url
@@ -58,7 +58,7 @@ def run(count: int, chunk: int, compute: float, n_workers: int, redis_url: str,
             while len(Worker.all(connection=connection)) < n_workers:
                 time.sleep(0.05)
             start = time.perf_counter()
-            job = runner(app).submit(EMBED_JOB, project.id, embed_project)
+            job = runner(app).submit(JobKind.EMBED, project.id, embed_project)
             while True:
                 db.session.rollback()
                 status = db.session.get(Job, job.id).status

@@ -9,7 +9,7 @@ on the same data directory, as a web worker that never embedded would be, times:
 - a second model export in the same process (TensorFlow already loaded),
 
 and the process's peak resident memory before and after. The numbers decide whether the
-web page builds the model inside a request or in a background job (labeler/export_jobs.py).
+web page builds the model inside a request or in a background job (labeler/jobs/exports.py).
 
     python bench/model_export_time.py
 """

@@ -170,13 +170,13 @@ def project_set(name: str, strategy: str | None, retrain_every: int | None,
 @with_database
 def retrain_command(project_name: str) -> None:
     """Run a retrain round now: fit the head on all labels, auto-tag and re-rank."""
-    from .jobs import run_inline
+    from .jobs import JobKind, run_inline
     from .models import JobStatus
     from .projects import get_project
-    from .training import RETRAIN_JOB, run_round
+    from .training import run_round
 
     project = get_project(project_name)
-    job = run_inline(RETRAIN_JOB, project.id, run_round)
+    job = run_inline(JobKind.RETRAIN, project.id, run_round)
     if job.status != JobStatus.SUCCEEDED:
         raise click.ClickException(job.message)
     click.echo(job.message)
@@ -198,8 +198,8 @@ def import_command(project_name: str, paths: tuple[Path, ...], labels_from_folde
     Every file is checked by decoding it; duplicates (same bytes) are stored once; bad
     files are listed with the reason and the import goes on.
     """
-    from .importer import IMPORT_JOB, import_job, import_paths
-    from .jobs import runner
+    from .importer import import_paths
+    from .jobs.pipelines import submit_import
     from .projects import get_project
 
     project = get_project(project_name)
@@ -212,9 +212,8 @@ def import_command(project_name: str, paths: tuple[Path, ...], labels_from_folde
         missing = [str(path) for path in paths if not path.exists()]
         if missing:
             raise click.ClickException(f"No such file or folder: {', '.join(missing)}")
-        job = runner(app).submit(IMPORT_JOB, project.id, import_job,
-                                 paths=[str(path.resolve()) for path in paths],
-                                 labels_from_folders=labels_from_folders)
+        job = submit_import(app, project, [str(path.resolve()) for path in paths],
+                            labels_from_folders)
         click.echo(f"Queued import job {job.id} for {project.name!r}; a `labeler worker` "
                    f"runs it, then embeds the new images. Follow it on the dashboard or "
                    f"at /api/v1/jobs/{job.id}.")
@@ -245,9 +244,9 @@ def embed_command(project_name: str, batch_size: int) -> None:
 
     Safe to interrupt: run it again and it continues where it stopped.
     """
-    from .jobs import run_inline
+    from .jobs import JobKind, run_inline
     from .models import JobStatus
-    from .project_vectors import EMBED_JOB, embed_project
+    from .project_vectors import embed_project
     from .projects import get_project
 
     project = get_project(project_name)
@@ -258,7 +257,7 @@ def embed_command(project_name: str, batch_size: int) -> None:
             bar.n = fraction
             bar.set_postfix_str(message, refresh=True)
 
-        job = run_inline(EMBED_JOB, project.id, embed_project, on_update=update,
+        job = run_inline(JobKind.EMBED, project.id, embed_project, on_update=update,
                          batch_size=batch_size)
     if job.status != JobStatus.SUCCEEDED:
         raise click.ClickException(job.message)
@@ -541,9 +540,9 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
 @with_database
 def worker_command(burst: bool, queues: str | None) -> None:
     """Run jobs from the Redis queue at LABELER_QUEUE_URL (start any number, anywhere)."""
-    from .jobqueue.backend import DEFAULT_QUEUES
-    from .jobqueue.worker import LabelerWorker
     from .jobs import runner
+    from .jobs.rq.backend import DEFAULT_QUEUES
+    from .jobs.rq.worker import LabelerWorker
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if not app.config["QUEUE_URL"]:

@@ -23,7 +23,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .annotations import record_label
-from .errors import LabelerError
 from .extensions import db
 from .imaging import DecodedImage, InvalidImage, decode_and_thumbnail
 from .models import Image, Project, User
@@ -234,37 +233,6 @@ def import_paths(project: Project, paths: Iterable[Path], *, labels_from_folders
                           on_progress=on_progress)
 
 
-IMPORT_JOB = "import"
-
-
-def import_job(progress: Callable[..., None], project_id: int, paths: list[str],
-               labels_from_folders: bool = False) -> str:
-    """Job: import ``paths`` (as this process sees them), then queue their embedding.
-
-    What ``labeler import --queue`` hands to a ``labeler worker``: the paths must exist at
-    the same place on the worker's machine (a shared file system). Returns the summary,
-    with the first rejections, for the Job row.
-    """
-    from .scheduler import submit_embedding  # the scheduler imports the training stack
-
-    project = db.session.get(Project, project_id)
-    if project is None:
-        raise LabelerError(f"Project {project_id} no longer exists.")
-
-    def on_progress(done: int, total: int) -> None:
-        progress(done / total if total else 0.0, f"Imported {done} of {total} files")
-
-    report = import_paths(project, [Path(p) for p in paths],
-                          labels_from_folders=labels_from_folders, on_progress=on_progress)
-    if report.imported:
-        submit_embedding(current_app._get_current_object(), project)  # type: ignore[attr-defined]
-    shown = [f"rejected {r.name}: {r.reason}" for r in report.rejected[:MAX_REJECTIONS_SHOWN]]
-    if len(report.rejected) > MAX_REJECTIONS_SHOWN:
-        shown.append(f"... and {len(report.rejected) - MAX_REJECTIONS_SHOWN} more rejected")
-    return "\n".join([report.summary(), *shown])
-
-
-MAX_REJECTIONS_SHOWN = 20
 UPLOAD_SPOOL_PREFIX = "upload-"
 # An upload spool older than this belongs to a request whose process died (kill -9, power
 # cut): no upload takes a day, and several servers may share the data directory.

@@ -28,9 +28,6 @@ from .vectors import EmbeddingSpace, VectorStore
 
 log = logging.getLogger(__name__)
 
-EMBED_JOB = "embed"
-
-
 class EmbeddingBackbone(Protocol):
     """What the embed job needs of a backbone (``labeler.embeddings.Backbone`` has it)."""
 

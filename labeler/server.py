@@ -67,7 +67,7 @@ def start_worker_services(app: Flask) -> None:
     """In each worker process, after the fork: BLAS threads and the scheduler."""
     from threadpoolctl import threadpool_limits
 
-    from .scheduler import start_scheduler
+    from .jobs.scheduler import start_scheduler
 
     # One BLAS thread per worker. Requests do small matrix products (a head's
     # predict_proba, nearest labelled neighbours), and OpenBLAS's pool threads spin after

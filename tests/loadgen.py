@@ -268,10 +268,10 @@ def prepare_project(home, n_images: int, n_annotators: int, database_url: str | 
     from labeler.embeddings import register_backbone
     from labeler.extensions import db
     from labeler.importer import import_paths
-    from labeler.jobs import run_inline
+    from labeler.jobs import JobKind, run_inline
     from labeler.project_vectors import embed_project
     from labeler.projects import create_project
-    from labeler.training import RETRAIN_JOB, run_round
+    from labeler.training import run_round
     from labeler.users import create_api_token, create_user
     from tests.dbutil import database_config
     from tests.fakes import WideFakeBackbone
@@ -297,7 +297,7 @@ def prepare_project(home, n_images: int, n_annotators: int, database_url: str | 
         project = create_project("load", names, backbone=backbone.spec.name)
         import_paths(project, [folder])
         run_inline("embed", project.id, embed_project)
-        run_inline(RETRAIN_JOB, project.id, run_round)  # the cold-start round ranks the queue
+        run_inline(JobKind.RETRAIN, project.id, run_round)  # the cold-start round ranks the queue
         tokens = [create_api_token(create_user(f"annotator{i}", "password-123"))
                   for i in range(n_annotators)]
         lead_token = create_api_token(create_user("lead", "password-123", "lead"))

@@ -179,8 +179,8 @@ def prepare_home(path: Path, *, images: Path | None = None, embed: bool = False,
     """Create users, tokens and a fake-backbone project; optionally import and embed."""
     from labeler.embeddings import register_backbone
     from labeler.importer import import_paths
-    from labeler.jobs import run_inline
-    from labeler.project_vectors import EMBED_JOB, embed_project
+    from labeler.jobs import JobKind, run_inline
+    from labeler.project_vectors import embed_project
     from labeler.projects import create_project
     from labeler.training import set_training_options
     from labeler.users import create_api_token, create_user
@@ -202,7 +202,7 @@ def prepare_home(path: Path, *, images: Path | None = None, embed: bool = False,
             import_paths(project, [images])
         if embed:
             register_backbone(FAKE_BACKBONE, lambda cache_dir: FakeBackbone())
-            job = run_inline(EMBED_JOB, project.id, embed_project)
+            job = run_inline(JobKind.EMBED, project.id, embed_project)
             assert job.status == "succeeded", job.message
         home = Home(path, project.id, token, annotator_tokens)
         db.session.remove()

@@ -24,12 +24,12 @@ from sqlalchemy import select
 from labeler import create_app
 from labeler.database import upgrade_database
 from labeler.extensions import db
-from labeler.jobqueue.backend import RqBackend
 from labeler.jobs import JobRunner, runner
+from labeler.jobs.pipelines import submit_embedding
+from labeler.jobs.rq.backend import RqBackend
 from labeler.models import Job, JobChunk, JobStatus
 from labeler.project_vectors import current_vectors, embedding_counts
 from labeler.projects import create_project
-from labeler.scheduler import submit_embedding
 from labeler.users import create_api_token, create_user
 from tests import dbutil
 from tests.builders import COLOURS, colour_image

@@ -14,9 +14,10 @@ import pytest
 
 from labeler import export
 from labeler.errors import LabelerError
-from labeler.export_jobs import EXPORT_JOB, built_model, exports_dir
 from labeler.extensions import db
 from labeler.jobs import runner
+from labeler.jobs.kinds import JobKind
+from labeler.model_files import built_model, exports_dir
 from labeler.models import Job
 from labeler.projects import class_by_name
 from labeler.queue import lease_next
@@ -64,7 +65,7 @@ def test_annotators_are_refused_every_export_route(client, annotator, project):
         assert response.status_code == 403, tail
         assert "leads" in response.text and "file_name" not in response.text
     assert client.post(url(project, "/model")).status_code == 403
-    assert db.session.query(Job).filter_by(kind=EXPORT_JOB).count() == 0
+    assert db.session.query(Job).filter_by(kind=JobKind.EXPORT).count() == 0
 
 
 @pytest.mark.parametrize("predictions", [False, True])
@@ -153,7 +154,7 @@ def test_the_model_is_built_by_a_job_then_downloaded(app, lead_client, project, 
     assert 'id="build-model"' in page and "classifier of round 2" in page
 
     build(app, lead_client, project)
-    job = db.session.query(Job).filter_by(kind=EXPORT_JOB).one()
+    job = db.session.query(Job).filter_by(kind=JobKind.EXPORT).one()
     assert job.status == "succeeded", job.message
     assert "round 2 is ready to download" in job.message
     assert fake_exporter == [exports_dir(project.id) / f"round-2.job-{job.id}.keras"]
@@ -196,12 +197,12 @@ def test_an_export_job_in_progress_shows_its_progress_not_a_second_button(
     from labeler.jobs import create_job
 
     trained(project, annotator)
-    job = create_job(EXPORT_JOB, project.id)  # queued, as if the runner were busy
+    job = create_job(JobKind.EXPORT, project.id)  # queued, as if the runner were busy
     page = lead_client.get(url(project)).text
     assert f'data-job-id="{job.id}"' in page and 'id="build-model"' not in page
     response = lead_client.post(url(project, "/model"), follow_redirects=True)
     assert "already queued" in response.text  # one export at a time, said in a sentence
-    assert db.session.query(Job).filter_by(kind=EXPORT_JOB).count() == 1
+    assert db.session.query(Job).filter_by(kind=JobKind.EXPORT).count() == 1
 
 
 def test_building_the_model_needs_the_forms_csrf_token(app, lead, project, annotator,
@@ -214,7 +215,7 @@ def test_building_the_model_needs_the_forms_csrf_token(app, lead, project, annot
     client.post("/auth/login", data={"username": lead.username,
                                      "password": "correct-horse-battery", "csrf_token": token})
     assert client.post(url(project, "/model")).status_code == 400
-    assert db.session.query(Job).filter_by(kind=EXPORT_JOB).count() == 0
+    assert db.session.query(Job).filter_by(kind=JobKind.EXPORT).count() == 0
     page = client.get(url(project)).text
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
     assert client.post(url(project, "/model"), data={"csrf_token": token}).status_code == 303

@@ -126,8 +126,8 @@ def test_similar_images_get_similar_vectors(project, fake, tmp_path):
 
 
 def test_server_embeds_new_images_then_ranks_them_for_cold_start(app, project, fake):
+    from labeler.jobs.scheduler import submit_due_work
     from labeler.rounds import latest_round
-    from labeler.scheduler import submit_due_work
 
     jobs = submit_due_work(app)
     assert [(job.kind, job.project_id) for job in jobs] == [("embed", project.id)]

@@ -12,6 +12,7 @@ from sklearn.datasets import make_blobs
 from labeler.extensions import db
 from labeler.jobs import run_inline
 from labeler.jobs import runner as job_runner
+from labeler.jobs.scheduler import submit_due_work
 from labeler.learning.head_store import (
     UnreadableHead,
     logistic_arrays,
@@ -29,7 +30,6 @@ from labeler.rounds import (
     read_head,
     retire_pickled_heads,
 )
-from labeler.scheduler import submit_due_work
 from labeler.training import run_round
 from tests.builders import CreatesAFile, pickled_head_arrays, trained
 

@@ -12,6 +12,7 @@ from labeler.explain import explain
 from labeler.extensions import db
 from labeler.importer import import_paths
 from labeler.jobs import JobAlreadyRunning, create_job, run_inline
+from labeler.jobs.triggers import maybe_submit_retrain
 from labeler.models import Image, JobStatus, ModelRound
 from labeler.project_vectors import embed_project
 from labeler.projects import class_by_name
@@ -19,7 +20,6 @@ from labeler.queue import LeaseConflict, lease_next, skip, submit_label, undo
 from labeler.rounds import latest_round, load_head
 from labeler.training import (
     labels_until_next_round,
-    maybe_submit_retrain,
     run_round,
     set_training_options,
 )
@@ -266,8 +266,8 @@ def test_project_set_validates_strategy(runner, project):
 def test_long_rounds_pause_automatic_rounds_for_as_long_as_they_took(app, project, alice):
     from datetime import timedelta
 
+    from labeler.jobs.triggers import ROUND_PACING_MIN_S, pacing_wait_s
     from labeler.models import utcnow
-    from labeler.training import ROUND_PACING_MIN_S, pacing_wait_s
 
     set_training_options(project, retrain_every=1)
     run_inline("retrain", project.id, run_round)
@@ -291,9 +291,9 @@ def test_long_rounds_pause_automatic_rounds_for_as_long_as_they_took(app, projec
     assert pacing_wait_s(project) == 0
     # The process remembered the pause's end (30 s from the refusal); rewinding the clock
     # in the database doesn't move that, so forget it as the real 30 s would have.
-    from labeler import training
+    from labeler.jobs import triggers
 
-    training._paced_until.clear()
+    triggers._paced_until.clear()
     job = maybe_submit_retrain(app, project)
     assert job is not None and job.kind == "retrain"
     from labeler.jobs import runner

@@ -23,7 +23,7 @@ from sqlalchemy import insert, select
 
 from labeler.cli import main
 from labeler.extensions import db
-from labeler.jobqueue import chunks, worker
+from labeler.jobs.rq import chunks, worker
 from labeler.models import Image
 from labeler.storage import BlobStore
 from tests.dbutil import database_env

@@ -31,7 +31,7 @@ def export_project(project_id: int):
                                        export_http.parse_val_split(request.args.get("val_split")))
     if export_format == "model":
         # Built within the request (a script waits for it); the web page builds it in a
-        # background job instead (labeler.export_jobs).
+        # background job instead (labeler.jobs.exports).
         export_model = export.model_exporter()
         if export_model is None:
             raise ApiError(400, "Bad request", export.MODEL_UNAVAILABLE)

@@ -19,8 +19,8 @@ from sqlalchemy import Select, and_, func, or_, select
 from ..annotations import record_label
 from ..errors import LabelerError
 from ..extensions import db
+from ..jobs.triggers import maybe_submit_retrain
 from ..models import Image, LabelClass, Project
-from ..training import maybe_submit_retrain
 from . import ApiError, bp
 from .labelling import get_project_or_404
 from .payload import field, int_arg, json_body

@@ -7,11 +7,11 @@ from flask_login import current_user
 
 from ..errors import NotFound
 from ..extensions import db
+from ..jobs.triggers import maybe_submit_retrain
 from ..models import Project
 from ..projects import class_by_name
 from ..queue import lease_next, skip, submit_label, undo
 from ..rounds import load_head
-from ..training import maybe_submit_retrain
 from . import ApiError, bp, serialize
 from .payload import field, int_arg, json_body
 

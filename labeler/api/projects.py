@@ -7,11 +7,13 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..extensions import db
+from ..jobs.pipelines import upload_then_embed
+from ..jobs.triggers import submit_retrain
 from ..models import Job, ModelRound, Project
 from ..project_vectors import embedding_counts
 from ..projects import create_project
 from ..rounds import latest_round
-from ..training import labels_until_next_round, submit_retrain
+from ..training import labels_until_next_round
 from . import ApiError, bp, require_lead, serialize
 from .labelling import get_project_or_404
 from .payload import field, json_body
@@ -54,9 +56,6 @@ def upload_images(project_id: int):
     """Upload images and zips (multipart, field ``files``); per-file results with reasons."""
     from flask import request
 
-    from ..importer import import_uploads
-    from ..scheduler import submit_embedding
-
     require_lead()
     project = get_project_or_404(project_id)
     files = [f for f in request.files.getlist("files") if f and f.filename]
@@ -65,10 +64,8 @@ def upload_images(project_id: int):
                        "'files' (images or zip archives).")
     labels_from_folders = request.form.get("labels_from_folders", "").lower() in {
         "1", "true", "yes", "on"}
-    report = import_uploads(project, files, labels_from_folders=labels_from_folders,
-                            annotator=current_user)
-    if report.imported:
-        submit_embedding(current_app._get_current_object(), project)
+    report = upload_then_embed(current_app._get_current_object(), project, files,
+                               labels_from_folders=labels_from_folders, annotator=current_user)
     return jsonify(report.as_dict())
 
 

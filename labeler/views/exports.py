@@ -3,7 +3,7 @@
 Dataset downloads are plain GET forms answered by ``labeler.export_http``, as the API's
 are: CSV and JSON Lines streamed from one database snapshot, the folders zip built whole
 under a temporary name and then sent. The model is built by a background job
-(``labeler.export_jobs`` says why) started by a CSRF-protected POST; the page shows the
+(``labeler.jobs.exports`` says why) started by a CSRF-protected POST; the page shows the
 job's progress and, once the file exists, a link to it.
 """
 
@@ -21,10 +21,11 @@ from flask import (
     url_for,
 )
 
-from .. import export, export_http, export_jobs
+from .. import export, export_http, model_files
 from ..errors import LabelerError
 from ..extensions import db
 from ..jobs import JobAlreadyRunning
+from ..jobs import exports as export_jobs
 from ..models import Project
 from ..projects import project_counts
 from .access import lead_required
@@ -42,8 +43,8 @@ def _project_or_404(project_id: int) -> Project:
 def _page(project: Project, *, error: str = "", status: int = 200):
     """The export page, with the state of the model export."""
     job = export_jobs.latest_export_job(project)
-    built = export_jobs.built_model(project.id)
-    trained = export_jobs.trained_round(project)
+    built = model_files.built_model(project.id)
+    trained = model_files.trained_round(project)
     return render_template(
         "exports.html", project=project, counts=project_counts(project), error=error,
         model_available=export.model_exporter() is not None, trained=trained, built=built,
@@ -84,7 +85,7 @@ def start_model_export(project_id: int):
     if not ExportModelForm().validate_on_submit():
         return _page(project, error="The form expired; reload the page and try again.",
                      status=400)
-    if export_jobs.trained_round(project) is None:
+    if model_files.trained_round(project) is None:
         return _page(project, error="There is no trained model to export yet.", status=400)
     try:
         export_jobs.submit_model_export(current_app._get_current_object(), project)
@@ -100,7 +101,7 @@ def start_model_export(project_id: int):
 def model_file(project_id: int):
     """The newest model file an export job built for the project."""
     project = _project_or_404(project_id)
-    built = export_jobs.built_model(project.id)
+    built = model_files.built_model(project.id)
     try:
         handle = built.path.open("rb") if built else None
     except FileNotFoundError:  # replaced by a newer export between listing and opening

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from ..errors import LabelerError
 from ..extensions import db
-from ..importer import import_uploads
+from ..jobs.pipelines import upload_then_embed
 from ..models import Image, LabelClass, Project
 from ..projects import add_class, create_project, parse_label_list, project_counts, update_class
 from .access import lead_required
@@ -117,8 +117,6 @@ def update_class_view(project_id: int, class_id: int):
 @lead_required
 def upload(project_id: int):
     """Import uploaded images and zips (same validation as the CLI); embed in background."""
-    from ..scheduler import submit_embedding
-
     project = _project_or_404(project_id)
     form = UploadForm()
     files = [f for f in request.files.getlist(form.files.name) if f and f.filename]
@@ -129,10 +127,9 @@ def upload(project_id: int):
             return jsonify(error="Bad request", detail=message), 400
         flash(message, "error")
         return redirect(url_for("projects.show", project_id=project.id))
-    report = import_uploads(project, files, labels_from_folders=bool(
-        form.labels_from_folders.data), annotator=current_user)
-    if report.imported:
-        submit_embedding(current_app._get_current_object(), project)
+    report = upload_then_embed(current_app._get_current_object(), project, files,
+                               labels_from_folders=bool(form.labels_from_folders.data),
+                               annotator=current_user)
     if wants_json:
         return jsonify({**report.as_dict(), "summary": report.summary()})
     flash(report.summary(), "info")

@@ -10,11 +10,12 @@ from labeler.embeddings import DEFAULT_BACKBONE, register_backbone
 from labeler.extensions import db
 from labeler.importer import import_paths
 from labeler.jobs import runner
+from labeler.jobs.scheduler import submit_due_work
+from labeler.jobs.triggers import maybe_submit_retrain
 from labeler.models import Image, ModelRound
 from labeler.projects import class_by_name, create_project
 from labeler.queue import lease_next, submit_label
-from labeler.scheduler import submit_due_work
-from labeler.training import maybe_submit_retrain, set_training_options
+from labeler.training import set_training_options
 from labeler.users import create_user
 from tests import imagegen
 

@@ -7,10 +7,10 @@ import pytest
 from sqlalchemy import select
 
 from labeler.embeddings import DEFAULT_BACKBONE, register_backbone
-from labeler.export_jobs import EXPORT_JOB
 from labeler.extensions import db
 from labeler.importer import import_paths
 from labeler.jobs import run_inline, runner
+from labeler.jobs.kinds import JobKind
 from labeler.models import Image, Job, JobStatus
 from labeler.project_vectors import embed_project
 from labeler.projects import class_by_name, create_project
@@ -42,7 +42,7 @@ def test_a_lead_builds_and_downloads_a_model_keras_loads(app, lead_client, lead,
     response = lead_client.post(f"/projects/{project.id}/export/model")
     assert response.status_code == 303
     assert runner(app).wait_idle(300)
-    job = db.session.scalars(select(Job).where(Job.kind == EXPORT_JOB)).one()
+    job = db.session.scalars(select(Job).where(Job.kind == JobKind.EXPORT)).one()
     assert job.status == JobStatus.SUCCEEDED, job.message
     page = lead_client.get(f"/projects/{project.id}/export").text
     assert "Download the model of round 1" in page and "cross-validated accuracy" in page

@@ -7,80 +7,31 @@ TensorFlow. As a job it runs where jobs run (the server's job thread, or a ``lab
 worker`` with ``LABELER_QUEUE_URL``), shows its status like any other job, and leaves a
 file that is downloaded (and downloaded again) without building anything.
 
-Files live in ``data_root()/exports/<project id>/round-<N>.job-<J>.keras``, so the page
-knows which round a file holds; each successful export removes the project's older ones.
+The files, and how their names say which round they hold: ``labeler.model_files``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import select
 
-from . import export
-from .errors import LabelerError
-from .extensions import db
-from .jobs import Progress, runner
-from .models import Job, ModelRound, Project
-from .rounds import head_path, latest_round
-from .storage import data_root
-
-EXPORT_JOB = "export"
-_MODEL_FILE = re.compile(r"^round-(\d+)\.job-(\d+)\.keras$")
-
-
-@dataclass(frozen=True)
-class BuiltModel:
-    """A model file an export job left for download."""
-
-    path: Path
-    round_number: int
-    job_id: int
-    size_bytes: int
-
-
-def exports_dir(project_id: int) -> Path:
-    """Where a project's built model files are kept."""
-    return data_root() / "exports" / str(project_id)
-
-
-def built_model(project_id: int) -> BuiltModel | None:
-    """The newest model file built for the project, or None.
-
-    Files being written have a temporary name starting with a dot and are never listed.
-    """
-    newest: BuiltModel | None = None
-    folder = exports_dir(project_id)
-    for path in folder.iterdir() if folder.is_dir() else ():
-        match = _MODEL_FILE.match(path.name)
-        if match is None:
-            continue
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:  # removed by a newer export meanwhile
-            continue
-        found = BuiltModel(path, int(match[1]), int(match[2]), size)
-        if newest is None or found.job_id > newest.job_id:
-            newest = found
-    return newest
-
-
-def trained_round(project: Project) -> ModelRound | None:
-    """The active round if it trained a head that can be exported, else None."""
-    round_ = latest_round(project)
-    if round_ is None or not (round_.metrics or {}).get("trained"):
-        return None
-    return round_ if head_path(project.id, round_.number).exists() else None
+from .. import export
+from ..errors import LabelerError
+from ..extensions import db
+from ..model_files import MODEL_FILE, exports_dir, trained_round
+from ..models import Job, Project
+from .backend import runner
+from .kinds import JobKind
+from .rows import Progress
 
 
 def latest_export_job(project: Project) -> Job | None:
     """The project's most recent model export job, whatever its status."""
     return db.session.scalar(select(Job).where(Job.project_id == project.id,
-                                               Job.kind == EXPORT_JOB)
+                                               Job.kind == JobKind.EXPORT)
                              .order_by(Job.id.desc()).limit(1))
 
 
@@ -110,7 +61,7 @@ def export_model_job(progress: Progress, project_id: int) -> str:
     path = folder / f"round-{round_.number}.job-{progress.job_id}.keras"
     exporter(project, path)  # written under a temporary name, then moved into place
     for older in folder.iterdir():
-        if _MODEL_FILE.match(older.name) and older != path:
+        if MODEL_FILE.match(older.name) and older != path:
             older.unlink(missing_ok=True)
     size_mb = path.stat().st_size / 1e6
     return f"The model of round {round_.number} is ready to download ({size_mb:.1f} MB)."
@@ -118,4 +69,4 @@ def export_model_job(progress: Progress, project_id: int) -> str:
 
 def submit_model_export(app: Flask, project: Project) -> Job:
     """Queue a model export for ``project`` (JobAlreadyRunning if one is active)."""
-    return runner(app).submit(EXPORT_JOB, project.id, export_model_job)
+    return runner(app).submit(JobKind.EXPORT, project.id, export_model_job)

@@ -2,8 +2,9 @@
 
 One queue per job kind, so a worker can be dedicated to a kind (``labeler worker --queues
 labeler-embed``) and a backlog of embedding chunks never delays a retrain round: workers
-take the queues in ``DEFAULT_QUEUES`` order. Jobs are enqueued by import path, never by a
-pickled function, so a worker runs the code it has installed.
+take the queues in ``DEFAULT_QUEUES`` order. Jobs are enqueued by task name
+(``labeler.jobs.tasks``), never by a pickled function or an import path, so a worker runs
+only the tasks its installed labeler declares.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Callback, Queue, Retry
 
-from ..errors import LabelerError
-from ..extensions import db
-from ..jobs import QUEUE_OWNER_PREFIX, JobFunction, create_job, mark_interrupted
-from ..models import Job
+from ...errors import LabelerError
+from ...extensions import db
+from ...models import Job
+from ..execute import JobFunction
+from ..rows import QUEUE_OWNER_PREFIX, create_job, mark_interrupted
+from ..tasks import task_for
 
 # Rounds first, then imports and model exports, then embedding chunks (the long tail).
 DEFAULT_QUEUES = ("labeler-retrain", "labeler-import", "labeler-export", "labeler-embed")
@@ -26,23 +29,15 @@ RETRIES = 3
 # RQ's own limit on one run; liveness is the worker heartbeat's business (worker.py), so
 # this only stops a job that hangs, and must exceed the longest honest round or chunk.
 JOB_TIMEOUT_S = 24 * 3600
-# Job functions submitted with these paths are split into chunks (chunks.py); the value
-# says whether a round follows the embedding, as embed_then_schedule_round does in-process.
-CHUNKED = {"labeler.scheduler.embed_then_schedule_round": True,
-           "labeler.project_vectors.embed_project": False}
+
+
+# RQ calls our entry points by import path (only these three, all in this package).
+_RQ = "labeler.jobs.rq"
 
 
 def queue_name(kind: str) -> str:
     """The Redis queue of a job kind."""
     return f"labeler-{kind}"
-
-
-def function_path(func: JobFunction) -> str:
-    """``module.name`` of a job function, which a worker imports to run it."""
-    path = f"{func.__module__}.{func.__qualname__}"
-    if "<" in path:  # a lambda or a nested function cannot be imported by a worker
-        raise ValueError(f"Job function {path} must be defined at module level.")
-    return path
 
 
 class RqBackend:
@@ -58,14 +53,18 @@ class RqBackend:
 
     def submit(self, kind: str, project_id: int | None, func: JobFunction,
                **kwargs: Any) -> Job:
-        """Create the Job row and enqueue its work (JobAlreadyRunning if one is active)."""
-        path = function_path(func)
+        """Create the Job row and enqueue its work (JobAlreadyRunning if one is active).
+
+        Raises:
+            ValueError: ``func`` is not a declared task of ``kind`` (``labeler.jobs.tasks``).
+        """
+        task = task_for(func, kind)
         name = queue_name(kind)
         job = create_job(kind, project_id, owner=QUEUE_OWNER_PREFIX + name)
-        if path in CHUNKED:
-            target, args = "labeler.jobqueue.chunks.plan_embedding", (job.id, CHUNKED[path])
+        if task.chunked:
+            target, args = f"{_RQ}.chunks.plan_embedding", (job.id, task.round_after)
         else:
-            target, args = "labeler.jobqueue.entry.run_job", (job.id, path, kwargs)
+            target, args = f"{_RQ}.entry.run_job", (job.id, task.name, kwargs)
         try:
             self.enqueue(name, target, args, {"labeler_job_id": job.id})
         except RedisError as exc:
@@ -83,5 +82,5 @@ class RqBackend:
         """
         self.queue(name).enqueue(
             target, *args, job_timeout=JOB_TIMEOUT_S, retry=Retry(max=RETRIES),
-            on_failure=Callback("labeler.jobqueue.entry.on_failure"),
+            on_failure=Callback(f"{_RQ}.entry.on_failure"),
             meta=meta, result_ttl=3600)

@@ -15,17 +15,24 @@ import time
 
 from sqlalchemy import exists, func, select, update
 
-from ..errors import LabelerError
-from ..extensions import db
-from ..jobs import PROGRESS_INTERVAL_S, JobAlreadyRunning, _owner, mark_interrupted, runner
-from ..models import Image, Job, JobChunk, JobStatus, Project, utcnow
-from ..project_vectors import (
+from ...errors import LabelerError
+from ...extensions import db
+from ...models import Image, Job, JobChunk, JobStatus, Project, utcnow
+from ...project_vectors import (
     embed_images,
     embedded_summary,
     images_missing_vectors,
     prepare_embedding,
 )
-from ..vectors import EmbeddingSpace
+from ...vectors import EmbeddingSpace
+from ..backend import runner
+from ..rows import (
+    PROGRESS_INTERVAL_S,
+    JobAlreadyRunning,
+    current_owner,
+    mark_interrupted,
+)
+from ..triggers import submit_retrain
 from .backend import queue_name
 from .entry import job_context, worker_app
 
@@ -66,7 +73,7 @@ def plan_embedding(job_id: int, then_round: bool) -> str:
         db.session.commit()
         backend = runner(worker_app())
         for chunk in chunks:
-            backend.enqueue(queue_name(job.kind), "labeler.jobqueue.chunks.embed_chunk",  # type: ignore[attr-defined]
+            backend.enqueue(queue_name(job.kind), "labeler.jobs.rq.chunks.embed_chunk",  # type: ignore[attr-defined]
                             (chunk.id, then_round),
                             {"labeler_job_id": job_id, "labeler_chunk_id": chunk.id})
         return job.message
@@ -81,7 +88,7 @@ def embed_chunk(chunk_id: int, then_round: bool) -> str:
             return f"skipped: chunk {chunk_id}'s job is no longer active"
         if chunk.status == JobStatus.SUCCEEDED:
             return f"skipped: chunk {chunk_id} already done"
-        chunk.status, chunk.started_at, chunk.owner = JobStatus.RUNNING, utcnow(), _owner()
+        chunk.status, chunk.started_at, chunk.owner = JobStatus.RUNNING, utcnow(), current_owner()
         chunk.attempts += 1
         db.session.commit()
         job_id = job.id
@@ -152,8 +159,6 @@ def _finish_if_last(job_id: int, space: EmbeddingSpace) -> bool:
 
 def _queue_round(project: Project) -> None:
     """New vectors are images no round has ranked: queue one, as the in-process job does."""
-    from ..training import submit_retrain  # lazy: training loads the heads
-
     try:
         submit_retrain(worker_app(), project)
     except JobAlreadyRunning:

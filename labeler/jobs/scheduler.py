@@ -8,45 +8,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import select
 
-from .extensions import db
-from .jobs import JobAlreadyRunning, runner
-from .models import Job, Project
-from .project_vectors import EMBED_JOB, embed_project, embedding_counts
-from .rounds import head_missing
-from .training import maybe_submit_retrain, submit_retrain
+from ..extensions import db
+from ..models import Job, Project
+from ..project_vectors import embedding_counts
+from ..rounds import head_missing
+from .pipelines import submit_embedding
+from .rows import JobAlreadyRunning
+from .triggers import maybe_submit_retrain, submit_retrain
 
 log = logging.getLogger(__name__)
-
-
-def embed_then_schedule_round(progress: Callable[..., None], project_id: int) -> str:
-    """Job: embed the project's new images, then queue a round so they are ranked and tagged.
-
-    New vectors mean images no round has predicted or ranked yet, so a round follows
-    whenever this job embedded anything, not only when enough labels arrived.
-    """
-    before, _ = embedding_counts(db.session.get(Project, project_id))
-    summary = embed_project(progress=progress, project_id=project_id)
-    project = db.session.get(Project, project_id)
-    if project is not None and embedding_counts(project)[0] > before:
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        try:
-            submit_retrain(app, project)
-        except JobAlreadyRunning:
-            pass  # the running round started after some of these vectors; the next catches up
-    return summary
-
-
-def submit_embedding(app: Flask, project: Project) -> Job | None:
-    """Queue an embed job for ``project`` on the server's worker (None if one is active)."""
-    try:
-        return runner(app).submit(EMBED_JOB, project.id, embed_then_schedule_round)
-    except JobAlreadyRunning:
-        return None
 
 
 def submit_due_work(app: Flask) -> list[Job]:

@@ -1,4 +1,4 @@
-"""What an RQ job runs on a worker: a Job row's function, and the end of one that failed.
+"""What an RQ job runs on a worker: a Job row's task, and the end of one that failed.
 
 RQ calls these by import path. Each builds (once per process) the app from the worker's
 own configuration (``LABELER_*``), or uses the app of the ``labeler worker`` command, and
@@ -16,11 +16,12 @@ from typing import Any
 from flask import Flask, current_app, has_app_context
 from rq.exceptions import AbandonedJobError
 from rq.job import Job as RqJob
-from rq.utils import import_attribute
 
-from ..extensions import db
-from ..jobs import _execute, mark_interrupted
-from ..models import Job, JobChunk, JobStatus, utcnow
+from ...extensions import db
+from ...models import Job, JobChunk, JobStatus, utcnow
+from ..execute import execute_job
+from ..rows import mark_interrupted
+from ..tasks import TASKS
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def worker_app() -> Flask:
     if has_app_context():
         return current_app._get_current_object()  # type: ignore[attr-defined]
     if _app is None:
-        from .. import create_app
+        from ... import create_app
 
         _app = create_app()
     return _app
@@ -49,8 +50,8 @@ def job_context() -> Iterator[None]:
             db.session.remove()
 
 
-def run_job(job_id: int, func_path: str, kwargs: dict[str, Any]) -> str:
-    """RQ job: run the Job row's function, as the in-process runner would.
+def run_job(job_id: int, task_name: str, kwargs: dict[str, Any]) -> str:
+    """RQ job: run the Job row's task, as the in-process runner would.
 
     The row keeps its queue owner while it runs: a worker that dies is the queue's to
     notice (retry, then ``on_failure``), not ``fail_stale_jobs``'s.
@@ -59,9 +60,14 @@ def run_job(job_id: int, func_path: str, kwargs: dict[str, Any]) -> str:
         job = db.session.get(Job, job_id)
         if job is None or not job.is_active:
             return f"skipped: job {job_id} is no longer active"
-        owner = job.owner
-        func = import_attribute(func_path)
-        return _execute(job_id, func, kwargs, owner=owner).status
+        task = TASKS.get(task_name)
+        if task is None:  # queued by another version of labeler
+            mark_interrupted(job, f"This worker's labeler has no task {task_name!r}; run "
+                             "the same labeler version on the server and the workers, then "
+                             "start the job again.")
+            db.session.commit()
+            return f"failed: unknown task {task_name!r}"
+        return execute_job(job_id, task.function, kwargs, owner=job.owner).status
 
 
 def on_failure(rq_job: RqJob, connection: Any, exc_type: type[BaseException],

@@ -26,7 +26,7 @@ from rq import Queue, SimpleWorker
 from rq.executions import Execution
 from rq.job import Job as RqJob
 
-from ..jobs import process_is_dead
+from ..rows import process_is_dead
 
 log = logging.getLogger(__name__)
 
