@@ -17,7 +17,6 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, ScriptInfo
 from flask_migrate import cli as migrate_cli
-from sqlalchemy import select
 from tqdm import tqdm
 
 from .errors import LabelerError
@@ -80,11 +79,9 @@ def project_create(name: str, labels: str, backbone: str | None) -> None:
 @with_database
 def project_list() -> None:
     """List projects with their image and label counts."""
-    from .extensions import db
-    from .models import Project
-    from .projects import project_counts
+    from .projects import list_projects, project_counts
 
-    projects = db.session.scalars(select(Project).order_by(Project.name)).all()
+    projects = list_projects()
     if not projects:
         click.echo("No projects yet. Create one: labeler project create NAME --labels a,b")
         return
@@ -99,31 +96,26 @@ def project_list() -> None:
 @with_database
 def project_show(name: str) -> None:
     """Show project NAME: images, and labelled images per class."""
-    from .project_vectors import embedding_counts, project_backbone_name
-    from .projects import get_project, project_counts
-    from .rounds import latest_round
-    from .training import labels_until_next_round, project_retrain_every, project_strategy
+    from .projects import get_project
+    from .reports import project_status
 
     project = get_project(name)
-    counts = project_counts(project)
+    status = project_status(project)
+    counts = status.counts
     click.echo(f"Project {project.name} (id {project.id})")
     click.echo(f"  images:     {counts['images']}")
     click.echo(f"  labelled:   {counts['labelled']}")
     click.echo(f"  unlabelled: {counts['unlabelled']}")
-    embedded, _ = embedding_counts(project)
-    click.echo(f"  embedded:   {embedded}  ({project_backbone_name(project)})")
-    click.echo(f"  strategy:   {project_strategy(project)}, retrain every "
-               f"{project_retrain_every(project)} labels ({labels_until_next_round(project)} "
-               "to go)")
+    click.echo(f"  embedded:   {status.embedded}  ({status.backbone})")
+    click.echo(f"  strategy:   {status.strategy}, retrain every {status.retrain_every} labels "
+               f"({status.labels_until_next_round} to go)")
     click.echo("  classes:")
-    per_class: dict[str, int] = counts["per_class"]  # type: ignore[assignment]
     for label_class in project.classes:
         archived = " (archived)" if label_class.archived else ""
         click.echo(f"    [{label_class.key or ' '}] {label_class.name}: "
-                   f"{per_class[label_class.name]} labelled{archived}")
-    round_ = latest_round(project, succeeded_only=False)
-    if round_ is not None:
-        click.echo(f"  last round: {round_.message or round_.status}")
+                   f"{counts['per_class'][label_class.name]} labelled{archived}")
+    if status.last_round is not None:
+        click.echo(f"  last round: {status.last_round.message or status.last_round.status}")
 
 
 @project_group.command("set-backbone")

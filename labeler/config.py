@@ -37,8 +37,9 @@ class Setting:
         return f"LABELER_{self.key}"
 
 
-def _bool(text: str) -> bool:
-    return text.strip().lower() in {"1", "true", "yes", "on"}
+def is_truthy(text: str | None) -> bool:
+    """Whether a setting or query-string value means yes: 1, true, yes or on (any case)."""
+    return (text or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -65,10 +66,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOGIN_RATE_LIMIT", "10 per minute; 50 per hour", "Login attempts allowed per "
             "client address (Flask-Limiter syntax); empty turns the limit off."),
     Setting("SESSION_COOKIE_SECURE", False, "Send the session cookie over HTTPS only; turn "
-            "on behind TLS.", _bool),
+            "on behind TLS.", is_truthy),
     Setting("LOG_LEVEL", "INFO", "Logging level of the server and CLI."),
     Setting("ACCESS_LOG", True, "Print one line per HTTP request on the server's terminal "
-            "(address, request, status, size, milliseconds); `0` turns it off.", _bool),
+            "(address, request, status, size, milliseconds); `0` turns it off.", is_truthy),
 )
 
 

@@ -18,14 +18,14 @@ from importlib import resources
 import numpy as np
 from flask import current_app
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from .extensions import db
 from .importer import ImportReport, import_sources
 from .models import Image as ImageRow
 from .models import Project, Role, User
-from .projects import create_project
+from .projects import count_images, create_project
 from .sources import Source
 
 DEMO_DATA = "fashion_mnist_demo.npz"
@@ -114,8 +114,7 @@ def prepare_demo(project_name: str, username: str, password: str) -> str:
     if project is None:
         _, _, names = load_demo_images()
         project = create_project(project_name, names)
-    count = db.session.scalar(select(func.count()).select_from(ImageRow)
-                              .where(ImageRow.project_id == project.id)) or 0
+    count = count_images(project)
     renamed = 0
     if count == 0:
         report = import_demo_images(project)

@@ -19,7 +19,7 @@ from .annotations import record_label
 from .errors import LabelerError
 from .extensions import db
 from .models import Image, LabelClass, Project, User
-from .projects import add_class, clean_name
+from .projects import ArchivedClass, add_class, clean_name, require_active
 
 NAME_COLUMNS = ("file_name", "filename", "file", "name", "original_name", "image")
 SHA_COLUMN = "sha256"
@@ -205,9 +205,10 @@ def _import_row(project: Project, row: dict[str, str | None], line: int,
             return
         classes[label] = label_class
         report.created_classes.append(label)
-    if label_class.archived:
-        report.bad_rows.append((line, f"class {label!r} is archived; unarchive it to import "
-                                      "labels into it"))
+    try:
+        require_active([label_class], "unarchive it to import labels into it")
+    except ArchivedClass as exc:
+        report.bad_rows.append((line, str(exc)))
         return
     image = db.session.get(Image, image_id)
     assert image is not None

@@ -17,12 +17,13 @@ from typing import Protocol
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from .embeddings.registry import shared_backbone
 from .errors import LabelerError
 from .extensions import db
 from .models import Image, Project
+from .projects import count_images
 from .storage import BlobStore, data_root
 from .vectors import EmbeddingSpace, VectorStore
 
@@ -177,8 +178,7 @@ def _record_space(project: Project, space: EmbeddingSpace) -> None:
 
 def embedding_counts(project: Project) -> tuple[int, int]:
     """(images with a vector in the project's current space, images in the project)."""
-    total = db.session.scalar(
-        select(func.count()).select_from(Image).where(Image.project_id == project.id)) or 0
+    total = count_images(project)
     store = current_vectors(project)
     embedded = len(np.unique(store.image_ids())) if store is not None else 0
     return embedded, total

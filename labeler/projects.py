@@ -1,4 +1,9 @@
-"""Projects and their label classes: create, find, add classes with keys and colours."""
+"""Projects and their label classes: create, find, count, add classes with keys and colours.
+
+The one place that finds a project by id (``project_by_id``: the views and the API turn
+its NotFound into their 404), lists projects, counts a project's images and refuses an
+archived class.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import re
 from collections.abc import Iterable
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from .errors import AlreadyExists, LabelerError, NotFound
 from .extensions import db
@@ -41,6 +46,23 @@ def parse_label_list(text: str) -> list[str]:
         if part.strip() and clean_name(part, "class name") not in names:
             names.append(clean_name(part, "class name"))
     return names
+
+
+class ArchivedClass(LabelerError):
+    """Labels were asked for in a class that is archived."""
+
+
+def project_by_id(project_id: int) -> Project:
+    """The project with id ``project_id``; NotFound (a 404 on the web) if there is none."""
+    project = db.session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"There is no project with id {project_id}.")
+    return project
+
+
+def list_projects() -> list[Project]:
+    """Every project, by name."""
+    return list(db.session.scalars(select(Project).order_by(Project.name)))
 
 
 def get_project(name_or_id: str | int) -> Project:
@@ -149,11 +171,36 @@ def class_by_name(project: Project, name: str, *, create: bool = False) -> Label
     raise NotFound(f"Project {project.name!r} has no class {name!r} (classes: {known}).")
 
 
+def require_active(classes: Iterable[LabelClass], advice: str = "pick an active class") -> None:
+    """Refuse labels in archived classes: ArchivedClass naming them, with ``advice``."""
+    names = sorted({c.name for c in classes if c.archived})
+    if len(names) == 1:
+        raise ArchivedClass(f"Class {names[0]!r} is archived; {advice}.")
+    if names:
+        raise ArchivedClass(f"Classes {', '.join(map(repr, names))} are archived; {advice}.")
+
+
+def image_count(project_id: int, *, labelled: bool | None = None) -> Select[tuple[int]]:
+    """``SELECT count(*)`` of a project's images (all, labelled, or unlabelled ones).
+
+    The one image count: callers run it, or embed it as a subquery where a hot path wants
+    one statement (``labels_until_next_round``).
+    """
+    query = select(func.count()).select_from(Image).where(Image.project_id == project_id)
+    if labelled is not None:
+        query = query.where(Image.label_class_id.is_not(None) if labelled
+                            else Image.label_class_id.is_(None))
+    return query
+
+
+def count_images(project: Project, *, labelled: bool | None = None) -> int:
+    """How many images the project has (all, labelled, or unlabelled ones)."""
+    return db.session.scalar(image_count(project.id, labelled=labelled)) or 0
+
+
 def project_counts(project: Project) -> dict[str, int | dict[str, int]]:
     """Images in the project, how many are labelled, and labelled images per class."""
-    total = db.session.scalar(
-        select(func.count()).select_from(Image).where(Image.project_id == project.id)
-    ) or 0
+    total = count_images(project)
     per_class_rows = db.session.execute(
         select(Image.label_class_id, func.count())
         .where(Image.project_id == project.id, Image.label_class_id.is_not(None))

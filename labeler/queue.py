@@ -20,6 +20,7 @@ from .annotations import record_label, undo_annotation
 from .errors import LabelerError, NotFound
 from .extensions import commit_keep_loaded, db
 from .models import Annotation, Image, LabelClass, Project, User, utcnow
+from .projects import require_active
 
 LEASE_DURATION = timedelta(minutes=10)
 # New images (no round has ranked them yet) queue after every ranked image, in import
@@ -111,18 +112,45 @@ def submit_label(project: Project, image_id: int, label_class: LabelClass,
     image = db.session.get(Image, image_id)
     if image is None or image.project_id != project.id:
         raise NotFound(f"Image {image_id} is not in project {project.name!r}.")
-    if label_class.project_id != project.id:
-        raise LabelerError(f"Class {label_class.name!r} belongs to another project.")
-    if label_class.archived:
-        raise LabelerError(f"Class {label_class.name!r} is archived; pick an active class.")
-    if not holds_lease(image, user):
-        raise LeaseConflict(f"Image {image_id} is being labelled by someone else right now; "
-                            "ask for the next image instead.")
-    # Lease cleared before record_label flushes: one UPDATE of the image, not two.
-    image.leased_to_id, image.lease_expires_at = None, None
-    annotation = record_label(image, label_class, user)
-    commit_keep_loaded()  # the response serialises this annotation
+    (annotation,) = label_images(project, [(image, label_class)], user)
     return annotation
+
+
+def label_images(project: Project, labels: list[tuple[Image, LabelClass]], user: User, *,
+                 source: str = "manual", respect_leases: bool = True) -> list[Annotation]:
+    """Record ``user``'s labels for images of ``project``, all or none (committed).
+
+    The one way labels are given by hand: the labelling page one at a time, the gallery
+    many at once (``respect_leases=False``: a lead labelling a selection is not stopped by
+    an annotator's lease on one of the images). Every label is checked before any is
+    written. A label ends the image's lease unless the lease is someone else's and live.
+
+    Raises:
+        LeaseConflict: ``respect_leases`` and another annotator holds a live lease.
+        LabelerError: a class is archived or belongs to another project.
+    """
+    now = utcnow()
+    for _, label_class in labels:
+        if label_class.project_id != project.id:
+            raise LabelerError(f"Class {label_class.name!r} belongs to another project.")
+    require_active(label_class for _, label_class in labels)
+    if respect_leases:
+        for image, _ in labels:
+            if not holds_lease(image, user, now):
+                raise LeaseConflict(f"Image {image.id} is being labelled by someone else "
+                                    "right now; ask for the next image instead.")
+    try:
+        annotations = []
+        for image, label_class in labels:
+            if holds_lease(image, user, now):
+                # Cleared before record_label flushes: one UPDATE of the image, not two.
+                image.leased_to_id, image.lease_expires_at = None, None
+            annotations.append(record_label(image, label_class, user, source=source))
+        commit_keep_loaded()  # the response serialises these annotations
+    except Exception:
+        db.session.rollback()
+        raise
+    return annotations
 
 
 def skip(project: Project, image_id: int, user: User) -> None:

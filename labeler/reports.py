@@ -1,4 +1,10 @@
-"""Per-annotator activity for the lead: labels kept and labels per active hour.
+"""What a project's status and progress are: the numbers the CLI, the API and the dashboard
+show, each assembled here once.
+
+``project_status`` is a project's status (counts, embeddings, strategy, rounds) for
+``labeler project show``, ``GET /projects/<id>/stats`` and the dashboard alike;
+``class_counts``, ``learning_curve`` and ``recent_jobs`` are the dashboard's other
+queries. Then per-annotator activity for the lead: labels kept and labels per active hour.
 
 Active time comes from the labels' own timestamps. For each annotator, the gaps between
 consecutive labelling acts no longer than ``IDLE_CUTOFF_S`` are work; a longer gap is a
@@ -37,7 +43,86 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from .extensions import db
-from .models import Annotation, User
+from .models import Annotation, Image, Job, JobStatus, ModelRound, Project, User
+from .project_vectors import embedding_counts, project_backbone_name
+from .projects import project_counts
+from .rounds import latest_round
+from .training import labels_until_next_round, project_retrain_every, project_strategy
+
+# --- a project's status ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProjectStatus:
+    """Where a project stands: what ``project show``, the stats and the dashboard report.
+
+    Attributes:
+        counts: ``projects.project_counts``: images, labelled, unlabelled, per class name.
+        embedded: images with a vector in the project's current embedding space.
+        backbone: the backbone the project embeds with.
+        strategy: the sampling strategy; retrain_every: labels between automatic rounds.
+        labels_until_next_round: how many more labels start a round (0: one is due).
+        active_round: the newest round that succeeded (the model in use), if any.
+        last_round: the newest round whatever its status, if any.
+    """
+
+    counts: dict[str, Any]
+    embedded: int
+    backbone: str
+    strategy: str
+    retrain_every: int
+    labels_until_next_round: int
+    active_round: ModelRound | None
+    last_round: ModelRound | None
+
+
+def project_status(project: Project) -> ProjectStatus:
+    """The status of ``project``, assembled once for every place that shows it."""
+    return ProjectStatus(
+        counts=project_counts(project), embedded=embedding_counts(project)[0],
+        backbone=project_backbone_name(project), strategy=project_strategy(project),
+        retrain_every=project_retrain_every(project),
+        labels_until_next_round=labels_until_next_round(project),
+        active_round=latest_round(project),
+        last_round=latest_round(project, succeeded_only=False))
+
+
+def class_counts(project: Project, labelled_per_class: dict[str, int]) -> list[dict[str, Any]]:
+    """Labelled and auto-tagged (predicted, not yet labelled) images of each active class."""
+    predicted = dict(db.session.execute(
+        select(Image.predicted_class_id, func.count())
+        .where(Image.project_id == project.id, Image.label_class_id.is_(None),
+               Image.predicted_class_id.is_not(None))
+        .group_by(Image.predicted_class_id)).all())
+    return [{"name": c.name, "colour": c.colour, "labelled": labelled_per_class.get(c.name, 0),
+             "predicted": predicted.get(c.id, 0)} for c in project.active_classes()]
+
+
+def learning_curve(project: Project) -> list[dict[str, Any]]:
+    """One point per succeeded round that measured a cross-validated accuracy."""
+    rounds = db.session.scalars(
+        select(ModelRound).where(ModelRound.project_id == project.id,
+                                 ModelRound.status == JobStatus.SUCCEEDED)
+        .order_by(ModelRound.number)).all()
+    return [{"round": r.number, "n_labels": r.n_labels,
+             "accuracy": (r.metrics or {}).get("accuracy"),
+             "macro_f1": (r.metrics or {}).get("macro_f1"), "strategy": r.strategy}
+            for r in rounds if (r.metrics or {}).get("accuracy") is not None]
+
+
+def all_rounds(project: Project) -> list[ModelRound]:
+    """Every round of the project, oldest first."""
+    return list(db.session.scalars(select(ModelRound).where(ModelRound.project_id == project.id)
+                                   .order_by(ModelRound.number)))
+
+
+def recent_jobs(project: Project, limit: int) -> list[Job]:
+    """The project's ``limit`` newest jobs, newest first (older ones stay in the database)."""
+    return list(db.session.scalars(select(Job).where(Job.project_id == project.id)
+                                   .order_by(Job.id.desc()).limit(limit)))
+
+
+# --- annotators --------------------------------------------------------------------------------
 
 #: A gap between two labels longer than this is a pause, not labelling work.
 IDLE_CUTOFF_S = 300.0

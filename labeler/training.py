@@ -28,6 +28,7 @@ from .learning import duplicates, label_quality, strategies
 from .learning.heads import LogisticHead, NotEnoughLabels, pool_statistics
 from .models import Image, JobStatus, ModelRound, Project
 from .project_vectors import current_vectors
+from .projects import count_images, image_count
 from .rounds import save_head
 from .storage import atomic_writer
 from .vectors import VectorStore
@@ -81,12 +82,6 @@ def set_training_options(project: Project, *, strategy: str | None = None,
 # --- rounds ---------------------------------------------------------------------------------
 
 
-def labelled_count(project: Project) -> int:
-    return db.session.scalar(
-        select(func.count()).select_from(Image)
-        .where(Image.project_id == project.id, Image.label_class_id.is_not(None))) or 0
-
-
 def labels_until_next_round(project: Project) -> int:
     """How many more labels trigger the next automatic round (0: one is due now).
 
@@ -96,9 +91,7 @@ def labels_until_next_round(project: Project) -> int:
     # One statement: every label POST asks this.
     last_round = (select(ModelRound.n_labels).where(ModelRound.project_id == project.id)
                   .order_by(ModelRound.number.desc()).limit(1).scalar_subquery())
-    labelled = (select(func.count()).select_from(Image)
-                .where(Image.project_id == project.id, Image.label_class_id.is_not(None))
-                .scalar_subquery())
+    labelled = image_count(project.id, labelled=True).scalar_subquery()
     last, count = db.session.execute(select(last_round, labelled)).one()
     if last is None:
         return 0
@@ -264,8 +257,8 @@ def run_round(progress: Callable[..., None], project_id: int, queue_batch: int =
     number = (db.session.scalar(select(func.max(ModelRound.number))
                                 .where(ModelRound.project_id == project.id)) or 0) + 1
     round_ = ModelRound(project_id=project.id, number=number, status=JobStatus.RUNNING,
-                        strategy=project_strategy(project), n_labels=labelled_count(project),
-                        metrics={}, message="")
+                        strategy=project_strategy(project),
+                        n_labels=count_images(project, labelled=True), metrics={}, message="")
     db.session.add(round_)
     db.session.commit()
     try:

@@ -24,6 +24,11 @@ MIN_PASSWORD_LENGTH = 8
 TOKEN_PREFIX = "lbl_"
 
 
+def list_users() -> list[User]:
+    """Every user, by username."""
+    return list(db.session.scalars(select(User).order_by(User.username)))
+
+
 def create_user(username: str, password: str, role: str = Role.ANNOTATOR.value) -> User:
     """Create an active user (committed)."""
     username = username.strip()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-import labeler.api.embedding_map as embedding_map_api
+import labeler.embedding_map as embedding_map_api
 from labeler.annotations import record_label
 from labeler.extensions import db
 from labeler.models import Image

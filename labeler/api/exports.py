@@ -5,11 +5,10 @@ from __future__ import annotations
 from flask import request
 
 from .. import export, export_http
+from ..config import is_truthy
 from ..errors import LabelerError
+from ..projects import project_by_id
 from . import ApiError, bp, require_lead
-from .labelling import get_project_or_404
-
-TRUE = {"1", "true", "yes", "on"}
 
 
 @bp.get("/projects/<int:project_id>/export")
@@ -20,9 +19,9 @@ def export_project(project_id: int):
     ``val_split=0.2`` (folders) splits each class into train/ and val/. Leads only.
     """
     require_lead()
-    project = get_project_or_404(project_id)
+    project = project_by_id(project_id)
     export_format = request.args.get("format", "").strip().lower()
-    include_predictions = request.args.get("include_predictions", "").lower() in TRUE
+    include_predictions = is_truthy(request.args.get("include_predictions"))
     if export_format in export_http.TEXT_FORMATS:
         return export_http.text_export(project, export_format,
                                        include_predictions=include_predictions)

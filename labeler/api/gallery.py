@@ -1,254 +1,31 @@
-"""The gallery: filtered, keyset-paginated pages of images, and bulk labelling.
-
-Pages are keyset-paginated (``WHERE id > :last`` or, ordered by confidence, a
-``(confidence, id)`` keyset), never ``OFFSET``, so the millionth image costs what the first
-does; the filters are answered by the indexes ``(project_id, predicted_class_id,
-confidence)`` and ``(project_id, label_class_id)``.
-"""
+"""The gallery through the API: filtered pages of images, and labelling many at once."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, jsonify, request, url_for
+from flask import current_app, jsonify, request
 from flask_login import current_user
-from sqlalchemy import Select, and_, func, or_, select
 
-from ..annotations import record_label
-from ..errors import LabelerError
-from ..extensions import db
+from ..gallery import (
+    MAX_BULK,
+    MAX_PAGE_SIZE,
+    PAGE_SIZE,
+    GalleryFilterError,
+    gallery_page,
+    parse_filters,
+)
+from ..gallery import bulk_label as label_selection
 from ..jobs.triggers import maybe_submit_retrain
-from ..models import Image, LabelClass, Project
+from ..projects import project_by_id
 from . import ApiError, bp
-from .labelling import get_project_or_404
 from .payload import field, int_arg, json_body
-from .serialize import pixelated
-
-PAGE_SIZE = 100
-MAX_PAGE_SIZE = 200
-MAX_BULK = 500
-SORTS = ("id", "confidence")
-
-
-class GalleryFilterError(LabelerError):
-    """A filter value in the query string that cannot be used (the message says why)."""
-
-
-@dataclass(frozen=True)
-class GalleryFilters:
-    """What the gallery shows, as given in the query string (all optional)."""
-
-    label: str = ""  # a class name, "labelled" or "unlabelled"
-    predicted: str = ""  # a class name
-    min_confidence: float | None = None
-    max_confidence: float | None = None
-    suspected: bool = False
-    duplicate_group: str = ""  # a group number, or "any"
-    sort: str = "id"  # "id" (import order) or "confidence" (least confident first)
-
-    def query_args(self) -> dict[str, str]:
-        """The non-default filters as query-string arguments (for links and cursors)."""
-        args = {"label": self.label, "predicted": self.predicted,
-                "min_confidence": _fmt(self.min_confidence),
-                "max_confidence": _fmt(self.max_confidence),
-                "suspected": "1" if self.suspected else "",
-                "duplicate_group": self.duplicate_group,
-                "sort": "" if self.sort == "id" else self.sort}
-        return {k: v for k, v in args.items() if v}
-
-    @property
-    def active(self) -> bool:
-        """Whether any filter narrows the view (the sort order does not)."""
-        return any(k != "sort" for k in self.query_args())
-
-
-def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:g}"
-
-
-def _confidence(args: Any, name: str) -> float | None:
-    raw = (args.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise GalleryFilterError(f"The {name.replace('_', ' ')} must be a number from 0 to 1, "
-                                 f"not {raw!r}.") from None
-    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise GalleryFilterError(f"The {name.replace('_', ' ')} must be from 0 to 1; "
-                                 f"{raw} is outside that range.")
-    return value
-
-
-def parse_filters(args: Any) -> GalleryFilters:
-    """Read the gallery's filters from a query string (``request.args``).
-
-    Args:
-        args: a mapping with ``get`` such as ``request.args``.
-
-    Returns:
-        The filters; empty arguments mean "no filter".
-
-    Raises:
-        GalleryFilterError: a value is malformed (the message names it).
-    """
-    low = _confidence(args, "min_confidence")
-    high = _confidence(args, "max_confidence")
-    if low is not None and high is not None and low > high:
-        raise GalleryFilterError(f"The minimum confidence ({low:g}) is above the maximum "
-                                 f"({high:g}); swap them or clear one.")
-    group = (args.get("duplicate_group") or "").strip().lower()
-    if group and group != "any" and not group.isdigit():
-        raise GalleryFilterError("The duplicate group must be a group number or 'any'.")
-    sort = (args.get("sort") or "id").strip()
-    if sort not in SORTS:
-        raise GalleryFilterError(f"Sort must be one of {', '.join(SORTS)}, not {sort!r}.")
-    suspected = (args.get("suspected") or "").strip().lower() in {"1", "true", "yes", "on"}
-    return GalleryFilters(label=(args.get("label") or "").strip(),
-                          predicted=(args.get("predicted") or "").strip(),
-                          min_confidence=low, max_confidence=high, suspected=suspected,
-                          duplicate_group=group, sort=sort)
-
-
-def _class_named(project: Project, name: str, what: str) -> LabelClass:
-    for label_class in project.classes:
-        if label_class.name == name:
-            return label_class
-    known = ", ".join(c.name for c in project.classes) or "none yet"
-    raise GalleryFilterError(f"The {what} filter names a class {name!r} that this project "
-                             f"does not have (classes: {known}).")
-
-
-def filtered_select(project: Project, filters: GalleryFilters) -> Select[Any]:
-    """``SELECT image.id`` narrowed by ``filters`` (no order, no keyset, no limit)."""
-    query = select(Image.id).where(Image.project_id == project.id)
-    if filters.label == "unlabelled":
-        query = query.where(Image.label_class_id.is_(None))
-    elif filters.label == "labelled":
-        query = query.where(Image.label_class_id.is_not(None))
-    elif filters.label:
-        query = query.where(
-            Image.label_class_id == _class_named(project, filters.label, "label").id)
-    if filters.predicted:
-        query = query.where(Image.predicted_class_id
-                            == _class_named(project, filters.predicted, "predicted").id)
-    if filters.min_confidence is not None:
-        query = query.where(Image.confidence >= filters.min_confidence)
-    if filters.max_confidence is not None:
-        query = query.where(Image.confidence <= filters.max_confidence)
-    if filters.suspected:
-        query = query.where(Image.suspected_error.is_(True))
-    if filters.duplicate_group == "any":
-        query = query.where(Image.duplicate_group.is_not(None))
-    elif filters.duplicate_group:
-        query = query.where(Image.duplicate_group == int(filters.duplicate_group))
-    return query
-
-
-def _keyset(query: Select[Any], sort: str, after: str) -> Select[Any]:
-    """Order ``query`` and start it after the cursor ``after`` (see ``_cursor``)."""
-    if sort == "id":
-        if after:
-            if not after.isdigit():
-                raise GalleryFilterError("The 'after' cursor is not one this server made; "
-                                         "start again from the first page.")
-            query = query.where(Image.id > int(after))
-        return query.order_by(Image.id)
-    # Least confident first, images without a prediction last; ties broken by id.
-    if after:
-        value, _, last_id = after.partition(":")
-        if not last_id.isdigit():
-            raise GalleryFilterError("The 'after' cursor is not one this server made; "
-                                     "start again from the first page.")
-        if value == "none":
-            query = query.where(Image.confidence.is_(None), Image.id > int(last_id))
-        else:
-            try:
-                conf = float(value)
-            except ValueError:
-                raise GalleryFilterError("The 'after' cursor is not one this server made; "
-                                         "start again from the first page.") from None
-            query = query.where(or_(Image.confidence > conf,
-                                    and_(Image.confidence == conf, Image.id > int(last_id)),
-                                    Image.confidence.is_(None)))
-    return query.order_by(Image.confidence.is_(None), Image.confidence, Image.id)
-
-
-def _cursor(sort: str, image: Image) -> str:
-    if sort == "id":
-        return str(image.id)
-    # repr() round-trips a float exactly, so equal confidences compare equal again.
-    value = "none" if image.confidence is None else repr(image.confidence)
-    return f"{value}:{image.id}"
-
-
-@dataclass
-class GalleryPage:
-    """One page of the gallery: its items, the cursor of the next page, and the total."""
-
-    items: list[dict[str, Any]]
-    next_cursor: str | None
-    total: int
-
-
-def gallery_item(image: Image, classes: dict[int, LabelClass]) -> dict[str, Any]:
-    """The JSON shape of one gallery tile (also what the template renders)."""
-    label = classes.get(image.label_class_id) if image.label_class_id else None
-    predicted = classes.get(image.predicted_class_id) if image.predicted_class_id else None
-    return {
-        "image_id": image.id,
-        "thumbnail_url": url_for("images.thumbnail", image_id=image.id),
-        "detail_url": url_for("gallery.image_detail", project_id=image.project_id,
-                              image_id=image.id),
-        "original_name": image.original_name,
-        "width": image.width,
-        "height": image.height,
-        "pixelated": pixelated(image),
-        "label": label.name if label else None,
-        "label_colour": label.colour if label else None,
-        "predicted": predicted.name if predicted else None,
-        "predicted_colour": predicted.colour if predicted else None,
-        "confidence": image.confidence,
-        "suspected_error": bool(image.suspected_error),
-        "duplicate_group": image.duplicate_group,
-    }
-
-
-def gallery_page(project: Project, filters: GalleryFilters, after: str = "",
-                 limit: int = PAGE_SIZE) -> GalleryPage:
-    """The page of images matching ``filters`` that follows the cursor ``after``.
-
-    Args:
-        project: whose images.
-        filters: from ``parse_filters``.
-        after: the ``next_cursor`` of the previous page, or "" for the first page.
-        limit: images per page.
-
-    Raises:
-        GalleryFilterError: a filter or the cursor cannot be used.
-    """
-    base = filtered_select(project, filters)
-    total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    ids_query = _keyset(base, filters.sort, after).limit(limit + 1)
-    ids = list(db.session.scalars(ids_query))
-    more = len(ids) > limit
-    ids = ids[:limit]
-    by_id = {image.id: image for image in db.session.scalars(
-        select(Image).where(Image.id.in_(ids)))} if ids else {}
-    images = [by_id[i] for i in ids]
-    classes = {c.id: c for c in project.classes}
-    return GalleryPage(items=[gallery_item(image, classes) for image in images],
-                       next_cursor=_cursor(filters.sort, images[-1]) if more else None,
-                       total=total)
 
 
 @bp.get("/projects/<int:project_id>/images")
 def list_images(project_id: int):
     """A page of the project's images, filtered; follow ``next_cursor`` with ``after=``."""
-    project = get_project_or_404(project_id)
+    project = project_by_id(project_id)
     limit = int_arg("limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
     try:
         filters = parse_filters(request.args)
@@ -278,7 +55,7 @@ def bulk_label(project_id: int):
     ``{"image_ids": [...], "confirm_predictions": true}``. One annotation per image (source
     "gallery"), all in one transaction: either every image is labelled or none is.
     """
-    project = get_project_or_404(project_id)
+    project = project_by_id(project_id)
     data = json_body()
     ids = _image_ids(data)
     label = field(data, "label", str, required=False)
@@ -286,49 +63,8 @@ def bulk_label(project_id: int):
     if (label is None) == (not confirm):
         raise ApiError(400, "Bad request", "Send either 'label' (a class name) or "
                        "'confirm_predictions': true, not both and not neither.")
-
-    images = {image.id: image for image in db.session.scalars(
-        select(Image).where(Image.id.in_(ids), Image.project_id == project.id))}
-    missing = [i for i in ids if i not in images]
-    if missing:
-        shown = ", ".join(str(i) for i in missing[:10]) + (" …" if len(missing) > 10 else "")
-        raise ApiError(404, "Not found", f"{len(missing)} of the images are not in project "
-                       f"{project.name!r} (ids: {shown}); nothing was labelled.")
-
-    classes = {c.id: c for c in project.classes}
-    if label is not None:
-        try:
-            target = _class_named(project, label, "label")
-        except GalleryFilterError:
-            known = ", ".join(c.name for c in project.active_classes()) or "none yet"
-            raise ApiError(400, "Bad request", f"Project {project.name!r} has no class "
-                           f"{label!r} (classes: {known}).") from None
-        if target.archived:
-            raise ApiError(400, "Bad request", f"Class {target.name!r} is archived; pick an "
-                           "active class.")
-        plan = [(images[i], target) for i in ids]
-    else:
-        unpredicted = [i for i in ids if images[i].predicted_class_id not in classes]
-        if unpredicted:
-            raise ApiError(400, "Bad request", f"{len(unpredicted)} of the selected images "
-                           "have no prediction yet; deselect them or use 'Set label'. "
-                           "Nothing was labelled.")
-        plan = [(images[i], classes[images[i].predicted_class_id]) for i in ids]
-        archived = sorted({c.name for _, c in plan if c.archived})
-        if archived:
-            raise ApiError(400, "Bad request", "Some predictions are archived classes "
-                           f"({', '.join(archived)}); set their label instead.")
-
-    try:
-        for image, label_class in plan:
-            record_label(image, label_class, current_user, source="gallery")
-            if image.leased_to_id == current_user.id:  # done: free the caller's own lease
-                image.leased_to_id, image.lease_expires_at = None, None
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+    labelled = label_selection(project, ids, current_user, label=label)
     maybe_submit_retrain(current_app._get_current_object(), project)
-    return jsonify(updated=len(plan), items=[
+    return jsonify(updated=len(labelled), items=[
         {"image_id": image.id, "label": c.name, "label_colour": c.colour}
-        for image, c in plan])
+        for image, c in labelled])

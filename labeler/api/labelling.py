@@ -6,10 +6,8 @@ from flask import current_app, jsonify
 from flask_login import current_user
 
 from ..errors import NotFound
-from ..extensions import db
 from ..jobs.triggers import maybe_submit_retrain
-from ..models import Project
-from ..projects import class_by_name
+from ..projects import class_by_name, project_by_id
 from ..queue import lease_next, skip, submit_label, undo
 from ..rounds import load_head
 from . import ApiError, bp, serialize
@@ -18,17 +16,10 @@ from .payload import field, int_arg, json_body
 MAX_BATCH = 50
 
 
-def get_project_or_404(project_id: int) -> Project:
-    project = db.session.get(Project, project_id)
-    if project is None:
-        raise ApiError(404, "Not found", f"No project with id {project_id}.")
-    return project
-
-
 @bp.get("/projects/<int:project_id>/next")
 def next_images(project_id: int):
     """The next ``n`` images for the caller, each leased to them for 10 minutes."""
-    project = get_project_or_404(project_id)
+    project = project_by_id(project_id)
     n = int_arg("n", 1, 1, MAX_BATCH)
     images = lease_next(project, current_user, n=n)
     head = load_head(project)
@@ -40,7 +31,7 @@ def next_images(project_id: int):
 @bp.post("/projects/<int:project_id>/annotations")
 def create_annotation(project_id: int):
     """Label an image with a class name; may start a retrain round in the background."""
-    project = get_project_or_404(project_id)
+    project = project_by_id(project_id)
     data = json_body()
     image_id = field(data, "image_id", int)
     label = field(data, "label", str)
@@ -63,6 +54,6 @@ def delete_annotation(annotation_id: int):
 @bp.post("/projects/<int:project_id>/skip")
 def skip_image(project_id: int):
     """Put an image back at the end of the queue and release the caller's lease."""
-    project = get_project_or_404(project_id)
+    project = project_by_id(project_id)
     skip(project, field(json_body(), "image_id", int), current_user)
     return jsonify(skipped=True)

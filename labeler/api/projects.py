@@ -4,25 +4,22 @@ from __future__ import annotations
 
 from flask import current_app, jsonify
 from flask_login import current_user
-from sqlalchemy import select
 
+from ..config import is_truthy
 from ..extensions import db
 from ..jobs.pipelines import upload_then_embed
 from ..jobs.triggers import submit_retrain
-from ..models import Job, ModelRound, Project
-from ..project_vectors import embedding_counts
-from ..projects import create_project
-from ..rounds import latest_round
-from ..training import labels_until_next_round
+from ..models import Job
+from ..projects import create_project, project_by_id
+from ..projects import list_projects as all_projects
+from ..reports import all_rounds, project_status
 from . import ApiError, bp, require_lead, serialize
-from .labelling import get_project_or_404
 from .payload import field, json_body
 
 
 @bp.get("/projects")
 def list_projects():
-    projects = db.session.scalars(select(Project).order_by(Project.name)).all()
-    return jsonify(projects=[serialize.project(p) for p in projects])
+    return jsonify(projects=[serialize.project(p) for p in all_projects()])
 
 
 @bp.post("/projects")
@@ -38,16 +35,14 @@ def new_project():
 
 @bp.get("/projects/<int:project_id>/stats")
 def project_stats(project_id: int):
-    project = get_project_or_404(project_id)
-    embedded, _ = embedding_counts(project)
-    rounds = db.session.scalars(select(ModelRound).where(ModelRound.project_id == project.id)
-                                .order_by(ModelRound.number)).all()
-    active = latest_round(project)
+    project = project_by_id(project_id)
+    status = project_status(project)
+    active = status.active_round
     return jsonify(
-        counts={**serialize.project(project)["counts"], "embedded": embedded},
-        labels_until_next_round=labels_until_next_round(project),
+        counts={**status.counts, "embedded": status.embedded},
+        labels_until_next_round=status.labels_until_next_round,
         active_round=serialize.model_round(active) if active else None,
-        rounds=[serialize.model_round(r) for r in rounds],
+        rounds=[serialize.model_round(r) for r in all_rounds(project)],
     )
 
 
@@ -57,13 +52,12 @@ def upload_images(project_id: int):
     from flask import request
 
     require_lead()
-    project = get_project_or_404(project_id)
+    project = project_by_id(project_id)
     files = [f for f in request.files.getlist("files") if f and f.filename]
     if not files:
         raise ApiError(400, "Bad request", "Send one or more files in the multipart field "
                        "'files' (images or zip archives).")
-    labels_from_folders = request.form.get("labels_from_folders", "").lower() in {
-        "1", "true", "yes", "on"}
+    labels_from_folders = is_truthy(request.form.get("labels_from_folders"))
     report = upload_then_embed(current_app._get_current_object(), project, files,
                                labels_from_folders=labels_from_folders, annotator=current_user)
     return jsonify(report.as_dict())
@@ -72,7 +66,7 @@ def upload_images(project_id: int):
 @bp.post("/projects/<int:project_id>/retrain")
 def retrain(project_id: int):
     require_lead()
-    project = get_project_or_404(project_id)
+    project = project_by_id(project_id)
     job = submit_retrain(current_app._get_current_object(), project)
     return jsonify(job_id=job.id, status=job.status), 202
 

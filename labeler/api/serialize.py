@@ -7,17 +7,9 @@ from typing import Any
 from flask import url_for
 
 from ..explain import explain
+from ..gallery import pixelated
 from ..models import Annotation, Image, Job, LabelClass, ModelRound, Project
 from ..projects import project_counts
-
-# Images whose longer side is below this are enlarged on every page (a 28-pixel
-# Fashion-MNIST image fills a 150-pixel tile): drawn pixel by pixel, not smoothed.
-PIXELATED_BELOW_PX = 128
-
-
-def pixelated(image: Image) -> bool:
-    """Whether pages should draw ``image`` with crisp pixels (it is smaller than its box)."""
-    return max(image.width or 0, image.height or 0) < PIXELATED_BELOW_PX
 
 
 def label_class(c: LabelClass) -> dict[str, Any]:

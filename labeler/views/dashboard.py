@@ -6,11 +6,10 @@ and keeps it current while jobs run.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, render_template
 
-from ..extensions import db
 from ..learning.strategies import STRATEGIES
-from ..models import Project
+from ..projects import project_by_id
 from ..training import project_retrain_every, project_strategy
 from .access import lead_required
 
@@ -21,7 +20,7 @@ bp = Blueprint("dashboard", __name__)
 @lead_required
 def dashboard(project_id: int):
     """The dashboard of one project (leads only; annotators get 403)."""
-    project = db.session.get(Project, project_id) or abort(404)
+    project = project_by_id(project_id)
     return render_template("dashboard.html", project=project, strategies=STRATEGIES,
                            strategy=project_strategy(project),
                            retrain_every=project_retrain_every(project))

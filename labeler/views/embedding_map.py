@@ -6,11 +6,10 @@ draws the points on a canvas.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, render_template
 from flask_login import login_required
 
-from ..extensions import db
-from ..models import Project
+from ..projects import project_by_id
 
 bp = Blueprint("embedding_map", __name__)
 
@@ -19,5 +18,5 @@ bp = Blueprint("embedding_map", __name__)
 @login_required
 def map_page(project_id: int):
     """Render the embedding map of a project (any logged-in user may look)."""
-    project = db.session.get(Project, project_id) or abort(404)
+    project = project_by_id(project_id)
     return render_template("embedding_map.html", project=project)

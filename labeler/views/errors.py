@@ -8,6 +8,8 @@ from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
+from ..errors import AlreadyExists, LabelerError, NotFound
+
 log = logging.getLogger(__name__)
 
 
@@ -35,6 +37,16 @@ def init_app(app: Flask) -> None:
         return _render(413, "Upload too large", f"The request is larger than the {limit} MiB "
                        "limit (LABELER_MAX_UPLOAD_MB). Upload fewer or smaller files at a "
                        "time, or import large collections with `labeler import`.")
+
+    # A service's sentence that no view turned into a page of its own: NotFound is the one
+    # project-or-404 (``projects.project_by_id``); the API blueprint has its own handler.
+    @app.errorhandler(LabelerError)
+    def labeler_error(exc: LabelerError):
+        if isinstance(exc, NotFound):
+            return _render(404, "Not Found", str(exc))
+        if isinstance(exc, AlreadyExists):
+            return _render(409, "Conflict", str(exc))
+        return _render(400, "Bad Request", str(exc))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

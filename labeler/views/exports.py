@@ -22,23 +22,16 @@ from flask import (
 )
 
 from .. import export, export_http, model_files
+from ..config import is_truthy
 from ..errors import LabelerError
-from ..extensions import db
 from ..jobs import JobAlreadyRunning
 from ..jobs import exports as export_jobs
 from ..models import Project
-from ..projects import project_counts
+from ..projects import project_by_id, project_counts
 from .access import lead_required
 from .forms import ExportModelForm
 
 bp = Blueprint("exports", __name__)
-
-TRUE = {"1", "true", "yes", "on"}
-
-
-def _project_or_404(project_id: int) -> Project:
-    return db.session.get(Project, project_id) or abort(404)
-
 
 def _page(project: Project, *, error: str = "", status: int = 200):
     """The export page, with the state of the model export."""
@@ -57,7 +50,7 @@ def _page(project: Project, *, error: str = "", status: int = 200):
 @lead_required
 def export_page(project_id: int):
     """What a lead can export from the project, and the model export's progress."""
-    return _page(_project_or_404(project_id))
+    return _page(project_by_id(project_id))
 
 
 @bp.route("/<int:project_id>/export/<any(csv, jsonl, folders):export_format>")
@@ -65,14 +58,14 @@ def export_page(project_id: int):
 def download(project_id: int, export_format: str):
     """Download the labels (csv, jsonl; ``include_predictions``) or the folders zip
     (``val_split``); bad input gets the page back with the reason."""
-    project = _project_or_404(project_id)
+    project = project_by_id(project_id)
     if export_format == "folders":
         try:
             val_split = export_http.parse_val_split(request.args.get("val_split"))
         except LabelerError as exc:
             return _page(project, error=str(exc), status=400)
         return export_http.folders_zip(project, val_split)
-    include_predictions = request.args.get("include_predictions", "").lower() in TRUE
+    include_predictions = is_truthy(request.args.get("include_predictions"))
     return export_http.text_export(project, export_format,
                                    include_predictions=include_predictions)
 
@@ -81,7 +74,7 @@ def download(project_id: int, export_format: str):
 @lead_required
 def start_model_export(project_id: int):
     """Queue the job that builds the model file, then show its progress."""
-    project = _project_or_404(project_id)
+    project = project_by_id(project_id)
     if not ExportModelForm().validate_on_submit():
         return _page(project, error="The form expired; reload the page and try again.",
                      status=400)
@@ -100,7 +93,7 @@ def start_model_export(project_id: int):
 @lead_required
 def model_file(project_id: int):
     """The newest model file an export job built for the project."""
-    project = _project_or_404(project_id)
+    project = project_by_id(project_id)
     built = model_files.built_model(project.id)
     try:
         handle = built.path.open("rb") if built else None

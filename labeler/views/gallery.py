@@ -6,21 +6,22 @@ The gallery renders its first page on the server; its script loads further pages
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, render_template, request
 from flask_login import login_required
-from sqlalchemy import select
 
-from ..api.gallery import (
+from ..gallery import (
     PAGE_SIZE,
     GalleryFilterError,
     GalleryFilters,
     GalleryPage,
     gallery_page,
+    has_images,
+    image_of,
+    label_history,
     parse_filters,
+    pixelated,
 )
-from ..api.serialize import pixelated
-from ..extensions import db
-from ..models import Annotation, Image, Project
+from ..projects import project_by_id
 from ..rounds import latest_round
 
 bp = Blueprint("gallery", __name__)
@@ -30,7 +31,7 @@ bp = Blueprint("gallery", __name__)
 @login_required
 def gallery(project_id: int):
     """Thumbnails of the project's images, filtered by the query string."""
-    project = db.session.get(Project, project_id) or abort(404)
+    project = project_by_id(project_id)
     error = ""
     try:
         filters = parse_filters(request.args)
@@ -40,14 +41,12 @@ def gallery(project_id: int):
         error = str(exc)
         filters = GalleryFilters()
         page = GalleryPage(items=[], next_cursor=None, total=0)
-    has_images = db.session.scalar(
-        select(Image.id).where(Image.project_id == project.id).limit(1)) is not None
     classes = [{"name": c.name, "colour": c.colour, "archived": c.archived}
                for c in project.classes]
     return render_template(
         "gallery.html", project=project, filters=filters, page=page, error=error,
         classes=classes, active_classes=[c for c in classes if not c["archived"]],
-        has_images=has_images, has_round=latest_round(project) is not None,
+        has_images=has_images(project), has_round=latest_round(project) is not None,
         query_args=filters.query_args(), page_size=PAGE_SIZE)
 
 
@@ -55,12 +54,7 @@ def gallery(project_id: int):
 @login_required
 def image_detail(project_id: int, image_id: int):
     """One image: the image itself, its metadata, the model's view, and its label history."""
-    project = db.session.get(Project, project_id) or abort(404)
-    image = db.session.get(Image, image_id)
-    if image is None or image.project_id != project.id:
-        abort(404, f"Image {image_id} is not in project {project.name!r}.")
-    history = db.session.scalars(
-        select(Annotation).where(Annotation.image_id == image.id)
-        .order_by(Annotation.created_at.desc(), Annotation.id.desc())).all()
+    project = project_by_id(project_id)
+    image = image_of(project, image_id)
     return render_template("image_detail.html", project=project, image=image,
-                           history=history, pixelated=pixelated(image))
+                           history=label_history(image), pixelated=pixelated(image))

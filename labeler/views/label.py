@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, render_template
 from flask_login import login_required
 
-from ..extensions import db
-from ..models import Project
+from ..projects import project_by_id
 
 bp = Blueprint("label", __name__)
 
@@ -14,7 +13,7 @@ bp = Blueprint("label", __name__)
 @bp.route("/<int:project_id>/label")
 @login_required
 def label_page(project_id: int):
-    project = db.session.get(Project, project_id) or abort(404)
+    project = project_by_id(project_id)
     classes = [{"name": c.name, "key": c.key, "colour": c.colour}
                for c in project.active_classes()]
     return render_template("label.html", project=project, classes=classes)

@@ -14,13 +14,21 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from ..errors import LabelerError
 from ..extensions import db
+from ..gallery import newest_images
 from ..jobs.pipelines import upload_then_embed
-from ..models import Image, LabelClass, Project
-from ..projects import add_class, create_project, parse_label_list, project_counts, update_class
+from ..models import LabelClass
+from ..projects import (
+    add_class,
+    create_project,
+    list_projects,
+    parse_label_list,
+    project_by_id,
+    project_counts,
+    update_class,
+)
 from .access import lead_required
 from .forms import AddClassForm, ClassForm, NewProjectForm, UploadForm
 
@@ -29,15 +37,10 @@ bp = Blueprint("projects", __name__)
 RECENT_IMAGES = 24
 
 
-def _project_or_404(project_id: int) -> Project:
-    return db.session.get(Project, project_id) or abort(404)
-
-
 @bp.route("")
 @login_required
 def index():
-    projects = db.session.scalars(select(Project).order_by(Project.name)).all()
-    rows = [(project, project_counts(project)) for project in projects]
+    rows = [(project, project_counts(project)) for project in list_projects()]
     return render_template("projects/index.html", rows=rows)
 
 
@@ -60,11 +63,8 @@ def new():
 @bp.route("projects/<int:project_id>")
 @login_required
 def show(project_id: int):
-    project = _project_or_404(project_id)
-    recent = db.session.scalars(
-        select(Image).where(Image.project_id == project.id)
-        .order_by(Image.id.desc()).limit(RECENT_IMAGES)
-    ).all()
+    project = project_by_id(project_id)
+    recent = newest_images(project, RECENT_IMAGES)
     class_forms = {c.id: ClassForm(obj=c, prefix=f"c{c.id}") for c in project.classes}
     return render_template("projects/show.html", project=project,
                            counts=project_counts(project), recent=recent,
@@ -75,7 +75,7 @@ def show(project_id: int):
 @bp.route("projects/<int:project_id>/classes", methods=["POST"])
 @lead_required
 def add_class_view(project_id: int):
-    project = _project_or_404(project_id)
+    project = project_by_id(project_id)
     form = AddClassForm()
     if form.validate_on_submit():
         try:
@@ -93,7 +93,7 @@ def add_class_view(project_id: int):
 @bp.route("projects/<int:project_id>/classes/<int:class_id>", methods=["POST"])
 @lead_required
 def update_class_view(project_id: int, class_id: int):
-    project = _project_or_404(project_id)
+    project = project_by_id(project_id)
     label_class = db.session.get(LabelClass, class_id)
     if label_class is None or label_class.project_id != project.id:
         abort(404)
@@ -117,7 +117,7 @@ def update_class_view(project_id: int, class_id: int):
 @lead_required
 def upload(project_id: int):
     """Import uploaded images and zips (same validation as the CLI); embed in background."""
-    project = _project_or_404(project_id)
+    project = project_by_id(project_id)
     form = UploadForm()
     files = [f for f in request.files.getlist(form.files.name) if f and f.filename]
     wants_json = request.accept_mimetypes.best == "application/json"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from ..errors import LabelerError
 from ..extensions import db
 from ..models import User
-from ..users import create_user, set_role_and_active
+from ..users import create_user, list_users, set_role_and_active
 from .access import lead_required
 from .forms import NewUserForm, UserForm
 
@@ -28,7 +27,7 @@ def index():
             return redirect(url_for("users.index"))
         except LabelerError as exc:
             form.username.errors = [str(exc)]
-    users = db.session.scalars(select(User).order_by(User.username)).all()
+    users = list_users()
     forms = {u.id: UserForm(obj=u, prefix=f"u{u.id}") for u in users}
     return render_template("users/index.html", users=users, form=form, forms=forms), (
         400 if form.errors else 200)
