@@ -17,7 +17,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         config: overrides by Flask config key (e.g. ``{"HOME": tmp_path, "TESTING": True}``);
             everything else comes from ``LABELER_*`` environment variables or defaults.
     """
-    from . import api, cli, jobs, security, users, views
+    from . import api, cache, cli, jobs, security, users, views
     from .config import ensure_secret_key, load_config
     from .database import engine_options
     from .extensions import csrf, db, login_manager, migrate
@@ -41,6 +41,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                      render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
+    cache.init_app(app)
     security.init_app(app)
     users.init_app(app)
     jobs.init_app(app)

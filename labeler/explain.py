@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .cache import LABELLED_INDEX, ROUND_STRATEGY, app_cache
 from .extensions import db
 from .models import Annotation, Image, JobStatus, ModelRound, Project
 from .project_vectors import current_vectors
@@ -38,12 +38,6 @@ class _LabelledIndex:
     unit: np.ndarray  # their vectors, L2-normalised (float32)
 
 
-_labelled_indexes: dict[tuple[str, int], _LabelledIndex] = {}
-_labelled_lock = threading.Lock()
-_rebuilding = threading.Lock()
-_round_strategies: dict[tuple[str, int, int], tuple[str, bool]] = {}
-
-
 def _labelled_index(project: Project, store: VectorStore) -> _LabelledIndex:
     """The labelled images' unit vectors, rebuilt at most every LABELLED_INDEX_TTL_S.
 
@@ -51,36 +45,34 @@ def _labelled_index(project: Project, store: VectorStore) -> _LabelledIndex:
     for each one would cost more than serving the image. What changed since the build is
     added exactly at query time (``_nearest_labelled``), so the answer is never stale.
     """
-    key = (str(store.ids_path), len(store))
+    cache = app_cache()
+    key = (project.id, store.space.key, len(store))
     now = time.monotonic()
-    with _labelled_lock:
-        cached = _labelled_indexes.get(key)
+    cached = cache.get(LABELLED_INDEX, key)
     if cached is not None and now - cached.built_at < LABELLED_INDEX_TTL_S:
         return cached
     # One thread rebuilds; the others keep serving the previous index meanwhile, instead
     # of all eight request threads gathering the same thousands of vectors at once.
-    if cached is not None and not _rebuilding.acquire(blocking=False):
+    rebuilding = cache.build_lock("labelled-index")
+    if cached is not None and not rebuilding.acquire(blocking=False):
         return cached
     try:
-        return _build_labelled_index(project, store, key, now)
+        index = _build_labelled_index(project, store, now)
+        # One index per store: those of older row counts are dead.
+        cache.put(LABELLED_INDEX, key, index, replacing=lambda k: k[:2] == key[:2])
+        return index
     finally:
         if cached is not None:
-            _rebuilding.release()
+            rebuilding.release()
 
 
-def _build_labelled_index(project: Project, store: VectorStore, key: tuple[str, int],
-                          now: float) -> _LabelledIndex:
+def _build_labelled_index(project: Project, store: VectorStore, now: float) -> _LabelledIndex:
     # Read the newest annotation id first: anything later is picked up as a change.
     last_annotation_id = _last_annotation_id(project.id)
     ids = _labelled_ids(project)
     if len(ids):
         ids = ids[store.rows_for(ids) >= 0]
-    index = _LabelledIndex(now, last_annotation_id, ids, _unit_vectors(store, ids))
-    with _labelled_lock:
-        for stale in [k for k in _labelled_indexes if k[0] == key[0]]:
-            del _labelled_indexes[stale]  # one index per store: older row counts are dead
-        _labelled_indexes[key] = index
-    return index
+    return _LabelledIndex(now, last_annotation_id, ids, _unit_vectors(store, ids))
 
 
 def _last_annotation_id(project_id: int) -> int:
@@ -144,19 +136,20 @@ def _nearest_labelled(project: Project, store: VectorStore, vector: np.ndarray,
 def _round_strategy(project_id: int, number: int) -> tuple[str, bool] | None:
     """The strategy of a round that ranked images, and whether it trained a model.
 
-    Cached: a round writes its rankings as it ends, so what it was never changes after.
+    Cached once the round has ended: what it was never changes after. (Images get their
+    round number while the round still writes, when its strategy may not be final yet.)
     """
-    key = (db.engine.url.render_as_string(), project_id, number)
-    with _labelled_lock:
-        if key in _round_strategies:
-            return _round_strategies[key]
+    cache = app_cache()
+    found = cache.get(ROUND_STRATEGY, (project_id, number))
+    if found is not None:
+        return found
     row = db.session.execute(db.select(ModelRound.strategy, ModelRound.status).where(
         ModelRound.project_id == project_id, ModelRound.number == number)).first()
     if row is None:
         return None
     found = (row.strategy, row.status == JobStatus.SUCCEEDED.value)
-    with _labelled_lock:
-        _round_strategies[key] = found
+    if row.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        cache.put(ROUND_STRATEGY, (project_id, number), found)
     return found
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from flask import current_app
 from sqlalchemy import select
 
+from .cache import app_cache
 from .embeddings.registry import shared_backbone
 from .errors import LabelerError
 from .extensions import db
@@ -58,7 +59,7 @@ def space_of(backbone: EmbeddingBackbone) -> EmbeddingSpace:
 
 def vector_store(project: Project, backbone: EmbeddingBackbone) -> VectorStore:
     """The project's vector store for the given backbone's embedding space."""
-    return VectorStore(data_root(), project.id, space_of(backbone))
+    return VectorStore(data_root(), project.id, space_of(backbone), app_cache())
 
 
 def images_missing_vectors(project: Project, store: VectorStore) -> list[tuple[int, str, str]]:
@@ -158,7 +159,7 @@ def current_vectors(project: Project) -> VectorStore | None:
     space = current_space(project)
     if space is None:
         return None
-    return VectorStore(data_root(), project.id, space)
+    return VectorStore(data_root(), project.id, space, app_cache())
 
 
 def set_project_backbone(project: Project, name: str) -> None:

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
 
 from .backup import CHUNK_BYTES, FORMAT, FORMAT_VERSION, MANIFEST, ROW_BATCH, TABLES
+from .cache import app_cache
 from .errors import AlreadyExists, LabelerError
 from .extensions import db
 from .learning.head_store import UnreadableHead, read_head_arrays, write_head_arrays
@@ -327,6 +328,9 @@ def restore_project(archive: Path, new_name: str | None = None) -> RestoreReport
             restorer.write_vectors(project_id, manifest.get("vector_spaces", {}))
             restorer.write_heads(project_id, heads)
             db.session.commit()
+            # SQLite reuses the highest id after a rollback: nothing cached under this id
+            # may outlive a project that once had it.
+            app_cache().invalidate_project(project_id)
         except BaseException as exc:
             db.session.rollback()
             for path in restorer.written:

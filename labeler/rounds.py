@@ -14,13 +14,13 @@ pass (``head_missing``), because labels are the record and heads are derived fro
 
 from __future__ import annotations
 
-import functools
 import logging
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from .cache import HEADS, app_cache
 from .embeddings.dense_head import KERAS_DENSE, dense_arrays, dense_from_arrays
 from .extensions import db
 from .learning.head_store import (
@@ -111,18 +111,15 @@ def load_head(project: Project, round_: ModelRound | None = None) -> Any | None:
         stat = path.stat()
     except FileNotFoundError:
         return None
+    # Keyed by the file's identity: a round writes a new file rather than changing one, so
+    # every `next` request reuses the head it loaded once.
+    key = (project.id, round_.number, stat.st_ino, stat.st_mtime_ns, stat.st_size)
     try:
-        return _cached_head(str(path), stat.st_mtime_ns, stat.st_size)
+        return app_cache().get_or_build(HEADS, key, lambda: read_head(path))
     except UnreadableHead as exc:
         log.warning("Round %d of project %r has an unreadable head file %s (%s); it is "
                     "retrained from the labels.", round_.number, project.name, path, exc)
         return None
-
-
-@functools.lru_cache(maxsize=16)
-def _cached_head(path: str, mtime_ns: int, size: int) -> Any:
-    # Keyed by file identity: a round writes a new file rather than changing one.
-    return read_head(Path(path))
 
 
 def head_missing(project: Project) -> bool:

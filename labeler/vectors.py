@@ -18,7 +18,6 @@ opens a new space beside the old one instead of mixing vectors of two networks.
 from __future__ import annotations
 
 import fcntl
-import functools
 import json
 import os
 import re
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cache import ID_INDEX, AppCache
 from .storage import atomic_writer
 
 ID_DTYPE = np.dtype("<i8")
@@ -51,14 +51,8 @@ class EmbeddingSpace:
         return f"{name}_v{re.sub(r'[^A-Za-z0-9.-]+', '-', self.version)}_{self.input_size}"
 
 
-@functools.lru_cache(maxsize=8)
-def _id_index(ids_path: str, rows: int, inode: int, mtime_ns: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row order sorting the first ``rows`` ids, and the sorted ids (cached per file state).
-
-    Serving an image's explanation looks up one row; re-reading and sorting a million ids
-    for that would cost ~100 ms a request. The files only ever grow by appends (or are
-    replaced whole), so (path, rows, inode, mtime) names one content.
-    """
+def _id_index(ids_path: Path, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row order sorting the first ``rows`` ids, and the sorted ids."""
     ids = np.fromfile(ids_path, dtype=ID_DTYPE, count=rows)
     # Stable sort, so the last occurrence of an id (a re-embedded image) is found last.
     order = np.argsort(ids, kind="stable")
@@ -71,7 +65,16 @@ def _id_index(ids_path: str, rows: int, inode: int, mtime_ns: int) -> tuple[np.n
 class VectorStore:
     """The embedding matrix of one project in one embedding space."""
 
-    def __init__(self, root: Path, project_id: int, space: EmbeddingSpace) -> None:
+    def __init__(self, root: Path, project_id: int, space: EmbeddingSpace,
+                 cache: AppCache | None = None) -> None:
+        """The store of ``project_id`` in ``space`` under data directory ``root``.
+
+        ``cache`` (the app's) keeps the sorted id index between calls: serving an image's
+        explanation looks up one row, and re-reading and sorting a million ids for that
+        would cost ~100 ms a request. Without one, each lookup builds it afresh.
+        """
+        self.project_id = int(project_id)
+        self.cache = cache
         self.space = space
         self.folder = Path(root) / "vectors" / str(int(project_id))
         base = self.folder / space.key
@@ -112,8 +115,15 @@ class VectorStore:
         rows = self._complete_rows()
         if rows == 0:
             return np.full(len(wanted), -1, dtype=np.int64)
-        stat = self.ids_path.stat()
-        order, sorted_ids = _id_index(str(self.ids_path), rows, stat.st_ino, stat.st_mtime_ns)
+        if self.cache is None:
+            order, sorted_ids = _id_index(self.ids_path, rows)
+        else:
+            # The files only grow by appends (or are replaced whole), so rows and the
+            # file's identity name one content.
+            stat = self.ids_path.stat()
+            key = (self.project_id, str(self.ids_path), rows, stat.st_ino, stat.st_mtime_ns)
+            order, sorted_ids = self.cache.get_or_build(
+                ID_INDEX, key, lambda: _id_index(self.ids_path, rows))
         right = np.searchsorted(sorted_ids, wanted, side="right") - 1
         found = (right >= 0) & (sorted_ids[np.clip(right, 0, None)] == wanted)
         return np.where(found, order[np.clip(right, 0, None)], -1)

@@ -291,9 +291,9 @@ def test_long_rounds_pause_automatic_rounds_for_as_long_as_they_took(app, projec
     assert pacing_wait_s(project) == 0
     # The process remembered the pause's end (30 s from the refusal); rewinding the clock
     # in the database doesn't move that, so forget it as the real 30 s would have.
-    from labeler.jobs import triggers
+    from labeler.cache import app_cache
 
-    triggers._paced_until.clear()
+    app_cache().invalidate_project(project.id)
     job = maybe_submit_retrain(app, project)
     assert job is not None and job.kind == "retrain"
     from labeler.jobs import runner

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Flask
 from sqlalchemy import select
 
+from ..cache import PACING, app_cache
 from ..extensions import db
 from ..models import Job, JobStatus, ModelRound, Project, utcnow
 from ..project_vectors import current_vectors
@@ -32,10 +33,6 @@ def retrain_job_active(project: Project) -> bool:
 def submit_retrain(app: Flask, project: Project) -> Job:
     """Queue a round on the server's worker (raises JobAlreadyRunning if one is active)."""
     return runner(app).submit(JobKind.RETRAIN, project.id, run_round)
-
-
-# Per process: when the pause after a long round ends, per (data directory, project).
-_paced_until: dict[tuple[object, int], float] = {}
 
 
 def pacing_wait_s(project: Project, now: datetime | None = None) -> float:
@@ -63,13 +60,13 @@ def pacing_wait_s(project: Project, now: datetime | None = None) -> float:
 def maybe_submit_retrain(app: Flask, project: Project) -> Job | None:
     """Queue a round if N labels arrived since the last one, none is running, and the
     pause after a long round is over (see ``pacing_wait_s``)."""
-    key = (app.config["HOME"], project.id)
-    if time.monotonic() < _paced_until.get(key, 0.0):
+    cache = app_cache(app)
+    if time.monotonic() < (cache.get(PACING, (project.id,)) or 0.0):
         return None  # known from an earlier check: saves three queries on every label
     if labels_until_next_round(project) > 0:
         return None
     if (wait := pacing_wait_s(project)) > 0:
-        _paced_until[key] = time.monotonic() + wait
+        cache.put(PACING, (project.id,), time.monotonic() + wait)
         return None  # the next label or scheduler pass after the pause starts it
     if retrain_job_active(project):
         return None
