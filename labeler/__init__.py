@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-__version__ = "0.1.0"
+from .config import VERSION as __version__  # noqa: F401 - re-exported
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

@@ -36,7 +36,7 @@ import numpy as np
 from sqlalchemy import Connection, Table, create_engine, select
 from sqlalchemy.pool import NullPool
 
-from . import __version__
+from .config import VERSION
 from .errors import LabelerError
 from .extensions import db
 from .models import Annotation, Image, LabelClass, ModelRound, Project, User, utcnow
@@ -227,7 +227,7 @@ def backup_project(project_name: str, out: Path) -> BackupReport:
                 archive.add_file(f"models/{path.name}", path)
                 counts["heads"] += 1
         archive.close({"format": FORMAT, "format_version": FORMAT_VERSION,
-                       "labeler_version": __version__, "project": project["name"],
+                       "labeler_version": VERSION, "project": project["name"],
                        "created_at": utcnow().isoformat(), "database": db.engine.dialect.name,
                        "counts": counts, "vector_spaces": vectors})
     return BackupReport(Path(out), project["name"], counts, Path(out).stat().st_size)

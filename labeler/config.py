@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+#: The package's version (also ``labeler.__version__``), recorded in backups.
+VERSION = "0.1.0"
+
 
 @dataclass(frozen=True)
 class Setting:
