@@ -28,10 +28,28 @@ def test_upgrading_an_empty_database_gives_exactly_the_models_schema(tmp_path):
         db.engine.dispose()
 
 
+def schema_of(engine) -> dict[str, dict[str, list[str]]]:
+    """Every table's columns (name and type) and index names, as the database reports them."""
+    inspector = inspect(engine)
+    return {table: {"columns": sorted(f"{c['name']} {c['type']}"
+                                      for c in inspector.get_columns(table)),
+                    "indexes": sorted(i["name"] for i in inspector.get_indexes(table))}
+            for table in inspector.get_table_names()}
+
+
 def test_upgrade_is_idempotent(app):
+    before = schema_of(db.engine)
     upgrade_database(app)
     upgrade_database(app)
     assert "alembic_version" in inspect(db.engine).get_table_names()
+    after = schema_of(db.engine)
+    assert after == before  # running the migrations again changed nothing
+
+    # ...and what they built is the models' schema: every table, column and index.
+    assert set(after) - {"alembic_version"} == set(db.metadata.tables)
+    for name, table in db.metadata.tables.items():
+        assert [c.split()[0] for c in after[name]["columns"]] == sorted(table.columns.keys())
+        assert {index.name for index in table.indexes} <= set(after[name]["indexes"]), name
 
 
 @pytest.mark.sqlite_only("WAL, busy timeout and foreign-key pragmas exist only in SQLite")

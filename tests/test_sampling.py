@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from modAL.uncertainty import (
@@ -292,13 +290,11 @@ def test_large_float16_memmap_is_read_in_chunks(tmp_path, monkeypatch) -> None:
     assert np.isfinite(picks.scores).all()
 
 
-def test_scoring_a_million_items_is_fast() -> None:
+def test_a_million_items_are_scored_and_the_best_picked() -> None:
+    # How fast: bench/scoring.py (a speed claim belongs in bench/, with its baseline).
     proba = np.random.default_rng(0).dirichlet(np.ones(10), size=1_000_000)
     mask = np.zeros(len(proba), dtype=bool)
-    timings = []
-    for _ in range(3):  # the best of three, so a busy shared machine does not fail the test
-        start = time.perf_counter()
-        picks = rank_pool("margin", n=100, labelled_mask=mask, proba=proba)
-        timings.append(time.perf_counter() - start)
+    picks = rank_pool("margin", n=100, labelled_mask=mask, proba=proba)
     assert len(picks.indices) == 100
-    assert min(timings) < 0.5, f"scoring and selecting took {min(timings):.2f} s"
+    expected = np.argsort(-margin_scores(proba), kind="stable")[:100]
+    np.testing.assert_array_equal(picks.indices, expected)
