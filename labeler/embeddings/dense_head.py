@@ -56,18 +56,8 @@ class KerasDenseHead(ClassifierMixin, BaseEstimator):
         self.seed = seed
 
     def fit(self, X: Any, y: Any) -> KerasDenseHead:
-        """Fit on labelled embeddings.
-
-        Args:
-            X: Embeddings, shape ``(n_labelled, dim)``.
-            y: Labels (strings or integers), shape ``(n_labelled,)``.
-
-        Returns:
-            self
-
-        Raises:
-            NotEnoughLabels: No labels, or labels of only one class.
-        """
+        """Fit on labelled embeddings; arguments, result and errors as ``LogisticHead.fit``
+        (``NotEnoughLabels`` without labels of two classes)."""
         X, y, classes = check_training_labels(self, X, y)
         import keras  # lazy: importing this module loads no TensorFlow
 
