@@ -105,6 +105,7 @@ class ServerProcess:
             except ProcessLookupError:
                 pass
             self.process.wait(timeout=30)
+            wait_group_gone(self.process.pid)
 
     def stop(self) -> None:
         """Ask the server to stop (SIGTERM), then kill it if it does not."""
@@ -221,3 +222,34 @@ def wait_for(condition: Callable[[], Any], what: str, timeout_s: float = DEADLIN
             return result
         time.sleep(0.05)
     pytest.fail(f"timed out waiting for {what}" + (f":\n{server.log()}" if server else ""))
+
+
+def wait_group_gone(group: int, timeout: float = 30.0) -> None:
+    """Wait until every process of a killed process group has exited.
+
+    SIGKILL is delivered asynchronously: a worker in the middle of an fsync can outlive
+    its master by a moment, and a server started in that moment still sees it alive.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _running_members(group):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"processes of group {group} outlived SIGKILL: "
+                         f"{_running_members(group)}")
+
+
+def _running_members(group: int) -> list[int]:
+    """Pids in process group ``group`` that are not zombies (Linux /proc)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text(errors="replace").rpartition(")")[2].split()
+        except OSError:
+            continue
+        # fields: state, ppid, pgrp, ...
+        if len(fields) > 2 and int(fields[2]) == group and fields[0] not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members

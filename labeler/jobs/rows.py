@@ -59,7 +59,21 @@ def process_is_dead(host: str, pid: str) -> bool:
         return True
     except PermissionError:
         return False  # alive, under another user
-    return False
+    return _is_zombie(int(pid))
+
+
+def _is_zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited but not been reaped (still answers ``kill 0``).
+
+    A killed server's workers are re-parented; where nothing reaps them (a container
+    whose PID 1 is not an init) they stay zombies, and a zombie runs no job.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            # "pid (comm) state ...": comm may hold spaces and parentheses.
+            return stat.read().rpartition(")")[2].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return False  # no /proc (macOS) or it vanished: kill 0 answered already
 
 
 def _owner_is_dead(owner: str) -> bool:
