@@ -90,12 +90,12 @@ class _StorageMessages(logging.Filter):
             return True
         store = _without_password(current_app.config.get("RATELIMIT_STORAGE_URI", ""))
         if "unreachable" in message:
-            record.msg = (f"The login rate limit cannot reach Redis at {store}, so each server "
-                          "process counts login attempts on its own until Redis is back; "
-                          "check that Redis is running and LABELER_QUEUE_URL is right.")
+            record.msg, record.args = (
+                f"The login rate limit cannot reach Redis at {store}, so each server process "
+                "counts login attempts on its own until Redis is back; check that Redis is "
+                "running and LABELER_QUEUE_URL is right."), ()
         elif "recovered" in message:
-            record.msg = f"The login rate limit reaches Redis at {store} again."
-        record.args = ()
+            record.msg, record.args = f"The login rate limit reaches Redis at {store} again.", ()
         return True
 
 
