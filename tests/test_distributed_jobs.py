@@ -35,23 +35,10 @@ from tests import dbutil
 from tests.builders import COLOURS, colour_image
 from tests.conftest import migrated_app
 from tests.fakes import FAKE_BACKBONE
-from tests.redis_server import RedisServer, db_url, server_url_from_env
+from tests.redis_server import db_url
 from tests.worker_child import add_tiny_images, start_worker
 
 HOST = socket.gethostname()
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The CI's Redis (LABELER_TEST_REDIS_URL), else a redis-server started for the session."""
-    if url := server_url_from_env():
-        yield url
-        return
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture
