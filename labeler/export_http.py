@@ -53,7 +53,7 @@ def attachment(filename: str, fallback: str = "download") -> dict[str, str]:
     ascii_name = (ascii_stem.strip() or fallback) + (f".{suffix}" if dot else "")
     value = f'attachment; filename="{ascii_name}"'
     if ascii_name != filename:
-        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
+        value += f"; filename*=UTF-8''{quote(filename, safe='', errors='replace')}"
     return {"Content-Disposition": value}
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 import requests
+from gunicorn.http.wsgi import HEADER_VALUE_RE
 from PIL import Image as PILImage
 from sqlalchemy.exc import OperationalError
 
@@ -24,10 +26,10 @@ from labeler.importer import import_paths
 from labeler.jobs import JobKind, run_inline
 from labeler.models import Image
 from labeler.project_vectors import embed_project
-from labeler.projects import class_by_name, create_project
+from labeler.projects import add_class, class_by_name, create_project
 from labeler.training import run_round
 from labeler.users import create_api_token, create_user
-from tests.builders import auth
+from tests.builders import auth, images
 from tests.dbutil import database_config
 from tests.fakes import FAKE_BACKBONE, FakeBackbone
 from tests.serverproc import ServerProcess
@@ -113,6 +115,45 @@ def test_the_download_name_header_is_latin_1_whatever_the_project_is_called():
             assert filename_star(value) == name
     assert attachment("海.csv", "project-7")["Content-Disposition"].startswith(
         'attachment; filename="project-7.csv"')
+
+
+def fuzzed_names(count: int, seed: int = 14) -> list[str]:
+    """Names a fuzzer makes: code points of every kind but NUL (which PostgreSQL refuses in
+    text, and the importer replaces): control characters, Latin-1, CJK, emoji,
+    quotes, separators; any length up to 300."""
+    rng = random.Random(seed)
+    alphabet = [chr(c) for c in (*range(1, 0x250), *range(0x2000, 0x2070), *range(0x4E00, 0x4E40),
+                                 *range(0x1F300, 0x1F340), 0xFEFF, 0xFFFD)]
+    return [name for _ in range(count)
+            if (name := "".join(rng.choices(alphabet, k=rng.randint(1, 300))))]
+
+
+def test_fuzzed_project_names_give_a_header_gunicorn_sends_and_the_exact_name():
+    for name in fuzzed_names(2000):
+        download = f"{export.safe_name(name, 'project-3')}.csv"
+        value = attachment(download, "project-3")["Content-Disposition"]
+        assert HEADER_VALUE_RE.fullmatch(value), value
+        assert download == (filename_star(value) if "filename*" in value
+                            else value.split('"')[1])
+
+
+def test_fuzzed_file_and_class_names_come_back_whole_from_csv_and_jsonl(project, alice):
+    names = fuzzed_names(24, seed=3)
+    for image, name in zip(images(project), names, strict=True):
+        image.original_name = name
+    odd_class = add_class(project, "".join(fuzzed_names(1, seed=5))[:150].strip() or "x")
+    for image in images(project)[::3]:
+        record_label(image, odd_class, alice)
+    db.session.commit()
+
+    rows = list(csv.DictReader(io.StringIO("".join(export.iter_csv(
+        project, include_predictions=True)), newline="")))
+    records = [json.loads(line) for line in "".join(export.iter_jsonl(
+        project, include_predictions=True)).split("\n") if line]
+
+    for exported in (rows, records):
+        assert [row["file_name"] for row in exported] == names
+        assert {row["label"] for row in exported} - {"", None} == {odd_class.name}
 
 
 @pytest.mark.parametrize("export_format", ["csv", "jsonl"])
