@@ -106,7 +106,7 @@ def _multipart(corpus: Path) -> dict[str, list[tuple[io.BytesIO, str]]]:
 def via_cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
     def drive(app: Flask, corpus: Path, project_id: int) -> Outcome:
         result = app.test_cli_runner().invoke(args=["import", "hostile", str(corpus)])
-        prefix = f"{corpus}/"
+        prefix = f"{corpus.name}/"  # named below the imported folder, not where it sits
         rejected = dict(line.removeprefix(f"rejected  {prefix}").split(": ", 1)
                         for line in result.output.splitlines() if line.startswith("rejected"))
         return Outcome(rejected, _stored_images(app, prefix), {"output": result.output},
