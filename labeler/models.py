@@ -39,6 +39,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime) -> datetime:
+    """``value`` in UTC with its offset: SQLite hands timestamps back naive (they are UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_isoformat(value: datetime | None) -> str | None:
+    """The one text form of a timestamp in the API and exports: RFC 3339 with ``+00:00``."""
+    return None if value is None else as_utc(value).isoformat()
+
+
 class Role(enum.StrEnum):
     LEAD = "lead"
     ANNOTATOR = "annotator"
