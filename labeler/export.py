@@ -17,7 +17,7 @@ import shutil
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from sqlalchemy import Select, select
@@ -25,11 +25,12 @@ from sqlalchemy.orm import aliased
 
 from .errors import LabelerError
 from .extensions import db
-from .models import Annotation, Image, LabelClass, Project, User
+from .models import Annotation, Image, LabelClass, Project, User, rfc3339
 from .storage import BlobStore, atomic_folder, atomic_writer, extension_for
 
 FORMATS = ("csv", "jsonl", "folders", "model")
-COLUMNS = ("file_name", "sha256", "label", "annotator", "labelled_at")
+# image_id and sha256 join a row to the API's images; file_name is the name it was imported as.
+COLUMNS = ("image_id", "file_name", "sha256", "label", "annotator", "labelled_at")
 PREDICTION_COLUMNS = ("predicted", "confidence")
 BATCH_ROWS = 1000  # rows per fetch from the database, and per yielded text chunk
 # Formats keras.utils.image_dataset_from_directory reads; others are converted to PNG.
@@ -41,6 +42,7 @@ _UNSAFE = re.compile(r"[^\w. ()+,=@-]+")  # \w: letters of any script, digits, _
 class ExportRow:
     """One image as exported: its current label (if any) and the latest prediction."""
 
+    image_id: int
     file_name: str
     sha256: str
     format: str
@@ -50,25 +52,17 @@ class ExportRow:
     predicted: str | None
     confidence: float | None
 
-    def as_dict(self, include_predictions: bool) -> dict[str, str | float | None]:
-        """The row's export columns (``labelled_at`` as ISO 8601 in UTC)."""
-        data: dict[str, str | float | None] = {
-            "file_name": self.file_name, "sha256": self.sha256, "label": self.label,
-            "annotator": self.annotator, "labelled_at": _iso(self.labelled_at),
+    def as_dict(self, include_predictions: bool) -> dict[str, str | int | float | None]:
+        """The row's export columns (``labelled_at`` in RFC 3339, UTC with its offset)."""
+        data: dict[str, str | int | float | None] = {
+            "image_id": self.image_id, "file_name": self.file_name, "sha256": self.sha256,
+            "label": self.label, "annotator": self.annotator,
+            "labelled_at": rfc3339(self.labelled_at),
         }
         if include_predictions:
             data["predicted"] = self.predicted
             data["confidence"] = self.confidence
         return data
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    # SQLite hands back naive datetimes; every timestamp is written in UTC (models.utcnow).
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat()
 
 
 def _rows_statement(project: Project, *, labelled_only: bool, order_by_label: bool) -> Select:
@@ -85,7 +79,7 @@ def _rows_statement(project: Project, *, labelled_only: bool, order_by_label: bo
         .scalar_subquery()
     )
     statement = (
-        select(Image.original_name, Image.sha256, Image.format, label.name, User.username,
+        select(Image.id, Image.original_name, Image.sha256, Image.format, label.name, User.username,
                Annotation.created_at, predicted.name, Image.confidence)
         .select_from(Image)
         .outerjoin(label, label.id == Image.label_class_id)
@@ -121,9 +115,8 @@ def iter_rows(project: Project, *, include_unlabelled: bool = False,
                                 order_by_label=order_by_label)
     result = db.session.execute(statement.execution_options(yield_per=BATCH_ROWS))
     try:
-        for name, sha256, image_format, label, annotator, at, predicted, confidence in result:
-            yield ExportRow(name, sha256, image_format, label, annotator, at, predicted,
-                            confidence)
+        for row in result:
+            yield ExportRow(*row)
     finally:
         result.close()  # ends the snapshot even when the consumer stops early
 

@@ -43,7 +43,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from .extensions import db
-from .models import Annotation, Image, Job, JobStatus, ModelRound, Project, User, utc_isoformat
+from .models import Annotation, Image, Job, JobStatus, ModelRound, Project, User, rfc3339
 from .project_vectors import embedding_counts, project_backbone_name
 from .projects import project_counts
 from .rounds import latest_round
@@ -203,7 +203,7 @@ class AnnotatorReport:
                 "per_hour": None if per_hour is None else round(per_hour, 1),
                 "active_seconds": None if seconds is None else round(seconds, 1),
                 "active_minutes": None if seconds is None else round(seconds / 60, 1),
-                "last_label_at": utc_isoformat(self.last_label_at)}
+                "last_label_at": rfc3339(self.last_label_at)}
 
 
 def _seconds_between(later: Any, earlier: Any) -> ColumnElement[float]:

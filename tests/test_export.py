@@ -44,12 +44,12 @@ def test_csv_has_one_row_per_labelled_image(project, alice):
     text = "".join(export.iter_csv(project))
     rows = read_csv(text)
 
-    assert text.splitlines()[0] == "file_name,sha256,label,annotator,labelled_at"
+    assert text.splitlines()[0] == "image_id,file_name,sha256,label,annotator,labelled_at"
     assert len(rows) == 6
-    by_sha = {image.sha256: image for image in images(project)}
+    by_id = {image.id: image for image in images(project)}
     for row in rows:
-        image = by_sha[row["sha256"]]
-        assert row["file_name"] == image.original_name
+        image = by_id[int(row["image_id"])]  # joins the API's images by id
+        assert (row["sha256"], row["file_name"]) == (image.sha256, image.original_name)
         assert row["label"] == true_colour(image)
         assert row["annotator"] == "alice"
         assert datetime.fromisoformat(row["labelled_at"]).utcoffset().total_seconds() == 0
@@ -101,7 +101,10 @@ def test_jsonl_matches_csv_with_nulls(project, alice):
     assert set(records[0]) == {*export.COLUMNS, "predicted", "confidence"}
     assert sum(record["label"] is None for record in records) == 12
     assert all(record["annotator"] is None for record in records if record["label"] is None)
+    by_id = {image.id: image.sha256 for image in images(project)}
+    assert [(r["image_id"], r["sha256"]) for r in records] == sorted(by_id.items())
     labelled = [record for record in records if record["label"]]
+    assert all(r["labelled_at"].endswith("+00:00") for r in labelled)  # RFC 3339, UTC
     assert {r["sha256"] for r in labelled} == {
         row["sha256"] for row in read_csv("".join(export.iter_csv(project)))}
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-from ..models import utc_isoformat
+from ..models import rfc3339
 
 Count = Annotated[int, Field(ge=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
@@ -22,7 +22,7 @@ Fraction = Annotated[float, Field(ge=0, le=1)]
 #: handed back (SQLite: naive UTC).
 Timestamp = Annotated[
     datetime,
-    PlainSerializer(utc_isoformat, return_type=str),
+    PlainSerializer(rfc3339, return_type=str),
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 
