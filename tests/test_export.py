@@ -316,7 +316,7 @@ def test_api_downloads_for_leads_only(app, lead_client, project, token, monkeypa
 
     response = lead_client.get(f"{url}?format=csv&include_predictions=1")
     assert response.status_code == 200 and response.is_streamed is True
-    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"  # charset once
     assert response.headers["Content-Disposition"] == 'attachment; filename="colours.csv"'
     assert len(read_csv(response.text)) == 24
 
