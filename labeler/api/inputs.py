@@ -19,9 +19,15 @@ from ..gallery import MAX_BULK, MAX_PAGE_SIZE, PAGE_SIZE
 from ..learning.strategies import STRATEGIES
 from ..projects import MAX_NAME_LENGTH
 
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema counts ``5.0`` as an integer, so the server does too (``5.5`` stays out)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 #: Ids are positive 64-bit integers (SQLite's and PostgreSQL's BIGINT range).
 ID_MAX = 2**63 - 1
-Id = Annotated[int, Field(ge=1, le=ID_MAX)]
+Id = Annotated[int, Field(ge=1, le=ID_MAX), BeforeValidator(_whole_number)]
 
 # Python's whitespace (str.isspace), spelled out: JSON Schema, pydantic and Python each
 # read \s differently, and a name must hold one character that is not in this set.
@@ -40,9 +46,20 @@ class Body(BaseModel):
 
 
 class Params(BaseModel):
-    """A query string or form: values arrive as text; unknown fields refused."""
+    """A query string or form: values arrive as text; unknown fields refused.
+
+    An empty value is an absent one: the gallery page's filter form submits its empty
+    fields (``?min_confidence=&sort=``), and links leave the default sort empty.
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_absent(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value != ""}
+        return data
 
 
 NAME_RULE = "at most 200 characters, at least one of them visible, and no NUL."
@@ -101,7 +118,7 @@ class TrainingSettings(Body):
 
     strategy: Literal[tuple(STRATEGIES)] = optional(  # type: ignore[valid-type]
         description="The sampling strategy of the next rounds.")
-    retrain_every: int = optional(ge=1, le=100_000,
+    retrain_every: Annotated[int, BeforeValidator(_whole_number)] = optional(ge=1, le=100_000,
                                   description="Start a round after this many new labels.")
 
     @model_validator(mode="after")
@@ -126,7 +143,7 @@ class ImagesQuery(Params):
     max_confidence: float = optional(ge=0, le=1, description="Highest prediction confidence.")
     suspected: bool = Field(default=False,
                             description="Only images whose label the model doubts.")
-    duplicate_group: str = Field(default="", pattern=r"^(any|[0-9]{1,18})?$",
+    duplicate_group: str = Field(default="", pattern=r"^([Aa][Nn][Yy]|[0-9]{1,18})?$",
                                  description="A duplicate group number or 'any'.")
     sort: Literal["id", "confidence"] = Field(
         default="id", description="Import order (default) or least confident first.")
@@ -144,6 +161,11 @@ def _as_list(value: Any) -> Any:
     return value if isinstance(value, list) else [value]
 
 
+def _form_boolean(value: Any) -> Any:
+    """A multipart boolean is the text 'true' or 'false' (anything else is refused)."""
+    return {"true": True, "false": False}.get(value, value) if isinstance(value, str) else value
+
+
 #: An uploaded file (multipart): validated to be one, published as binary.
 Upload = Annotated[Any, WithJsonSchema({"type": "string", "format": "binary"})]
 
@@ -151,8 +173,9 @@ Upload = Annotated[Any, WithJsonSchema({"type": "string", "format": "binary"})]
 class UploadForm(Params):
     files: Annotated[list[Upload], BeforeValidator(_as_list)] = Field(
         min_length=1, description="Images and zip archives.")
-    labels_from_folders: bool = Field(
-        default=False, description="Label images by the folder they sit in inside a zip.")
+    labels_from_folders: Annotated[bool, BeforeValidator(_form_boolean)] = Field(
+        default=False, strict=True,
+        description="Label images by the folder they sit in inside a zip.")
 
 
 class ExportQuery(Params):

@@ -25,8 +25,38 @@ EXPORT_CONTENT = {
 }
 
 
+#: Operations that take a project id, which a new project's response supplies.
+PROJECT_OPERATIONS = {
+    "projectStats": ("/projects/{project_id}/stats", "get"),
+    "nextImages": ("/projects/{project_id}/next", "get"),
+    "listImages": ("/projects/{project_id}/images", "get"),
+    "uploadImages": ("/projects/{project_id}/images", "post"),
+    "createAnnotation": ("/projects/{project_id}/annotations", "post"),
+    "bulkLabel": ("/projects/{project_id}/bulk-label", "post"),
+    "dashboard": ("/projects/{project_id}/dashboard", "get"),
+    "embeddingMap": ("/projects/{project_id}/map", "get"),
+}
+
+
+def _links(doc: dict[str, Any]) -> None:
+    """OpenAPI links: which response supplies which id (clients and fuzzers follow them)."""
+    def link(path: str, method: str, status: str, name: str, target: str,
+             parameters: dict[str, str]) -> None:
+        response = doc["paths"][path][method]["responses"][status]
+        response.setdefault("links", {})[name] = {"operationId": target,
+                                                  "parameters": parameters}
+
+    for target in PROJECT_OPERATIONS:
+        link("/projects", "post", "201", target, target, {"project_id": "$response.body#/id"})
+    link("/projects/{project_id}/annotations", "post", "201", "undoAnnotation",
+         "undoAnnotation", {"annotation_id": "$response.body#/annotation_id"})
+    link("/projects/{project_id}/retrain", "post", "202", "jobStatus", "jobStatus",
+         {"job_id": "$response.body#/job_id"})
+
+
 def _amend(doc: dict[str, Any]) -> None:
-    """What the declarations cannot say: a public operation, and non-JSON downloads."""
+    """What the declarations cannot say: a public operation, non-JSON downloads, links."""
+    _links(doc)
     item = doc["paths"]["/openapi.json"]["get"]
     item["security"] = []
     item["responses"] = {"200": {"description": "This document.", "content": {
