@@ -20,7 +20,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from .config import is_truthy
 from .errors import Conflict, LabelerError, NotFound
 from .extensions import db
-from .models import Annotation, Image, LabelClass, Project, User
+from .models import ID_MAX, Annotation, Image, LabelClass, Project, User
 from .projects import require_active
 from .queue import label_images
 
@@ -41,8 +41,6 @@ class UnknownClass(GalleryFilterError, NotFound):
     """A filter or label names a class the project does not have."""
 
 
-#: The largest value a cursor's id may carry (SQLite's and PostgreSQL's BIGINT).
-ID_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -157,8 +155,8 @@ def filtered_select(project: Project, filters: GalleryFilters) -> Select[Any]:
 
 
 def _is_id(text: str) -> bool:
-    """ASCII digits only (``str.isdigit`` also takes '²'), at most 18 of them."""
-    return text.isascii() and text.isdigit() and len(text) <= 18
+    """ASCII digits only (``str.isdigit`` also takes '²'), at most 9 (an ``integer`` column)."""
+    return text.isascii() and text.isdigit() and len(text) <= 9
 
 
 def _cursor_id(text: str) -> int:

@@ -284,3 +284,8 @@ class ModelRound(db.Model):
     strategy: Mapped[str] = mapped_column(String(32), default="")
     duration_s: Mapped[float | None] = mapped_column(Float)
     message: Mapped[str] = mapped_column(Text, default="")  # why it failed, or what it did
+
+
+#: The largest id a row can have on both databases: PostgreSQL's ``integer`` columns
+#: (SQLite's are 64-bit). The API refuses larger ids before they reach a query.
+ID_MAX = 2**31 - 1

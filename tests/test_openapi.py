@@ -377,7 +377,7 @@ def test_the_document_states_the_constraints_the_server_enforces(document):
     bulk = _body_schema(document, "/projects/{project_id}/bulk-label")
     assert len(bulk["oneOf"]) == 2
     assert bulk["properties"]["image_ids"]["items"] == {
-        "type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+        "type": "integer", "minimum": 1, "maximum": 2**31 - 1}
     upload = _body_schema(document, "/projects/{project_id}/images", "multipart/form-data")
     assert upload["required"] == ["files"]
     for name in ("NewProject", "NewAnnotation", "ImageRef", "BulkLabel", "TrainingSettings"):
@@ -391,11 +391,12 @@ def test_the_document_states_the_constraints_the_server_enforces(document):
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "path":
                     assert parameter["schema"] == {"type": "integer", "minimum": 1,
-                                                   "maximum": 2**63 - 1}, path
+                                                   "maximum": 2**31 - 1}, path
 
 
 def test_ids_beyond_64_bits_are_404_in_a_path_and_400_in_a_body(client, project, token):
-    """Both crashed with OverflowError (500) before ids were range-checked."""
+    """Both crashed with OverflowError (500) before ids were range-checked; ids past
+    2**31-1 crashed PostgreSQL's integer columns the same way (DataError)."""
     response = client.delete(f"{API}/annotations/1246410870354013576885174272",
                              headers=auth(token))
     assert response.status_code == 404, response.text
@@ -404,9 +405,15 @@ def test_ids_beyond_64_bits_are_404_in_a_path_and_400_in_a_body(client, project,
                            json={"image_ids": [306360960415584681984], "label": "red"})
     assert response.status_code == 400, response.text
     assert "'image_ids[0]'" in response.json["detail"]
-    for url in (f"{API}/projects/0/stats", f"{API}/jobs/{2**63}",
+    for url in (f"{API}/projects/0/stats", f"{API}/jobs/{2**31}",
                 f"{API}/projects/{2**64}/next"):
         assert client.get(url, headers=auth(token)).status_code == 404, url
+    response = client.post(f"{API}/projects/{2**31}/skip", headers=auth(token),
+                           json={"image_id": 1})
+    assert response.status_code == 404, response.text
+    response = client.post(f"{API}/projects/{project.id}/skip", headers=auth(token),
+                           json={"image_id": 2**31})
+    assert response.status_code == 400 and "'image_id'" in response.json["detail"]
 
 
 def test_405_names_the_allowed_methods(client, project, token):

@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 
 from ..gallery import MAX_BULK, MAX_PAGE_SIZE, PAGE_SIZE
 from ..learning.strategies import STRATEGIES
+from ..models import ID_MAX
 from ..projects import MAX_NAME_LENGTH
 
 
@@ -25,8 +26,7 @@ def _whole_number(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-#: Ids are positive 64-bit integers (SQLite's and PostgreSQL's BIGINT range).
-ID_MAX = 2**63 - 1
+#: Ids are 1..ID_MAX (PostgreSQL's ``integer`` columns; SQLite's would hold more).
 Id = Annotated[int, Field(ge=1, le=ID_MAX), BeforeValidator(_whole_number)]
 
 # Python's whitespace (str.isspace), spelled out: JSON Schema, pydantic and Python each
@@ -143,7 +143,7 @@ class ImagesQuery(Params):
     max_confidence: float = optional(ge=0, le=1, description="Highest prediction confidence.")
     suspected: bool = Field(default=False,
                             description="Only images whose label the model doubts.")
-    duplicate_group: str = Field(default="", pattern=r"^([Aa][Nn][Yy]|[0-9]{1,18})?$",
+    duplicate_group: str = Field(default="", pattern=r"^([Aa][Nn][Yy]|[0-9]{1,9})?$",
                                  description="A duplicate group number or 'any'.")
     sort: Literal["id", "confidence"] = Field(
         default="id", description="Import order (default) or least confident first.")

@@ -9,9 +9,9 @@ serialised by its model (so every timestamp is UTC with its offset); a response 
 not fit is a bug and fails loudly. Downloads and other ready-made ``Response`` objects
 pass through untouched: spectree would otherwise read a streamed export into memory.
 
-Path ids use the ``id`` converter (1..2**63-1): a larger or zero id matches no route and
-is a 404, never an integer the database cannot hold. ``document()`` is the OpenAPI 3.1
-document at ``/api/v1/openapi.json``.
+Path ids use the ``id`` converter (1..2**31-1, PostgreSQL's ``integer``): a larger or zero
+id matches no route and is a 404, never an integer the database cannot hold.
+``document()`` is the OpenAPI 3.1 document at ``/api/v1/openapi.json``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from spectree import Response, SpecTree
 from spectree.plugins.flask_plugin import FlaskPlugin
 from werkzeug.routing import IntegerConverter
 
+from ..models import ID_MAX
 from . import ApiError, require_lead
-from .inputs import ID_MAX
 from .schemas import Error
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def at_most(limit: int) -> str:
 
 
 class IdConverter(IntegerConverter):
-    """``<id:name>``: a database id, 1..2**63-1; anything else matches no route (404).
+    """``<id:name>``: a database id, 1..2**31-1; anything else matches no route (404).
 
     The range is in the regular expression, not only in ``to_python``: werkzeug records a
     rule whose text matched but whose method did not before it converts the value, so an
