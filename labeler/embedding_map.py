@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from .errors import LabelerError
+from .errors import Conflict, LabelerError
 from .extensions import db
 from .learning.projection import METHODS, Projection, layout_2d, umap_available
 from .models import Image, Project
@@ -122,5 +122,5 @@ def check_method(method: str) -> None:
     if method not in METHODS:
         raise LabelerError("The method must be 'pca' or 'umap'.")
     if method == "umap" and not umap_available():
-        raise LabelerError("UMAP needs the optional umap-learn package; install it with "
+        raise Conflict("UMAP needs the optional umap-learn package; install it with "
                            "`pip install umap-learn`, or use the default PCA.")

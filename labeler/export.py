@@ -25,7 +25,7 @@ from sqlalchemy.orm import aliased
 
 from .errors import LabelerError
 from .extensions import db
-from .models import Annotation, Image, LabelClass, Project, User, utc_isoformat
+from .models import Annotation, Image, LabelClass, Project, User, rfc3339
 from .storage import BlobStore, atomic_folder, atomic_writer, extension_for
 
 FORMATS = ("csv", "jsonl", "folders", "model")
@@ -57,7 +57,7 @@ class ExportRow:
         data: dict[str, str | int | float | None] = {
             "image_id": self.image_id, "file_name": self.file_name, "sha256": self.sha256,
             "label": self.label, "annotator": self.annotator,
-            "labelled_at": utc_isoformat(self.labelled_at),
+            "labelled_at": rfc3339(self.labelled_at),
         }
         if include_predictions:
             data["predicted"] = self.predicted

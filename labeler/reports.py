@@ -36,14 +36,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from .extensions import db
-from .models import Annotation, Image, Job, JobStatus, ModelRound, Project, User
+from .models import Annotation, Image, Job, JobStatus, ModelRound, Project, User, rfc3339
 from .project_vectors import embedding_counts, project_backbone_name
 from .projects import project_counts
 from .rounds import latest_round
@@ -198,15 +198,12 @@ class AnnotatorReport:
         """The JSON shape of ``GET /projects/<id>/dashboard``'s ``annotators`` items."""
         seconds = self.activity.active_seconds
         per_hour = self.per_hour
-        last = self.last_label_at
-        if last is not None and last.tzinfo is None:  # SQLite hands back naive UTC
-            last = last.replace(tzinfo=UTC)
         return {"username": self.username, "labels": self.labels,
                 "last_hour": self.last_hour, "recent_labels": self.recent_labels,
                 "per_hour": None if per_hour is None else round(per_hour, 1),
                 "active_seconds": None if seconds is None else round(seconds, 1),
                 "active_minutes": None if seconds is None else round(seconds / 60, 1),
-                "last_label_at": last.isoformat() if last else None}
+                "last_label_at": rfc3339(self.last_label_at)}
 
 
 def _seconds_between(later: Any, earlier: Any) -> ColumnElement[float]:

@@ -124,10 +124,11 @@ def test_settings_endpoint_saves(lead_client, project):
 
 
 @pytest.mark.parametrize("body, detail", [
-    ({"strategy": "clairvoyant"}, "Unknown strategy 'clairvoyant'"),
-    ({"retrain_every": 0}, "at least 1"),
-    ({"retrain_every": "5"}, "must be an integer"),
-    ({"retrain_every": 10**9}, "at most 100000"),
+    ({"strategy": "clairvoyant"}, "'strategy' should be 'auto', 'random'"),
+    ({"retrain_every": 0}, "'retrain_every' should be greater than or equal to 1"),
+    ({"retrain_every": "5"}, "'retrain_every' should be a valid integer"),
+    ({"retrain_every": 10**9}, "'retrain_every' should be less than or equal to 100000"),
+    ({"strategy": None}, "'strategy' should be"),
     ({}, "Send 'strategy' and/or 'retrain_every'"),
 ])
 def test_settings_endpoint_validates(lead_client, project, body, detail):

@@ -126,7 +126,7 @@ def test_errors_are_json_sentences(lead_client, project):
 def test_umap_is_refused_with_a_hint_when_not_installed(lead_client, project, monkeypatch):
     monkeypatch.setattr(embedding_map_api, "umap_available", lambda: False)
     response = lead_client.get(f"/api/v1/projects/{project.id}/map?method=umap")
-    assert response.status_code == 400 and "umap-learn" in response.json["detail"]
+    assert response.status_code == 409 and "umap-learn" in response.json["detail"]
 
 
 def test_anonymous_users_are_sent_to_log_in(client, project):

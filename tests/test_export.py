@@ -329,16 +329,16 @@ def test_api_downloads_for_leads_only(app, lead_client, project, token, monkeypa
     with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
         assert sum(n.startswith("val/") and not n.endswith("/") for n in archive.namelist()) == 6
 
-    for query, detail in (("format=pdf", "Unknown export format"),
-                          ("format=folders&val_split=2", "between 0 and 1")):
+    for query, detail in (("format=pdf", "'format' should be 'csv', 'jsonl'"),
+                          ("format=folders&val_split=2", "'val_split' should be less than 1")):
         response = lead_client.get(f"{url}?{query}")
         assert response.status_code == 400 and detail in response.json["detail"]
     response = lead_client.get(f"{url}?format=model")  # no trained round: a sentence, no 500
-    assert response.status_code == 400 and response.json["detail"].endswith(".")
+    assert response.status_code == 409 and response.json["detail"].endswith(".")
     assert not any((Path(app.config["HOME"]) / "tmp").iterdir())  # scratch folder removed
     monkeypatch.setattr(export, "model_exporter", lambda: None)
     response = lead_client.get(f"{url}?format=model")
-    assert response.status_code == 400 and "not available" in response.json["detail"]
+    assert response.status_code == 409 and "not available" in response.json["detail"]
 
     fresh = app.test_client()  # no session cookie: the bearer token decides who calls
     assert fresh.get(f"{url}?format=csv", headers=auth(token)).status_code == 403

@@ -91,3 +91,12 @@ def test_umap_falls_back_to_pca_and_unknown_method_is_refused(monkeypatch):
     assert layout_2d(x, method="umap").method == "pca"
     with pytest.raises(ValueError, match="Unknown projection method"):
         layout_2d(x, method="tsne")
+
+
+@pytest.mark.parametrize("rows", [3, 4, 16])
+def test_umap_on_a_handful_of_points_lays_them_out_with_pca(rows):
+    """UMAP's spectral start raised TypeError (k >= N) on 3 points: a 500 on /map."""
+    pytest.importorskip("umap")
+    x, _ = blobs(rows)
+    projection = layout_2d(x[:rows], method="umap")
+    assert projection.method == "pca" and projection.coords.shape == (rows, 2)

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 
-from flask import current_app, request
+from flask import current_app
 
 from ..embedding_map import check_method, map_payload
 from ..projects import project_by_id
-from . import bp
+from . import bp, schemas
+from .inputs import MapQuery
+from .spec import declare
 
 
-@bp.get("/projects/<int:project_id>/map")
-def embedding_map(project_id: int):
-    """The project's embedding map: classes, and columns of points (image id, x, y, label,
-    predicted class id; -1 for none). ``?method=umap`` when the umap package is installed."""
+@bp.get("/projects/<id:project_id>/map")
+@declare("embeddingMap", (200, schemas.Map), 404, 409, query=MapQuery)
+def embedding_map(project_id: int, query: MapQuery):
+    """Every embedded image as a 2-D point, in columns (image id, x, y, label, predicted
+    class id; -1 for none). ``?method=umap`` needs the umap-learn package (else 409)."""
     project = project_by_id(project_id)
-    method = request.args.get("method", "pca")
-    check_method(method)  # a LabelerError is a 400 with its sentence
-    body = json.dumps(map_payload(project, method), separators=(",", ":"))
+    check_method(query.method)  # umap without its package: a 409 with the sentence
+    # Serialised here, not by the model: a map can hold a million points (the tests
+    # validate it against schemas.Map).
+    body = json.dumps(map_payload(project, query.method), separators=(",", ":"))
     return current_app.response_class(body, mimetype="application/json")

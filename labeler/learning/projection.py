@@ -125,6 +125,10 @@ def transform(matrix: np.ndarray, model: PCAModel, chunk_size: int = DEFAULT_CHU
     return out
 
 
+#: The fewest rows UMAP is asked to lay out (its default n_neighbors is 15).
+UMAP_MIN_ROWS = 16
+
+
 def _umap(matrix: np.ndarray, sample_size: int, seed: int, chunk_size: int) -> np.ndarray:
     import umap  # optional; callers check umap_available() first
 
@@ -143,7 +147,8 @@ def layout_2d(matrix: np.ndarray, method: str = "pca", sample_size: int = DEFAUL
 
     Args:
         matrix: (rows, dim) embeddings, e.g. ``VectorStore.matrix()`` (float16 memmap).
-        method: ``"pca"``, or ``"umap"`` (falls back to PCA when umap is not installed).
+        method: ``"pca"``, or ``"umap"`` (falls back to PCA when umap is not installed or
+            there are at most ``UMAP_MIN_ROWS`` rows).
         sample_size: Most rows used to fit the projection.
         seed: Seed of the fitting sample (and of UMAP).
         chunk_size: Rows converted to float32 at a time while applying it.
@@ -158,7 +163,9 @@ def layout_2d(matrix: np.ndarray, method: str = "pca", sample_size: int = DEFAUL
         raise ValueError(f"Unknown projection method {method!r}; use one of {', '.join(METHODS)}.")
     if matrix.ndim != 2:
         raise ValueError(f"Expected a (rows, dim) matrix, got shape {matrix.shape}.")
-    if method == "umap" and umap_available() and matrix.shape[0] > 2:
+    # UMAP needs more points than its 15 neighbours (its spectral start fails with a
+    # TypeError on 3 points); below that a PCA layout is the honest picture anyway.
+    if method == "umap" and umap_available() and matrix.shape[0] > UMAP_MIN_ROWS:
         return Projection(_umap(matrix, sample_size, seed, chunk_size), "umap")
     model = fit_pca(matrix, 2, sample_size, seed)
     return Projection(transform(matrix, model, chunk_size), "pca",
