@@ -119,8 +119,5 @@ def init_app(app: Flask) -> None:
         openapi,
         projects,
     )
-    from .spec import IdConverter
-
-    app.url_map.converters["id"] = IdConverter  # before the routes that use it are added
     csrf.exempt(bp)  # checked in authenticate(), only for session-authenticated requests
     app.register_blueprint(bp, url_prefix="/api/v1")

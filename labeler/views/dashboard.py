@@ -16,7 +16,7 @@ from .access import lead_required
 bp = Blueprint("dashboard", __name__)
 
 
-@bp.route("/<int:project_id>/dashboard")
+@bp.route("/<id:project_id>/dashboard")
 @lead_required
 def dashboard(project_id: int):
     """The dashboard of one project (leads only; annotators get 403)."""
