@@ -141,6 +141,16 @@ SCHEMAS: dict[str, Schema] = {
         "per_class": {"description": "Per-class metrics of the round, when measured."},
         "labels": {"description": "Class names in the order of the confusion matrix."},
         "confusion": {"description": "Confusion matrix (rows: true, columns: predicted)."},
+        "label_quality": {**nullable(obj({
+            "overall": {"type": "number", "description": "cleanlab's overall label health "
+                                                         "score: the estimated share of "
+                                                         "correct labels."},
+            "per_class": {"type": "object", "additionalProperties": obj({
+                "quality": {"type": "number"}, "label_issues": COUNT, "given": COUNT,
+                "label_noise": {"type": "number"},
+                "inverse_label_noise": {"type": "number"}})},
+        })), "description": "cleanlab's per-class label quality, from the round's "
+                            "cross-validated probabilities; null before it is measured."},
         "duration_s": NUMBER_OR_NULL,
         "message": STRING_OR_NULL,
         "created_at": DATETIME_OR_NULL,
