@@ -197,7 +197,13 @@ SCHEMAS: dict[str, Schema] = {
         "any_job_active": {"type": "boolean"},
     }),
     "Map": obj({
-        "method": {"type": "string", "enum": ["pca", "umap"]},
+        "method": {"type": "string", "enum": ["pca", "tsne"],
+                   "description": "The layout these points are in."},
+        "tsne": {"type": "string",
+                 "enum": ["ready", "computing", "failed", "unavailable"],
+                 "description": "The t-SNE layout: ready, being computed (PCA meanwhile), "
+                                "failed (see tsne_message), or unavailable (too few images)."},
+        "tsne_message": {"type": "string"},
         "explained_variance": {"type": "array", "items": {"type": "number"}},
         "classes": {"type": "array", "items": obj({
             "id": {"type": "integer"}, "name": {"type": "string"},

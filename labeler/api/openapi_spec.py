@@ -203,9 +203,10 @@ def build() -> dict[str, Any]:
             "embeddingMap", "Every embedded image as a 2-D point, in columns.",
             (200, _json(ref("Map"), "The map.")), (400, 404), parameters=[
                 PROJECT_ID,
-                _query("method", {"type": "string", "enum": ["pca", "umap"],
-                                  "default": "pca"},
-                       "Projection; 'umap' needs the umap-learn package.")])},
+                _query("method", {"type": "string", "enum": ["auto", "pca"],
+                                  "default": "auto"},
+                       "'auto': the t-SNE layout once it is computed (a background job "
+                       "queued when the vectors change), PCA until then; 'pca': PCA.")])},
         "/projects/{project_id}/export": {"get": _operation(
             "export", "The project's labels (csv, jsonl), images by class (folders, a zip) "
             "or trained classifier (model, one .keras file), as a download.",
