@@ -229,7 +229,9 @@ function renderRound(data) {
   const quality = r.label_quality;
   $("pr-sub").textContent = `Per class, in round ${r.number} (${num(r.n_labels)} labels, ` +
     `macro F1 ${pct(r.macro_f1)}` +
-    (quality ? `, label health ${pct(quality.overall)}).` : ").");
+    (quality ? `, label health ${pct(quality.overall)}). Label quality is cleanlab's ` +
+      "estimate of the share of right labels, from the same cross-validated predictions: " +
+      "while accuracy is low it mostly reflects the model's confusion." : ").");
   const names = r.labels;
   const columns = [{ label: "Class" }, { label: "Precision" }, { label: "Recall" }];
   if (quality) columns.push({ label: "Label quality" });
