@@ -24,7 +24,7 @@ from sqlalchemy import func, select, update
 from .embeddings.dense_head import KerasDenseHead
 from .errors import LabelerError
 from .extensions import db
-from .learning import duplicates, label_quality, strategies
+from .learning import duplicates, label_issues, label_quality, strategies
 from .learning.heads import LogisticHead, NotEnoughLabels, pool_statistics
 from .models import Image, JobStatus, ModelRound, Project
 from .project_vectors import current_vectors
@@ -156,7 +156,10 @@ def _fit_and_measure(project: Project, pool: _Pool) -> dict[str, Any]:
         cv_proba, cv_classes = cv
         measured = label_quality.round_metrics(y, cv_proba, cv_classes)
         metrics.update(_with_class_names(measured, names))
-        errors = label_quality.suspected_label_errors(cv_proba, y, cv_classes)
+        # cleanlab's confident learning, most doubtful first (the review flow's order).
+        errors = label_issues.find_label_issues(cv_proba, y, cv_classes)
+        metrics["label_quality"] = _label_quality(
+            label_issues.label_health(cv_proba, y, cv_classes), names)
         suspects = [int(pool.image_ids[labelled[e.index]]) for e in errors]
         metrics["suspected_errors"] = [
             {"image_id": int(pool.image_ids[labelled[e.index]]),
@@ -167,6 +170,15 @@ def _fit_and_measure(project: Project, pool: _Pool) -> dict[str, Any]:
             for e in errors[:200]]
     proba = head.predict_proba(pool.embeddings)
     return {"head": head, "proba": proba, "metrics": metrics, "suspects": suspects}
+
+
+def _label_quality(health: label_issues.LabelHealth, names: dict[int, str]) -> dict[str, Any]:
+    """cleanlab's label health with class names, as the dashboard shows it."""
+    return {"overall": health.overall, "per_class": {
+        names.get(int(q.label), str(q.label)): {
+            "quality": q.quality, "label_issues": q.label_issues, "given": q.given,
+            "label_noise": q.label_noise, "inverse_label_noise": q.inverse_label_noise}
+        for q in health.per_class}}
 
 
 def _head_factory(project: Project, pool: _Pool) -> Callable[[], Any]:

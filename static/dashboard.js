@@ -225,14 +225,30 @@ function renderRound(data) {
     fitConfusion();
     return;
   }
+  // Label quality: cleanlab's estimate of the share of each class's labels that are right.
+  const quality = r.label_quality;
   $("pr-sub").textContent = `Per class, in round ${r.number} (${num(r.n_labels)} labels, ` +
-    `macro F1 ${pct(r.macro_f1)}).`;
+    `macro F1 ${pct(r.macro_f1)}` +
+    (quality ? `, label health ${pct(quality.overall)}). Label quality is cleanlab's ` +
+      "estimate of the share of right labels, from the same cross-validated predictions: " +
+      "while accuracy is low it mostly reflects the model's confusion." : ").");
   const names = r.labels;
+  const columns = [{ label: "Class" }, { label: "Precision" }, { label: "Recall" }];
+  if (quality) columns.push({ label: "Label quality" });
+  columns.push({ label: "Labels", num: true });
   perClass.replaceChildren(table(
-    [{ label: "Class" }, { label: "Precision" }, { label: "Recall" }, { label: "Labels", num: true }],
+    columns,
     names.map((name) => {
       const m = r.per_class[name] || {};
-      return [name, meter(m.precision, "precision"), meter(m.recall, "recall"), num(m.support ?? 0)];
+      const row = [name, meter(m.precision, "precision"), meter(m.recall, "recall")];
+      if (quality) {
+        const q = quality.per_class[name];
+        const cell = meter(q ? q.quality : null, "quality");
+        if (q) cell.title = `${num(q.label_issues)} of ${num(q.given)} labels look wrong`;
+        row.push(cell);
+      }
+      row.push(num(m.support ?? 0));
+      return row;
     }),
     "table dash-table pr-table",
   ));

@@ -144,9 +144,10 @@ def test_a_large_embedding_is_split_into_chunks_that_two_workers_share(app, work
     job = submit_embedding(app, project)
     assert job is not None
     wait_for(lambda: db.session.get(Job, job.id).status == JobStatus.SUCCEEDED
-             and bool(jobs_of(project.id, "retrain"))
-             and jobs_of(project.id, "retrain")[0].status == JobStatus.SUCCEEDED,
-             "the embedding and its follow-up round")
+             and all(bool(jobs_of(project.id, kind))
+                     and jobs_of(project.id, kind)[0].status == JobStatus.SUCCEEDED
+                     for kind in ("retrain", "map")),
+             "the embedding and its follow-ups: a round and the map's layout", 600)
     for process in workers:
         process.send_signal(signal.SIGTERM)  # warm shutdown: both are idle again
         assert finished(process, 60) == 0

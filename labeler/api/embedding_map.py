@@ -6,7 +6,8 @@ import json
 
 from flask import current_app
 
-from ..embedding_map import check_method, map_payload
+from ..embedding_map import check_method
+from ..jobs.map_layouts import map_with_layout
 from ..projects import project_by_id
 from . import bp, schemas
 from .inputs import MapQuery
@@ -14,13 +15,15 @@ from .spec import declare
 
 
 @bp.get("/projects/<id:project_id>/map")
-@declare("embeddingMap", (200, schemas.Map), 404, 409, query=MapQuery)
+@declare("embeddingMap", (200, schemas.Map), 404, query=MapQuery)
 def embedding_map(project_id: int, query: MapQuery):
-    """Every embedded image as a 2-D point, in columns (image id, x, y, label, predicted
-    class id; -1 for none). ``?method=umap`` needs the umap-learn package (else 409)."""
+    """The project's embedding map: classes, and columns of points (image id, x, y, label,
+    predicted class id; -1 for none). The t-SNE layout once it is computed, PCA until then
+    (which queues the layout); ``?method=pca`` for PCA always."""
     project = project_by_id(project_id)
-    check_method(query.method)  # umap without its package: a 409 with the sentence
+    check_method(query.method)
     # Serialised here, not by the model: a map can hold a million points (the tests
     # validate it against schemas.Map).
-    body = json.dumps(map_payload(project, query.method), separators=(",", ":"))
+    payload = map_with_layout(current_app._get_current_object(), project, query.method)
+    body = json.dumps(payload, separators=(",", ":"))
     return current_app.response_class(body, mimetype="application/json")

@@ -153,8 +153,9 @@ class ImagesQuery(Params):
 
 
 class MapQuery(Params):
-    method: Literal["pca", "umap"] = Field(
-        default="pca", description="Projection; 'umap' needs the umap-learn package.")
+    method: Literal["auto", "pca"] = Field(
+        default="auto", description="'auto': the t-SNE layout once it is computed (a "
+        "background job queued when the vectors change), PCA until then; 'pca': PCA.")
 
 
 def _as_list(value: Any) -> Any:

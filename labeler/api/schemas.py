@@ -190,6 +190,20 @@ class QueuedJob(Shape):
     status: JobState
 
 
+class ClassLabelQuality(Shape):
+    quality: float
+    label_issues: Count
+    given: Count
+    label_noise: float
+    inverse_label_noise: float
+
+
+class LabelQuality(Shape):
+    overall: float = Field(description="cleanlab's overall label health score: the estimated "
+                                       "share of correct labels.")
+    per_class: dict[str, ClassLabelQuality]
+
+
 class Round(Shape):
     """One retrain round and its cross-validated metrics."""
 
@@ -204,6 +218,9 @@ class Round(Shape):
     per_class: Any = Field(description="Per-class metrics of the round, when measured.")
     labels: Any = Field(description="Class names in the order of the confusion matrix.")
     confusion: Any = Field(description="Confusion matrix (rows: true, columns: predicted).")
+    label_quality: LabelQuality | None = Field(
+        description="cleanlab's per-class label quality, from the round's cross-validated "
+                    "probabilities; null before it is measured.")
     duration_s: float | None
     message: str | None
     created_at: Timestamp | None
@@ -305,7 +322,11 @@ class MapPoints(Shape):
 
 
 class Map(Shape):
-    method: Literal["pca", "umap"]
+    method: Literal["pca", "tsne"] = Field(description="The layout these points are in.")
+    tsne: Literal["ready", "computing", "failed", "unavailable"] = Field(
+        description="The t-SNE layout: ready, being computed (PCA meanwhile), failed (see "
+                    "tsne_message), or unavailable (too few images).")
+    tsne_message: str
     explained_variance: list[float]
     classes: list[MapClass]
     images: Count

@@ -66,5 +66,6 @@ def model_round(r: ModelRound) -> dict[str, Any]:
             "n_labels": r.n_labels, "accuracy": metrics.get("accuracy"),
             "macro_f1": metrics.get("macro_f1"), "per_class": metrics.get("per_class"),
             "labels": metrics.get("labels"), "confusion": metrics.get("confusion"),
+            "label_quality": metrics.get("label_quality"),
             "duration_s": r.duration_s, "message": r.message,
             "created_at": r.created_at}

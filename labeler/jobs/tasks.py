@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..embedding_map import compute_tsne_layout
 from ..project_vectors import embed_project
 from ..training import run_round
 from .execute import JobFunction
@@ -45,6 +46,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     Task("retrain", JobKind.RETRAIN, run_round),
     Task("import_then_embed", JobKind.IMPORT, import_then_embed),
     Task("export_model", JobKind.EXPORT, export_model_job),
+    Task("map_layout", JobKind.MAP, compute_tsne_layout),
 )}
 
 
