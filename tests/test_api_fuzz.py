@@ -42,7 +42,7 @@ def run_schemathesis(server: ServerProcess, token: str, workdir: Path) -> str:
         "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful",
         "--seed", str(SEED), "--max-examples", str(EXAMPLES),
         # One worker: Python 3.11 can fail hypothesis's concurrent ast.parse (a tool error).
-        "--workers", "1", "--request-timeout", "120",  # the first UMAP map JIT-compiles
+        "--workers", "1", "--request-timeout", "120",  # slow requests on a loaded 2-core machine
         "--generation-database", "none", "--no-color",
     ]
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True,
