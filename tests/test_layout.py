@@ -76,7 +76,7 @@ def test_no_module_imports_another_modules_private_names():
     offenders = []
     for path in sorted(LABELER.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            ours = node.level or "labeler" in (getattr(node, "module", "") or "")
+            ours = getattr(node, "level", 0) or "labeler" in (getattr(node, "module", "") or "")
             if isinstance(node, ast.ImportFrom) and ours:
                 offenders += [f"{path.relative_to(REPO)}:{node.lineno} imports {alias.name}"
                               for alias in node.names
