@@ -188,3 +188,14 @@ def test_a_graph_comes_back_from_its_arrays_and_refuses_arrays_that_do_not_fit()
     del broken["weights"]
     with pytest.raises(ValueError, match="weights"):
         PoolGraph.from_arrays(broken)
+
+
+def test_a_refit_started_from_a_head_reaches_the_same_head_in_fewer_iterations():
+    X, y = _clusters(dim=32)
+    rng = np.random.default_rng(1)
+    first = LogisticHead(C=1.0).fit(X[::3], y[::3])
+    weights = np.where(rng.random(len(y)) < 0.5, 1.0, 0.3)
+    cold = LogisticHead(C=1.0).fit(X, y, sample_weight=weights)
+    warm = LogisticHead(C=1.0).fit(X, y, sample_weight=weights, start_from=first)
+    np.testing.assert_allclose(warm.predict_proba(X), cold.predict_proba(X), atol=1e-3)
+    assert warm.n_iter_.max() < cold.n_iter_.max()

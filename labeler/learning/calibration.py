@@ -181,9 +181,12 @@ def out_of_fold_proba(
             hidden[positions[test]] = UNLABELLED
             head = make_head().fit(X, hidden, held_out=positions[test])
         else:
-            head = make_head().fit(np.asarray(X[positions[train]]), labels[train])
+            # Labelled rows only, in float32 (a round's pool is float16 on disk).
+            head = make_head().fit(np.asarray(X[positions[train]], dtype=np.float32),
+                                   labels[train])
         columns = np.searchsorted(classes, head.classes_)
-        proba[np.ix_(test, columns)] = head.predict_proba(np.asarray(X[positions[test]]))
+        proba[np.ix_(test, columns)] = head.predict_proba(
+            np.asarray(X[positions[test]], dtype=np.float32))
     return proba, classes, positions
 
 

@@ -194,7 +194,7 @@ class PseudoLabelHead(LogisticHead):
                 head = new_head().fit(
                     np.concatenate([X_labelled.astype(np.float32), node_rows[chosen]]),
                     np.concatenate([y_labelled, head.classes_[mixed[chosen].argmax(axis=1)]]),
-                    sample_weight=weights)
+                    sample_weight=weights, start_from=head)
         self.coef_ = head.coef_
         self.intercept_ = head.intercept_
         self.classes_ = head.classes_

@@ -25,6 +25,8 @@ COVERAGE_STRATEGIES: dict[str, str] = {
     "typiclust": "Cold start: TypiClust as published (normalised features, big clusters first).",
 }
 STRATEGIES: dict[str, str] = {**strategies.STRATEGIES, **COVERAGE_STRATEGIES}
+#: Strategies that rank without a model (``auto`` cold-starts until there is one).
+NEEDS_NO_MODEL = frozenset({"auto", "random", "typical", *COVERAGE_STRATEGIES})
 
 
 @dataclass(frozen=True)
