@@ -141,10 +141,29 @@ SCHEMAS: dict[str, Schema] = {
         "per_class": {"description": "Per-class metrics of the round, when measured."},
         "labels": {"description": "Class names in the order of the confusion matrix."},
         "confusion": {"description": "Confusion matrix (rows: true, columns: predicted)."},
+        "calibration": nullable(obj({
+            "temperature": {"type": "number", "description": "Divides the head's logits."},
+            "n": COUNT,
+            "ece_raw": {"type": "number"}, "ece": {"type": "number"},
+            "bins_raw": {"type": "array", "items": ref("ReliabilityBin")},
+            "bins": {"type": "array", "items": ref("ReliabilityBin")},
+        }, description="Out-of-fold calibration: expected calibration error and the "
+                       "reliability curve, before and after the temperature.")),
         "duration_s": NUMBER_OR_NULL,
         "message": STRING_OR_NULL,
         "created_at": DATETIME_OR_NULL,
     }, description="One retrain round and its cross-validated metrics."),
+    "ReliabilityBin": obj({
+        "low": {"type": "number"}, "high": {"type": "number"},
+        "confidence": {"type": "number"}, "accuracy": {"type": "number"}, "count": COUNT,
+    }, description="Out-of-fold predictions whose confidence fell in [low, high)."),
+    "Outlook": obj({
+        "accuracy": {"type": "number"}, "low": {"type": "number"},
+        "high": {"type": "number"}, "n": COUNT, "n_labels": COUNT,
+        "gain_next_100": NUMBER_OR_NULL, "plateau": NUMBER_OR_NULL, "rounds": COUNT,
+        "note": {"type": "string"},
+    }, description="Auto-tag accuracy with its 95 % interval, and the accuracy the next "
+                   "100 labels are expected to add (inverse power law over the rounds)."),
     "Stats": obj({
         "counts": obj({
             "images": COUNT, "labelled": COUNT, "unlabelled": COUNT,
@@ -171,6 +190,7 @@ SCHEMAS: dict[str, Schema] = {
             "round": {"type": "integer"}, "n_labels": INT_OR_NULL,
             "accuracy": {"type": "number"}, "macro_f1": NUMBER_OR_NULL,
             "strategy": STRING_OR_NULL})},
+        "outlook": nullable(ref("Outlook")),
         "latest_round": nullable(ref("Round")),
         "last_round": nullable(ref("Round")),
         "labels_until_next_round": INT_OR_NULL,

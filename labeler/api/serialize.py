@@ -65,5 +65,6 @@ def model_round(r: ModelRound) -> dict[str, Any]:
             "n_labels": r.n_labels, "accuracy": metrics.get("accuracy"),
             "macro_f1": metrics.get("macro_f1"), "per_class": metrics.get("per_class"),
             "labels": metrics.get("labels"), "confusion": metrics.get("confusion"),
+            "calibration": metrics.get("calibration"),
             "duration_s": r.duration_s, "message": r.message,
             "created_at": r.created_at.isoformat() if r.created_at else None}
