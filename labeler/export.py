@@ -126,13 +126,32 @@ def columns(include_predictions: bool) -> tuple[str, ...]:
     return COLUMNS + PREDICTION_COLUMNS if include_predictions else COLUMNS
 
 
-def iter_csv(project: Project, *, include_predictions: bool = False) -> Iterator[str]:
+#: Per class name, the confidence an auto-tag needs to be exported (None: none is).
+Thresholds = dict[str, float | None]
+
+
+def _export_rows(project: Project, include_predictions: bool,
+                 thresholds: Thresholds | None) -> Iterator[ExportRow]:
+    """The rows to export: with ``thresholds``, only the auto-tags that reach them."""
+    for row in iter_rows(project, include_unlabelled=include_predictions):
+        if thresholds is None or row.label is not None:
+            yield row
+            continue
+        needed = thresholds.get(row.predicted or "")
+        if needed is not None and row.confidence is not None and row.confidence >= needed:
+            yield row
+
+
+def iter_csv(project: Project, *, include_predictions: bool = False,
+             thresholds: Thresholds | None = None) -> Iterator[str]:
     """Stream the CSV export as text chunks: a header, then one row per image.
 
     Args:
         project: the project to export.
         include_predictions: add ``predicted`` and ``confidence`` columns and rows for the
             unlabelled images (the auto-tagged collection).
+        thresholds: keep only the auto-tags (unlabelled rows) whose confidence reaches
+            their class's threshold (``rounds.confidence_thresholds``).
 
     Yields:
         Chunks of CSV text (``\\r\\n`` line ends, as the csv module writes them).
@@ -140,7 +159,7 @@ def iter_csv(project: Project, *, include_predictions: bool = False) -> Iterator
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns(include_predictions))
     writer.writeheader()
-    for count, row in enumerate(iter_rows(project, include_unlabelled=include_predictions), 1):
+    for count, row in enumerate(_export_rows(project, include_predictions, thresholds), 1):
         writer.writerow({key: "" if value is None else value
                          for key, value in row.as_dict(include_predictions).items()})
         if count % BATCH_ROWS == 0:
@@ -150,18 +169,20 @@ def iter_csv(project: Project, *, include_predictions: bool = False) -> Iterator
     yield buffer.getvalue()
 
 
-def iter_jsonl(project: Project, *, include_predictions: bool = False) -> Iterator[str]:
+def iter_jsonl(project: Project, *, include_predictions: bool = False,
+               thresholds: Thresholds | None = None) -> Iterator[str]:
     """Stream the JSON Lines export: one JSON object per image, null where nothing is known.
 
     Args:
         project: the project to export.
         include_predictions: add ``predicted`` and ``confidence`` and the unlabelled images.
+        thresholds: as in :func:`iter_csv`.
 
     Yields:
         Chunks of text, each holding whole lines.
     """
     lines: list[str] = []
-    for row in iter_rows(project, include_unlabelled=include_predictions):
+    for row in _export_rows(project, include_predictions, thresholds):
         lines.append(json.dumps(row.as_dict(include_predictions), ensure_ascii=False) + "\n")
         if len(lines) == BATCH_ROWS:
             yield "".join(lines)
@@ -177,14 +198,18 @@ def _atomic_text(out: Path, chunks: Iterable[str]) -> Path:
     return Path(out)
 
 
-def write_csv(project: Project, out: Path, *, include_predictions: bool = False) -> Path:
+def write_csv(project: Project, out: Path, *, include_predictions: bool = False,
+              thresholds: Thresholds | None = None) -> Path:
     """Write the CSV export to ``out`` (never half-written under that name)."""
-    return _atomic_text(out, iter_csv(project, include_predictions=include_predictions))
+    return _atomic_text(out, iter_csv(project, include_predictions=include_predictions,
+                                      thresholds=thresholds))
 
 
-def write_jsonl(project: Project, out: Path, *, include_predictions: bool = False) -> Path:
+def write_jsonl(project: Project, out: Path, *, include_predictions: bool = False,
+                thresholds: Thresholds | None = None) -> Path:
     """Write the JSON Lines export to ``out`` (never half-written under that name)."""
-    return _atomic_text(out, iter_jsonl(project, include_predictions=include_predictions))
+    return _atomic_text(out, iter_jsonl(project, include_predictions=include_predictions,
+                                        thresholds=thresholds))
 
 
 def safe_name(name: str, fallback: str = "unnamed") -> str:

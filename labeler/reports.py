@@ -43,6 +43,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from .extensions import db
+from .learning.stopping import MIN_POINTS, accuracy_interval, expected_gain, fit_learning_curve
 from .models import Annotation, Image, Job, JobStatus, ModelRound, Project, User, rfc3339
 from .project_vectors import embedding_counts, project_backbone_name
 from .projects import project_counts
@@ -108,6 +109,47 @@ def learning_curve(project: Project) -> list[dict[str, Any]]:
              "accuracy": (r.metrics or {}).get("accuracy"),
              "macro_f1": (r.metrics or {}).get("macro_f1"), "strategy": r.strategy}
             for r in rounds if (r.metrics or {}).get("accuracy") is not None]
+
+
+#: Labels whose expected gain the stopping hint predicts.
+NEXT_LABELS = 100
+
+
+def outlook(active_round: ModelRound | None, curve: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The stopping hint: auto-tag accuracy now (95 % interval), and what the next 100
+    labels are expected to add (inverse power law over the rounds' accuracies).
+
+    Args:
+        active_round: The round in use.
+        curve: :func:`learning_curve` of the project.
+
+    Returns:
+        None before a round has measured its accuracy; else ``accuracy``, ``low``,
+        ``high``, ``n`` (out-of-fold predictions behind it), ``n_labels``,
+        ``gain_next_100`` and ``plateau`` (None until :data:`MIN_POINTS` rounds are
+        measured), ``rounds`` (points fitted) and ``note`` (a sentence for the lead).
+    """
+    metrics = (active_round.metrics or {}) if active_round is not None else {}
+    accuracy, n = metrics.get("accuracy"), metrics.get("n")
+    if accuracy is None or not n:
+        return None
+    low, high = accuracy_interval(float(accuracy), int(n))
+    fitted = fit_learning_curve([p["n_labels"] or 0 for p in curve],
+                                [p["accuracy"] for p in curve])
+    n_labels = int(active_round.n_labels or n)
+    gain = expected_gain(fitted, n_labels, NEXT_LABELS) if fitted is not None else None
+    if gain is None:
+        note = (f"The gain of more labels is estimated once {MIN_POINTS} rounds at different "
+                "label counts have measured their accuracy.")
+    else:
+        note = (f"The next {NEXT_LABELS} labels are expected to add about "
+                f"{gain * 100:.1f} points of accuracy (the curve levels off near "
+                f"{fitted.a:.0%})."
+                + (" More labels have stopped paying much." if gain < 0.005 else ""))
+    return {"accuracy": float(accuracy), "low": low, "high": high, "n": int(n),
+            "n_labels": n_labels, "gain_next_100": gain,
+            "plateau": fitted.a if fitted is not None else None, "rounds": len(curve),
+            "note": note}
 
 
 def all_rounds(project: Project) -> list[ModelRound]:

@@ -11,7 +11,6 @@ cold start (most typical image of each cluster) and records why, as a skipped ro
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Callable
@@ -24,21 +23,25 @@ from sqlalchemy import func, select, update
 from .embeddings.dense_head import KerasDenseHead
 from .errors import LabelerError
 from .extensions import db
-from .learning import duplicates, label_issues, label_quality, strategies
-from .learning.heads import LogisticHead, NotEnoughLabels, pool_statistics
+from .learning import label_issues, label_quality, query
+from .learning.calibration import apply_temperature
+from .learning.head_options import DEFAULT_HEAD, HEAD_OPTIONS, NEEDS_GRAPH, head_factory
+from .learning.heads import NotEnoughLabels
+from .learning.round_fit import fit_round
+from .learning.round_report import calibration_report, precision_thresholds
 from .models import Image, JobStatus, ModelRound, Project
+from .pool_derived import near_duplicate_groups, pool_graph
 from .project_vectors import current_vectors
 from .projects import count_images, image_count
 from .rounds import save_head
-from .storage import atomic_writer
 from .vectors import VectorStore
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STRATEGY = "auto"
 DEFAULT_RETRAIN_EVERY = 20
-DEFAULT_HEAD = "logistic"
-HEADS: dict[str, Callable[[], Any]] = {"logistic": LogisticHead, "keras_dense": KerasDenseHead}
+#: The heads a project can choose: those of ``learning.head_options`` and the Keras head.
+HEADS: tuple[str, ...] = (*HEAD_OPTIONS, "keras_dense")
 WRITE_CHUNK = 5_000  # rows per transaction when writing predictions: short write locks
 SEED = 0
 
@@ -63,9 +66,9 @@ def set_training_options(project: Project, *, strategy: str | None = None,
     """Change a project's strategy, retrain interval or head (validated, committed)."""
     settings = dict(project.settings or {})
     if strategy is not None:
-        if strategy not in strategies.STRATEGIES:
+        if strategy not in query.STRATEGIES:
             raise LabelerError(f"Unknown strategy {strategy!r}; choose one of "
-                               f"{', '.join(strategies.STRATEGIES)}.")
+                               f"{', '.join(query.STRATEGIES)}.")
         settings["strategy"] = strategy
     if retrain_every is not None:
         if retrain_every < 1:
@@ -131,11 +134,14 @@ def _load_pool(project: Project) -> _Pool:
 
 
 def _fit_and_measure(project: Project, pool: _Pool) -> dict[str, Any]:
-    """Fit the head on the labelled pool; cross-validate; return head, proba, metrics."""
-    labelled = np.flatnonzero(pool.label_ids >= 0)
-    y = pool.label_ids[labelled]
+    """Fit and calibrate the head (``learning.round_fit``, as ``simulate`` does); measure it.
+
+    Returns the head to save (temperature folded in), the raw probabilities of the pool
+    (the queue ranks by these), its calibrated ones (what auto-tags show), the metrics and
+    the suspected label errors, all from one out-of-fold pass.
+    """
     names = {c.id: c.name for c in project.classes}
-    present = np.unique(y)
+    present = np.unique(pool.label_ids[pool.label_ids >= 0])
     if len(present) < 2:
         # Said here with the class name; the head would only know the class id.
         which = f" ({names.get(int(present[0]), '?')!r})" if len(present) else ""
@@ -143,33 +149,37 @@ def _fit_and_measure(project: Project, pool: _Pool) -> dict[str, Any]:
             f"Only one class{which} has labels; label at least one image of another class "
             "before training." if len(present) else
             "No images with embeddings have labels yet; label images of at least two classes.")
-    X = np.asarray(pool.embeddings[labelled], dtype=np.float32)
-    make_head = _head_factory(project, pool)
-    head = make_head().fit(X, y)
-    metrics: dict[str, Any] = {"trained": True, "classes": [int(c) for c in head.classes_]}
-    cv = label_quality.cross_validated_proba(make_head, X, y, max_folds=5, rng=SEED)
+    fitted = fit_round(_head_factory(project, pool), pool.embeddings, pool.label_ids, SEED)
+    metrics: dict[str, Any] = {"trained": True, "head": project_head(project),
+                               "classes": [int(c) for c in fitted.head.classes_]}
     suspects: list[int] = []
-    if cv is None:
+    oof = fitted.oof
+    if oof is None:
         metrics["cv_note"] = ("Too few labels per class to cross-validate (every class needs "
                               "at least 2); accuracy is shown from the next round on.")
     else:
-        cv_proba, cv_classes = cv
-        measured = label_quality.round_metrics(y, cv_proba, cv_classes)
+        measured = label_quality.round_metrics(oof.labels, oof.calibrated, oof.classes)
         metrics.update(_with_class_names(measured, names))
-        # cleanlab's confident learning, most doubtful first (the review flow's order).
-        errors = label_issues.find_label_issues(cv_proba, y, cv_classes)
+        metrics["calibration"] = calibration_report(fitted)
+        metrics["precision_thresholds"] = precision_thresholds(oof)  # keyed by class id
+        # cleanlab's confident learning on the out-of-fold probabilities, most doubtful
+        # first (the review flow's order).
+        errors = label_issues.find_label_issues(oof.calibrated, oof.labels, oof.classes)
         metrics["label_quality"] = _label_quality(
-            label_issues.label_health(cv_proba, y, cv_classes), names)
-        suspects = [int(pool.image_ids[labelled[e.index]]) for e in errors]
+            label_issues.label_health(oof.calibrated, oof.labels, oof.classes), names)
+        suspects = [int(pool.image_ids[oof.positions[e.index]]) for e in errors]
         metrics["suspected_errors"] = [
-            {"image_id": int(pool.image_ids[labelled[e.index]]),
+            {"image_id": int(pool.image_ids[oof.positions[e.index]]),
              "given": names.get(int(e.given_label), str(e.given_label)),
              "given_probability": float(e.given_probability),
              "suggested": names.get(int(e.suggested_label), str(e.suggested_label)),
              "suggested_probability": float(e.suggested_probability)}
             for e in errors[:200]]
-    proba = head.predict_proba(pool.embeddings)
-    return {"head": head, "proba": proba, "metrics": metrics, "suspects": suspects}
+    proba = fitted.head.predict_proba(pool.embeddings)
+    calibrated = (proba if fitted.temperature == 1.0
+                  else apply_temperature(proba, fitted.temperature))
+    return {"head": fitted.calibrated_head, "proba": proba, "calibrated": calibrated,
+            "metrics": metrics, "suspects": suspects}
 
 
 def _label_quality(health: label_issues.LabelHealth, names: dict[int, str]) -> dict[str, Any]:
@@ -182,12 +192,12 @@ def _label_quality(health: label_issues.LabelHealth, names: dict[int, str]) -> d
 
 
 def _head_factory(project: Project, pool: _Pool) -> Callable[[], Any]:
-    """A maker of the project's head; the logistic head is standardised by pool statistics."""
+    """A maker of the project's head, standardised by the pool (and given its graph)."""
     name = project_head(project)
-    if name != "logistic":
-        return HEADS[name]
-    mean, scale = pool_statistics(pool.embeddings)
-    return functools.partial(LogisticHead, pool_mean=mean, pool_scale=scale)
+    if name not in HEAD_OPTIONS:
+        return KerasDenseHead
+    graph = pool_graph(pool.store, pool.embeddings) if name in NEEDS_GRAPH else None
+    return head_factory(name, pool.embeddings, graph, seed=SEED)
 
 
 def _with_class_names(measured: dict[str, Any], names: dict[int, str]) -> dict[str, Any]:
@@ -236,30 +246,6 @@ def _write_predictions(project: Project, pool: _Pool, number: int, order: np.nda
         db.session.commit()
 
 
-def _near_duplicate_groups(pool: _Pool) -> np.ndarray:
-    """The pool's near-duplicate groups, recomputed only when its vectors changed.
-
-    Grouping depends on the vectors alone, yet took a third of a round on a 20,000-image
-    pool (about 19 s at 1,000,000): rounds that only bring new labels reuse the last
-    result, kept beside the vectors and keyed by the vector file's identity.
-    """
-    store = pool.store
-    stat = store.vectors_path.stat()
-    key = np.array([len(pool.image_ids), stat.st_ino, stat.st_size, stat.st_mtime_ns, SEED],
-                   dtype=np.int64)
-    cache = store.vectors_path.parent / f"{store.vectors_path.stem}.duplicates.npz"
-    try:
-        with np.load(cache, allow_pickle=False) as saved:
-            if np.array_equal(saved["key"], key) and len(saved["groups"]) == len(pool.image_ids):
-                return saved["groups"]
-    except (OSError, KeyError, ValueError):
-        pass  # missing or damaged: compute it again
-    groups = duplicates.near_duplicate_groups(pool.embeddings, seed=SEED)
-    with atomic_writer(cache) as handle:
-        np.savez(handle, key=key, groups=groups)
-    return groups
-
-
 def run_round(progress: Callable[..., None], project_id: int, queue_batch: int = 40) -> str:
     """Job: one retrain round of a project. Returns the summary sentence for the Job row."""
     project = db.session.get(Project, project_id)
@@ -281,20 +267,21 @@ def run_round(progress: Callable[..., None], project_id: int, queue_batch: int =
         try:
             fitted = _fit_and_measure(project, pool)
         except NotEnoughLabels as exc:
-            fitted = {"head": None, "proba": None, "suspects": [],
+            fitted = {"head": None, "proba": None, "calibrated": None, "suspects": [],
                       "metrics": {"trained": False, "reason": str(exc)}}
         progress(0.55, "Ranking images for the queue", force=True)
         classes = fitted["head"].classes_ if fitted["head"] is not None else None
         strategy = project_strategy(project)
-        if fitted["proba"] is None and strategy not in ("auto", "typical", "random"):
+        if fitted["proba"] is None and strategy not in query.NEEDS_NO_MODEL:
             strategy = "auto"  # uncertainty needs a model; cold start until there is one
-        picks = strategies.rank_pool(
+        picks = query.rank_pool(
             strategy, n=queue_batch, labelled_mask=pool.label_ids >= 0, proba=fitted["proba"],
             embeddings=pool.embeddings, n_classes=len(project.active_classes()), rng=SEED)
-        groups = _near_duplicate_groups(pool)
+        groups = near_duplicate_groups(pool.store, pool.embeddings)
         progress(0.7, "Writing predictions", force=True)
+        # Auto-tags carry the calibrated confidence; the queue was ranked on the raw one.
         _write_predictions(project, pool, number, picks.queue_order(), picks.scores,
-                           fitted["proba"], classes, fitted["suspects"], groups)
+                           fitted["calibrated"], classes, fitted["suspects"], groups)
         if fitted["head"] is not None:
             save_head(project.id, number, fitted["head"])
         metrics = fitted["metrics"]

@@ -199,6 +199,80 @@ function renderCurve(data) {
   box.replaceChildren(chart);
 }
 
+// --- calibration: the reliability curve of the round's out-of-fold predictions --------------
+
+function renderCalibration(data) {
+  const box = $("calibration");
+  const c = data.latest_round && data.latest_round.calibration;
+  if (!c) {
+    $("calibration-sub").textContent = "How often an auto-tag is right, against the confidence it shows.";
+    box.replaceChildren(empty("No calibration yet.",
+      "It is measured by cross-validation once every class has at least 2 labels."));
+    return;
+  }
+  const nbsp = (x) => pct(x).replace(" ", "\u00a0"); // "4.2 %" never splits a line
+  $("calibration-sub").textContent =
+    `Out-of-fold predictions of ${num(c.n)} labels in round ${data.latest_round.number}: ` +
+    `expected calibration error ${nbsp(c.ece)} (${nbsp(c.ece_raw)} before scaling the ` +
+    `confidences by the temperature ${c.temperature.toFixed(2)}). On the diagonal, a ` +
+    "confidence of 80 % is right 80 % of the time.";
+  const W = 320;
+  const H = 260;
+  const m = { left: 44, right: 22, top: 10, bottom: 36 };
+  const px = (x) => m.left + x * (W - m.left - m.right);
+  const py = (y) => H - m.bottom - y * (H - m.top - m.bottom);
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "curve reliability", role: "img",
+    "aria-label": c.bins.map((b) =>
+      `confidence ${pct(b.confidence)}: right ${pct(b.accuracy)} of ${b.count}`).join("; ") });
+  for (const v of [0, 0.25, 0.5, 0.75, 1]) {
+    chart.append(svg("line", { x1: m.left, x2: W - m.right, y1: py(v), y2: py(v), class: "grid" }));
+    chart.append(svg("text", { x: m.left - 6, y: py(v), class: "tick", "text-anchor": "end",
+      "dominant-baseline": "middle" }, `${v * 100} %`));
+    chart.append(svg("text", { x: px(v), y: H - m.bottom + 16, class: "tick",
+      "text-anchor": "middle" }, `${v * 100} %`));
+  }
+  chart.append(svg("text", { x: (m.left + W - m.right) / 2, y: H - 4, class: "axis-title",
+    "text-anchor": "middle" }, "confidence shown"));
+  chart.append(svg("line", { x1: px(0), y1: py(0), x2: px(1), y2: py(1), class: "diagonal" }));
+  const most = Math.max(...c.bins.map((b) => b.count));
+  const series = [[c.bins_raw, "raw", "before scaling"], [c.bins, "calibrated", "shown"]];
+  for (const [bins, kind, words] of series) {
+    const d = bins.map((b, i) =>
+      `${i ? "L" : "M"}${px(b.confidence).toFixed(1)},${py(b.accuracy).toFixed(1)}`).join(" ");
+    chart.append(svg("path", { d, class: `line line-${kind}` }));
+    for (const b of bins) {
+      const dot = svg("circle", { cx: px(b.confidence), cy: py(b.accuracy),
+        r: (2.5 + 4 * Math.sqrt(b.count / most)).toFixed(1), class: `dot dot-${kind}` });
+      dot.append(svg("title", {}, `${words}: confidence ${pct(b.confidence)}, right ` +
+        `${pct(b.accuracy)} of ${num(b.count)} predictions`));
+      chart.append(dot);
+    }
+  }
+  box.replaceChildren(chart);
+}
+
+// --- the stopping hint: accuracy now, and what more labels buy -------------------------------
+
+function renderOutlook(data) {
+  const box = $("outlook");
+  const o = data.outlook;
+  if (!o) {
+    box.replaceChildren(empty("No estimate yet.",
+      "It appears once a round has cross-validated (every class with at least 2 labels)."));
+    return;
+  }
+  const gain = typeof o.gain_next_100 === "number" ? `+${(o.gain_next_100 * 100).toFixed(1)} points` : "–";
+  const rows = el("dl", { class: "outlook" });
+  for (const [term, value, id] of [
+    ["Auto-tag accuracy", `${pct(o.accuracy)}`, "outlook-accuracy"],
+    ["95 % interval", `${pct(o.low)} – ${pct(o.high)}`, "outlook-interval"],
+    ["Next 100 labels", gain, "outlook-gain"],
+  ]) {
+    rows.append(el("dt", {}, term), el("dd", { id }, value));
+  }
+  box.replaceChildren(rows, el("p", { class: "hint", id: "outlook-note" }, o.note));
+}
+
 // --- per-class precision/recall and the confusion matrix -------------------------------------
 
 function meter(value, kind) {
@@ -466,6 +540,8 @@ async function refresh() {
     renderClasses(data);
     renderCurve(data);
     renderRound(data);
+    renderCalibration(data);
+    renderOutlook(data);
     renderAnnotators(data);
     renderJobs(data);
     renderSettings(data);

@@ -147,3 +147,36 @@ def test_retrain_while_one_is_running_is_409_with_a_sentence(lead_client, projec
     assert f"#{running.id}" in response.json["detail"] and "wait" in response.json["detail"]
     data = lead_client.get(f"/api/v1/projects/{project.id}/dashboard").json
     assert data["any_job_active"] is True and data["jobs"][0]["status"] == "running"
+
+
+def test_dashboard_shows_calibration_and_the_stopping_hint(lead_client, project, annotator):
+    from labeler.jobs import run_inline
+    from labeler.queue import lease_next
+    from labeler.training import run_round
+    from tests.builders import label
+
+    trained(project, annotator, n=9)
+    data = lead_client.get(f"/api/v1/projects/{project.id}/dashboard").json
+    calibration = data["latest_round"]["calibration"]
+    assert calibration["n"] == 9 and calibration["temperature"] > 0
+    assert sum(b["count"] for b in calibration["bins"]) == 9
+    outlook = data["outlook"]
+    assert outlook["low"] <= outlook["accuracy"] <= outlook["high"] and outlook["n"] == 9
+    assert outlook["gain_next_100"] is None and "3 rounds" in outlook["note"]
+
+    for _ in range(2):  # two more rounds at more labels: the curve can be fitted
+        for image in lease_next(project, annotator, n=3):
+            label(project, image, annotator)
+        run_inline("retrain", project.id, run_round)
+    outlook = lead_client.get(f"/api/v1/projects/{project.id}/dashboard").json["outlook"]
+    assert outlook["rounds"] == 3 and outlook["n"] == 15
+    assert outlook["gain_next_100"] >= 0 and "next 100 labels" in outlook["note"]
+
+
+def test_project_show_prints_the_stopping_hint(runner, project, annotator):
+    before = runner.invoke(args=["project", "show", project.name]).output
+    assert "auto-tag accuracy" not in before
+    trained(project, annotator, n=9)
+    shown = runner.invoke(args=["project", "show", project.name]).output
+    assert "auto-tag accuracy:" in shown and "95 % interval" in shown
+    assert "next 100 labels:" in shown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -372,3 +373,52 @@ def test_unreadable_csv_is_a_sentence(project, tmp_path):
         import_labels(project, tmp_path / "bad.csv")
     with pytest.raises(LabelerError, match="Cannot read"):
         import_labels(project, tmp_path / "missing.csv")
+
+
+def test_min_precision_exports_only_the_auto_tags_above_their_class_threshold(
+        runner, project, alice, tmp_path):
+    from labeler.jobs import run_inline
+    from labeler.rounds import latest_round
+    from labeler.training import run_round
+
+    label_from_queue(project, alice, n=12)
+    run_inline("retrain", project.id, run_round)
+    round_ = latest_round(project)
+    table = copy.deepcopy(round_.metrics["precision_thresholds"])  # a change SQLAlchemy sees
+    assert set(table["0.95"]) == {str(c.id) for c in project.classes}
+    # Known thresholds: red's auto-tags need 0.9 (a cut through them), green's none, blue
+    # is never precise enough.
+    ids = {c.name: str(c.id) for c in project.classes}
+    table["0.95"] = {ids["red"]: 0.9, ids["green"]: 0.0, ids["blue"]: None}
+    round_.metrics = {**round_.metrics, "precision_thresholds": table}
+    db.session.commit()
+    tags = read_csv("".join(export.iter_csv(project, include_predictions=True)))
+    for row in tags:  # make red's confidences straddle 0.9
+        if not row["label"] and row["predicted"] == "red":
+            image = db.session.scalar(select(Image).where(Image.sha256 == row["sha256"]))
+            image.confidence = 0.95 if image.id % 2 else 0.85
+    db.session.commit()
+
+    out = tmp_path / "tags.csv"
+    result = runner.invoke(args=["export", "colours", "--format", "csv", "--out", str(out),
+                                 "--min-precision", "0.95"])
+
+    assert result.exit_code == 0, result.output
+    rows = read_csv(out.read_text())
+    all_rows = read_csv("".join(export.iter_csv(project, include_predictions=True)))
+    assert [r for r in rows if r["label"]] == [r for r in all_rows if r["label"]]
+    auto = [r for r in rows if not r["label"]]
+    expected = [r for r in all_rows if not r["label"] and (
+        r["predicted"] == "green" or (r["predicted"] == "red" and float(r["confidence"]) >= 0.9))]
+    assert auto == expected
+    assert {r["predicted"] for r in all_rows if not r["label"]} >= {"red"}
+    assert not any(r["predicted"] == "blue" for r in auto)
+
+
+def test_min_precision_needs_a_measured_round(runner, project, tmp_path):
+    result = runner.invoke(args=["export", "colours", "--format", "csv", "--out",
+                                 str(tmp_path / "x.csv"), "--min-precision", "0.95"])
+    assert result.exit_code != 0 and "No round has measured its precision" in result.output
+    result = runner.invoke(args=["export", "colours", "--format", "folders", "--out",
+                                 str(tmp_path / "x"), "--min-precision", "0.95"])
+    assert result.exit_code != 0 and "csv or jsonl" in result.output

@@ -193,7 +193,7 @@ def test_failed_round_keeps_the_previous_one_active(project, alice, monkeypatch)
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(training.strategies, "rank_pool", broken)
+    monkeypatch.setattr(training.query, "rank_pool", broken)
     job = run_inline("retrain", project.id, run_round)
 
     assert job.status == JobStatus.FAILED and "disk on fire" in job.message
@@ -303,16 +303,16 @@ def test_long_rounds_pause_automatic_rounds_for_as_long_as_they_took(app, projec
 
 def test_near_duplicate_groups_are_reused_until_the_vectors_change(project, alice,
                                                                     monkeypatch, tmp_path):
-    from labeler import training
+    from labeler import pool_derived
 
     calls = []
-    real = training.duplicates.near_duplicate_groups
+    real = pool_derived.duplicates.near_duplicate_groups
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(training.duplicates, "near_duplicate_groups", counting)
+    monkeypatch.setattr(pool_derived.duplicates, "near_duplicate_groups", counting)
     label_from_queue(project, alice)
     first = run_inline("retrain", project.id, run_round)
     groups = {i.id: i.duplicate_group for i in db.session.scalars(select(Image))}

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..learning.strategies import STRATEGIES
+from ..learning.query import STRATEGIES
 from ..models import JobStatus, Project, utcnow
 from ..projects import project_by_id
 from ..reports import (
     annotator_reports,
     class_counts,
     learning_curve,
+    outlook,
     project_status,
     recent_jobs,
 )
@@ -44,12 +45,14 @@ def dashboard(project_id: int):
     status = project_status(project)
     counts = status.counts
     jobs = [serialize.job(j) for j in recent_jobs(project, JOB_LIMIT)]
+    curve = learning_curve(project)
     return {
         "project": {"id": project.id, "name": project.name},
         "totals": {"images": counts["images"], "labelled": counts["labelled"],
                    "unlabelled": counts["unlabelled"], "embedded": status.embedded},
         "classes": class_counts(project, counts["per_class"]),
-        "curve": learning_curve(project),
+        "curve": curve,
+        "outlook": outlook(status.active_round, curve),
         "latest_round": (serialize.model_round(status.active_round)
                          if status.active_round else None),
         "last_round": serialize.model_round(status.last_round) if status.last_round else None,

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from ..gallery import MAX_BULK, MAX_PAGE_SIZE, PAGE_SIZE
-from ..learning.strategies import STRATEGIES
+from ..learning.query import STRATEGIES
 from ..models import ID_MAX
 from ..projects import MAX_NAME_LENGTH
 

@@ -204,6 +204,28 @@ class LabelQuality(Shape):
     per_class: dict[str, ClassLabelQuality]
 
 
+class ReliabilityBin(Shape):
+    """Out-of-fold predictions whose confidence fell in [low, high)."""
+
+    low: float
+    high: float
+    confidence: float
+    accuracy: float
+    count: Count
+
+
+class Calibration(Shape):
+    """Out-of-fold calibration: expected calibration error and the reliability curve,
+    before and after the temperature."""
+
+    temperature: float = Field(description="Divides the head's logits.")
+    n: Count
+    ece_raw: float
+    ece: float
+    bins_raw: list[ReliabilityBin]
+    bins: list[ReliabilityBin]
+
+
 class Round(Shape):
     """One retrain round and its cross-validated metrics."""
 
@@ -218,6 +240,8 @@ class Round(Shape):
     per_class: Any = Field(description="Per-class metrics of the round, when measured.")
     labels: Any = Field(description="Class names in the order of the confusion matrix.")
     confusion: Any = Field(description="Confusion matrix (rows: true, columns: predicted).")
+    calibration: Calibration | None = Field(
+        description="Calibration of the round's confidences; null before it is measured.")
     label_quality: LabelQuality | None = Field(
         description="cleanlab's per-class label quality, from the round's cross-validated "
                     "probabilities; null before it is measured.")
@@ -290,11 +314,27 @@ class AnnotatorReport(Shape):
     last_label_at: Timestamp | None
 
 
+class Outlook(Shape):
+    """Auto-tag accuracy with its 95 % interval, and the accuracy the next 100 labels are
+    expected to add (inverse power law over the rounds)."""
+
+    accuracy: float
+    low: float
+    high: float
+    n: Count
+    n_labels: Count
+    gain_next_100: float | None
+    plateau: float | None
+    rounds: Count
+    note: str
+
+
 class Dashboard(Shape):
     project: DashboardProject
     totals: Totals
     classes: list[ClassCount]
     curve: list[CurvePoint]
+    outlook: Outlook | None
     latest_round: Round | None
     last_round: Round | None
     labels_until_next_round: int | None

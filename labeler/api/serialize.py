@@ -67,5 +67,6 @@ def model_round(r: ModelRound) -> dict[str, Any]:
             "macro_f1": metrics.get("macro_f1"), "per_class": metrics.get("per_class"),
             "labels": metrics.get("labels"), "confusion": metrics.get("confusion"),
             "label_quality": metrics.get("label_quality"),
+            "calibration": metrics.get("calibration"),
             "duration_s": r.duration_s, "message": r.message,
             "created_at": r.created_at}

@@ -9,6 +9,7 @@ import click
 from flask import current_app
 from tqdm import tqdm
 
+from ..learning.head_options import DEFAULT_HEAD, HEAD_OPTIONS
 from .base import LabelerAppGroup, with_database
 
 commands = LabelerAppGroup("learning")  # a holder: its commands are registered at the top
@@ -112,9 +113,16 @@ def classify_command(images: tuple[Path, ...], backbone: str | None, top: int) -
               help="Labels for --embeddings (.npy of integers or strings).")
 @click.option("--backbone", default=None, metavar="NAME",
               help="Backbone for FOLDER (default: LABELER_BACKBONE).")
+@click.option("--head", default=DEFAULT_HEAD, show_default=True,
+              type=click.Choice(list(HEAD_OPTIONS)),
+              help="Head fitted each round, as rounds fit it: " + "; ".join(
+                  f"{name}: {text}" for name, text in HEAD_OPTIONS.items()))
+@click.option("--calibrate", is_flag=True,
+              help="Also measure the held-out calibration error (ECE) before and after "
+                   "the temperature a round fits; adds columns to curve.csv.")
 def simulate_command(folder: Path | None, strategies: str, budget: int, step: int, seeds: int,
                      out: Path, embeddings_npy: str | None, labels_npy: str | None,
-                     backbone: str | None) -> None:
+                     backbone: str | None, head: str, calibrate: bool) -> None:
     """Replay active learning on labelled data to see what each strategy buys.
 
     FOLDER holds one sub-folder per class (the oracle). Embeddings are computed with the
@@ -147,7 +155,8 @@ def simulate_command(folder: Path | None, strategies: str, budget: int, step: in
                                "--labels.")
     try:
         rows = simulation.simulate(X, y, names, simulation.label_schedule(budget, step),
-                                   seeds=range(seeds), max_batch=step)
+                                   seeds=range(seeds), max_batch=step, head=head,
+                                   calibrate=calibrate)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     csv_path, png_path = simulation.write_curve(rows, out)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from ..learning.strategies import STRATEGIES
+from ..learning.query import STRATEGIES
 from ..projects import project_by_id
 from ..training import project_retrain_every, project_strategy
 from .access import lead_required
