@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import jsonify
 
+from ..finetuning import finetune_record, pending_backbone
 from ..learning.strategies import STRATEGIES
 from ..models import JobStatus, Project, utcnow
 from ..projects import project_by_id
@@ -58,7 +59,17 @@ def dashboard(project_id: int):
         annotators=[r.as_dict() for r in annotator_reports(project.id, utcnow())],
         jobs=jobs,
         any_job_active=any(j["status"] in (JobStatus.QUEUED, JobStatus.RUNNING) for j in jobs),
+        finetune=_finetune(project),
     )
+
+
+def _finetune(project: Project) -> dict[str, Any] | None:
+    record = finetune_record(project)
+    if record is None:
+        return None
+    shown = ("at", "n_labels", "frozen_accuracy", "finetuned_accuracy", "adopted", "reason")
+    return {**{key: record[key] for key in shown},
+            "pending": pending_backbone(project) is not None}
 
 
 @bp.post("/projects/<int:project_id>/settings")

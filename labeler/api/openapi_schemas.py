@@ -185,7 +185,18 @@ SCHEMAS: dict[str, Schema] = {
             "last_label_at": DATETIME_OR_NULL})},
         "jobs": {"type": "array", "items": ref("Job")},
         "any_job_active": {"type": "boolean"},
+        "finetune": nullable(ref("FineTune")),
     }),
+    "FineTune": obj({
+        "at": {"type": "string", "format": "date-time"},
+        "n_labels": COUNT,
+        "frozen_accuracy": {"type": "number"},
+        "finetuned_accuracy": {"type": "number"},
+        "adopted": {"type": "boolean"},
+        "pending": {"type": "boolean", "description":
+                    "Adopted, and the pool is still being embedded with it."},
+        "reason": {"type": "string"},
+    }, description="The last fine-tune: both held-out accuracies and the verdict."),
     "Map": obj({
         "method": {"type": "string", "enum": ["pca", "umap"]},
         "explained_variance": {"type": "array", "items": {"type": "number"}},

@@ -147,6 +147,12 @@ def build() -> dict[str, Any]:
             (202, _json(obj({"job_id": {"type": "integer"},
                               "status": {"type": "string"}}), "The queued job.")),
             (*WRITE, 403, 404, 409), parameters=[PROJECT_ID])},
+        "/projects/{project_id}/finetune": {"post": _operation(
+            "finetune", "Start fine-tuning the project's backbone in the background: adopted "
+            "only if it beats the frozen backbone on held-out labels (leads only).",
+            (202, _json(obj({"job_id": {"type": "integer"},
+                              "status": {"type": "string"}}), "The queued job.")),
+            (*WRITE, 403, 404, 409), parameters=[PROJECT_ID])},
         "/jobs/{job_id}": {"get": _operation(
             "jobStatus", "A background job's status, progress and message.",
             (200, _json(ref("Job"), "The job.")), (404,),

@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from ..config import is_truthy
 from ..extensions import db
-from ..jobs.pipelines import upload_then_embed
+from ..jobs.pipelines import submit_finetune, upload_then_embed
 from ..jobs.triggers import submit_retrain
 from ..models import Job
 from ..projects import create_project, project_by_id
@@ -68,6 +68,14 @@ def retrain(project_id: int):
     require_lead()
     project = project_by_id(project_id)
     job = submit_retrain(current_app._get_current_object(), project)
+    return jsonify(job_id=job.id, status=job.status), 202
+
+
+@bp.post("/projects/<int:project_id>/finetune")
+def finetune(project_id: int):
+    require_lead()
+    project = project_by_id(project_id)
+    job = submit_finetune(current_app._get_current_object(), project)
     return jsonify(job_id=job.id, status=job.status), 202
 
 

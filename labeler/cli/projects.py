@@ -47,6 +47,7 @@ def project_list() -> None:
 @with_database
 def project_show(name: str) -> None:
     """Show project NAME: images, and labelled images per class."""
+    from ..finetuning import finetune_record, pending_backbone
     from ..projects import get_project
     from ..reports import project_status
 
@@ -67,6 +68,10 @@ def project_show(name: str) -> None:
                    f"{counts['per_class'][label_class.name]} labelled{archived}")
     if status.last_round is not None:
         click.echo(f"  last round: {status.last_round.message or status.last_round.status}")
+    if (record := finetune_record(project)) is not None:
+        waiting = (" Its embeddings are not complete yet; `labeler finetune --resume` "
+                   "finishes them." if pending_backbone(project) else "")
+        click.echo(f"  fine-tune:  {record['reason']}{waiting}")
 
 
 @project_group.command("set-backbone")

@@ -13,3 +13,4 @@ class JobKind(enum.StrEnum):
     EMBED = "embed"
     RETRAIN = "retrain"
     EXPORT = "export"
+    FINETUNE = "finetune"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..finetuning import finetune_project, resume_switch
 from ..project_vectors import embed_project
 from ..training import run_round
 from .execute import JobFunction
@@ -45,6 +46,8 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     Task("retrain", JobKind.RETRAIN, run_round),
     Task("import_then_embed", JobKind.IMPORT, import_then_embed),
     Task("export_model", JobKind.EXPORT, export_model_job),
+    Task("finetune", JobKind.FINETUNE, finetune_project),
+    Task("finetune_resume", JobKind.FINETUNE, resume_switch),
 )}
 
 
