@@ -130,7 +130,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=3000, help="Fashion-MNIST images")
     parser.add_argument("--crops", type=int, default=40, help="crops per photo")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--speed-images", type=int, default=256)
+    parser.add_argument("--speed-images", type=int, default=256, help="0: skip the speed part")
     parser.add_argument("--cache", type=Path, default=Path("bench/out"))
     args = parser.parse_args()
 
@@ -148,15 +148,18 @@ def main() -> int:
             return loaded[name]
         return load
 
-    for name in names:
-        loader(name)()
-    print("embed speed (images/s through the app's pipeline, best of 3, hot):")
-    for what, dataset in (("Fashion-MNIST 28 px PNG", fmnist), ("photo crops 128 px PNG", photos)):
-        speed = embed_speed(loaded, [str(p) for p in dataset.paths[:args.speed_images]], 3)
-        base = speed[names[0]]
-        print(f"  {what}: " + ", ".join(
-            f"{n} {s:.1f}/s ({s / base:.2f}x)" for n, s in speed.items()))
-    print("  input sizes: " + ", ".join(f"{n} {loaded[n].spec.input_size} px" for n in names))
+    if args.speed_images:
+        for name in names:
+            loader(name)()
+        print("embed speed (images/s through the app's pipeline, best of 3, hot):")
+        for what, dataset in (("Fashion-MNIST 28 px PNG", fmnist),
+                              ("photo crops 128 px PNG", photos)):
+            files = [str(p) for p in dataset.paths[:args.speed_images]]
+            speed = embed_speed(loaded, files, 3)
+            print(f"  {what}: " + ", ".join(
+                f"{n} {s:.1f}/s ({s / speed[names[0]]:.2f}x)" for n, s in speed.items()))
+        print("  input sizes: " + ", ".join(f"{n} {loaded[n].spec.input_size} px"
+                                            for n in names))
 
     seeds = list(range(args.seeds))
     for title, dataset, budgets in (
