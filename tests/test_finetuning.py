@@ -146,3 +146,17 @@ def test_a_second_fine_tune_starts_again_from_the_imagenet_backbone(project, mon
     assert [name for name, *_ in calls] == [FAKE_BACKBONE, FAKE_BACKBONE]
     assert np.isclose(db.session.get(Project, project.id).settings["finetune"][
         "finetuned_accuracy"], 0.90)
+
+
+def test_choosing_another_backbone_drops_a_pending_fine_tuned_one(project, monkeypatch):
+    from labeler.project_vectors import set_project_backbone
+
+    tuned = FakeBackbone(spec=BackboneSpec("tuned", "sha256:0123-p2", 16, 48), fail_after=1)
+    stand_in(monkeypatch, frozen=0.80, finetuned=0.90, tuned=tuned)
+    run_inline(JobKind.FINETUNE, project.id, finetune_project)
+    assert db.session.get(Project, project.id).settings.get("pending_backbone")
+
+    set_project_backbone(db.session.get(Project, project.id), "other-fake")
+
+    settings = db.session.get(Project, project.id).settings
+    assert settings["backbone"] == "other-fake" and "pending_backbone" not in settings
