@@ -492,23 +492,24 @@ function showRetrain(text, progress) {
   $("retrain-progress").value = progress;
 }
 
-async function followJob(jobId) {
+// `what` names the job ("Retrain", "Fine-tune"); `button` is enabled again when it ends.
+async function followJob(jobId, what = "Retrain", button = $("retrain")) {
   try {
     const job = await api("GET", `/jobs/${jobId}`);
     const share = Math.round((job.progress || 0) * 100);
-    showRetrain(`Retrain job #${job.job_id}: ${job.status}` +
+    showRetrain(`${what} job #${job.job_id}: ${job.status}` +
       (job.message ? ` — ${job.message}` : "") +
       (job.status === "running" ? ` (${share} %)` : ""), job.progress || 0);
     $("retrain-status").dataset.status = job.status;
     if (job.status === "succeeded" || job.status === "failed") {
-      $("retrain").disabled = false;
+      button.disabled = false;
       refresh();
       return;
     }
   } catch (error) {
     showError(`Could not read the job's progress: ${error.message}`);
   }
-  setTimeout(() => followJob(jobId), 700);
+  setTimeout(() => followJob(jobId, what, button), 700);
 }
 
 $("retrain").addEventListener("click", async () => {
@@ -528,6 +529,40 @@ $("retrain").addEventListener("click", async () => {
   }
 });
 
+// --- fine-tuning ---------------------------------------------------------------------------------
+
+$("finetune").addEventListener("click", async () => {
+  $("finetune").disabled = true;
+  showError("");
+  try {
+    const job = await api("POST", `/projects/${projectId}/finetune`);
+    $("retrain-status").dataset.status = job.status;
+    showRetrain(`Fine-tune job #${job.job_id}: ${job.status}`, 0);
+    followJob(job.job_id, "Fine-tune", $("finetune"));
+    refresh();
+  } catch (error) {
+    $("finetune").disabled = false;
+    showError(error.status === 409
+      ? `${error.message} Its progress shows in the job list below.`
+      : `Could not start fine-tuning: ${error.message}`);
+  }
+});
+
+function renderFineTune(data) {
+  const box = $("finetune-result");
+  const f = data.finetune;
+  box.hidden = !f;
+  if (!f) return;
+  const pct = (x) => `${(x * 100).toFixed(1)} %`;
+  const verdict = f.adopted
+    ? (f.pending ? "adopted; the pool is being embedded with it (the current model serves " +
+                   "until that is done)" : "adopted")
+    : "not adopted: the frozen backbone stays";
+  box.textContent = `Last fine-tune (${new Date(f.at).toLocaleString()}, ${num(f.n_labels)} ` +
+    `labels): held-out accuracy ${pct(f.finetuned_accuracy)} fine-tuned against ` +
+    `${pct(f.frozen_accuracy)} frozen — ${verdict}.`;
+}
+
 // --- refresh loop --------------------------------------------------------------------------------
 
 let loadFailed = false;
@@ -545,6 +580,7 @@ async function refresh() {
     renderAnnotators(data);
     renderJobs(data);
     renderSettings(data);
+    renderFineTune(data);
     root.dataset.loaded = "true";
     if (loadFailed) showError(""); // only clear our own message, not a retrain error
     loadFailed = false;

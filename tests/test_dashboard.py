@@ -180,3 +180,24 @@ def test_project_show_prints_the_stopping_hint(runner, project, annotator):
     shown = runner.invoke(args=["project", "show", project.name]).output
     assert "auto-tag accuracy:" in shown and "95 % interval" in shown
     assert "next 100 labels:" in shown
+
+
+def test_the_fine_tune_button_starts_one_job_and_the_dashboard_shows_both_figures(
+        lead_client, project):
+    assert 'id="finetune"' in lead_client.get(f"/projects/{project.id}/dashboard").text
+    running = create_job("finetune", project.id, status=JobStatus.RUNNING)
+    response = lead_client.post(f"/api/v1/projects/{project.id}/finetune",
+                                headers=csrf(lead_client, project))
+    assert response.status_code == 409 and f"#{running.id}" in response.json["detail"]
+    assert lead_client.get(f"/api/v1/projects/{project.id}/dashboard").json["finetune"] is None
+
+    project.settings = {**project.settings, "pending_backbone": "/x/tuned.keras", "finetune": {
+        "at": "2026-12-03T14:00:00+00:00", "n_labels": 200, "split": [120, 40, 40],
+        "frozen_accuracy": 0.8, "finetuned_accuracy": 0.85, "adopted": True, "epochs": 5,
+        "best_epoch": 3, "seconds": {}, "reason": "The fine-tuned backbone beats ..."}}
+    db.session.commit()
+    shown = lead_client.get(f"/api/v1/projects/{project.id}/dashboard").json["finetune"]
+
+    assert shown == {"at": "2026-12-03T14:00:00+00:00", "n_labels": 200,
+                     "frozen_accuracy": 0.8, "finetuned_accuracy": 0.85, "adopted": True,
+                     "pending": True, "reason": "The fine-tuned backbone beats ..."}

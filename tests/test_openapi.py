@@ -253,6 +253,11 @@ def test_a_whole_project_through_the_api_matches_the_document(
     c.check(client.post(f"{API}/projects/{pid}/settings", headers=lead,
                         json={"strategy": "margin", "retrain_every": 50}),
             "/projects/{project_id}/settings", "post", 200)
+    tuning = c.check(client.post(f"{API}/projects/{pid}/finetune", headers=lead),
+                     "/projects/{project_id}/finetune", "post", 202)
+    assert runner(app).wait_idle(60)
+    tuned = client.get(f"{API}/jobs/{tuning['job_id']}", headers=lead).json
+    assert tuned["status"] == "failed" and "Label more first" in tuned["message"]
 
     exercised = {(path, method) for path, method, status in c.checked if status < 300}
     not_exercised = documented_operations(contract.document) - exercised
@@ -274,6 +279,8 @@ def test_error_responses_match_the_document(app, client, contract, project, toke
             "/projects/{project_id}/dashboard", "get", 403)
     c.check(client.post(f"{API}/projects/{pid}/retrain", headers=annotator),
             "/projects/{project_id}/retrain", "post", 403)
+    c.check(client.post(f"{API}/projects/{pid}/finetune", headers=annotator),
+            "/projects/{project_id}/finetune", "post", 403)
     c.check(client.post(f"{API}/projects", headers=lead, json={"name": "colours"}),
             "/projects", "post", 409)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..finetuning import finetune_record, pending_backbone
 from ..learning.query import STRATEGIES
 from ..models import JobStatus, Project, utcnow
 from ..projects import project_by_id
@@ -62,7 +63,17 @@ def dashboard(project_id: int):
         "jobs": jobs,
         "any_job_active": any(j["status"] in (JobStatus.QUEUED, JobStatus.RUNNING)
                               for j in jobs),
+        "finetune": _finetune(project),
     }
+
+
+def _finetune(project: Project) -> dict[str, Any] | None:
+    record = finetune_record(project)
+    if record is None:
+        return None
+    shown = ("at", "n_labels", "frozen_accuracy", "finetuned_accuracy", "adopted", "reason")
+    return {**{key: record[key] for key in shown},
+            "pending": pending_backbone(project) is not None}
 
 
 @bp.post("/projects/<id:project_id>/settings")

@@ -6,7 +6,7 @@ from flask import current_app
 from flask_login import current_user
 
 from ..extensions import db
-from ..jobs.pipelines import upload_then_embed
+from ..jobs.pipelines import submit_finetune, upload_then_embed
 from ..jobs.triggers import submit_retrain
 from ..models import Job
 from ..projects import create_project, project_by_id
@@ -66,6 +66,16 @@ def retrain(project_id: int):
     """Start a retrain round in the background (leads only)."""
     project = project_by_id(project_id)
     job = submit_retrain(current_app._get_current_object(), project)
+    return {"job_id": job.id, "status": job.status}, 202
+
+
+@bp.post("/projects/<id:project_id>/finetune")
+@declare("finetune", (202, schemas.QueuedJob), 404, 409, lead=True)
+def finetune(project_id: int):
+    """Start fine-tuning the project's backbone in the background: adopted only if it beats
+    the frozen backbone on held-out labels (leads only)."""
+    project = project_by_id(project_id)
+    job = submit_finetune(current_app._get_current_object(), project)
     return {"job_id": job.id, "status": job.status}, 202
 
 

@@ -329,12 +329,25 @@ class Outlook(Shape):
     note: str
 
 
+class FineTune(Shape):
+    """The last fine-tune: both held-out accuracies and the verdict."""
+
+    at: Timestamp
+    n_labels: Count
+    frozen_accuracy: float
+    finetuned_accuracy: float
+    adopted: bool
+    pending: bool = Field(description="Adopted, and the pool is still being embedded with it.")
+    reason: str
+
+
 class Dashboard(Shape):
     project: DashboardProject
     totals: Totals
     classes: list[ClassCount]
     curve: list[CurvePoint]
     outlook: Outlook | None
+    finetune: FineTune | None
     latest_round: Round | None
     last_round: Round | None
     labels_until_next_round: int | None

@@ -47,6 +47,7 @@ def project_list() -> None:
 @with_database
 def project_show(name: str) -> None:
     """Show project NAME: images, and labelled images per class."""
+    from ..finetuning import finetune_record, pending_backbone
     from ..projects import get_project
     from ..reports import learning_curve, outlook, project_status
 
@@ -72,6 +73,10 @@ def project_show(name: str) -> None:
         click.echo(f"  auto-tag accuracy: {hint['accuracy']:.1%} (95 % interval "
                    f"{hint['low']:.1%}-{hint['high']:.1%}, {hint['n']} cross-validated labels)")
         click.echo(f"  next 100 labels: {hint['note']}")
+    if (record := finetune_record(project)) is not None:
+        waiting = (" Its embeddings are not complete yet; `labeler finetune --resume` "
+                   "finishes them." if pending_backbone(project) else "")
+        click.echo(f"  fine-tune:  {record['reason']}{waiting}")
 
 
 @project_group.command("set-backbone")

@@ -14,3 +14,4 @@ class JobKind(enum.StrEnum):
     RETRAIN = "retrain"
     EXPORT = "export"
     MAP = "map"  # the embedding map's t-SNE layout
+    FINETUNE = "finetune"

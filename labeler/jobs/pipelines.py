@@ -17,6 +17,7 @@ from flask import Flask, current_app
 
 from ..errors import LabelerError
 from ..extensions import db
+from ..finetuning import finetune_project
 from ..importer import ImportReport, import_paths, import_uploads
 from ..models import Job, Project, User
 from ..project_vectors import embed_project, embedding_counts
@@ -50,6 +51,15 @@ def embed_then_round(progress: Callable[..., None], project_id: int) -> str:
         # the next one once it has finished.
         submit_map_layout(app, project)
     return summary
+
+
+def submit_finetune(app: Flask, project: Project) -> Job:
+    """Queue a fine-tune of the project's backbone (raises JobAlreadyRunning if one is active).
+
+    The job trains, judges, and when adopted re-embeds the pool and runs a round
+    (``finetuning.finetune_project``); the dashboard's button and the API start it.
+    """
+    return runner(app).submit(JobKind.FINETUNE, project.id, finetune_project)
 
 
 def submit_embedding(app: Flask, project: Project) -> Job | None:
