@@ -8,29 +8,12 @@ declared here fails the tests instead of drifting from the document.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import Field
 
-from ..models import rfc3339
-
-Count = Annotated[int, Field(ge=0)]
-Fraction = Annotated[float, Field(ge=0, le=1)]
-
-#: Every timestamp the API emits: UTC with its offset (RFC 3339), whatever the database
-#: handed back (SQLite: naive UTC).
-Timestamp = Annotated[
-    datetime,
-    PlainSerializer(rfc3339, return_type=str),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
-]
-
-
-class Shape(BaseModel):
-    """A response object: closed, and validated as the view built it."""
-
-    model_config = ConfigDict(extra="forbid")
+from .round_schemas import Calibration, FineTune, LabelQuality, Outlook
+from .schemas_base import Count, Fraction, Shape, Timestamp
 
 
 class Error(Shape):
@@ -190,42 +173,6 @@ class QueuedJob(Shape):
     status: JobState
 
 
-class ClassLabelQuality(Shape):
-    quality: float
-    label_issues: Count
-    given: Count
-    label_noise: float
-    inverse_label_noise: float
-
-
-class LabelQuality(Shape):
-    overall: float = Field(description="cleanlab's overall label health score: the estimated "
-                                       "share of correct labels.")
-    per_class: dict[str, ClassLabelQuality]
-
-
-class ReliabilityBin(Shape):
-    """Out-of-fold predictions whose confidence fell in [low, high)."""
-
-    low: float
-    high: float
-    confidence: float
-    accuracy: float
-    count: Count
-
-
-class Calibration(Shape):
-    """Out-of-fold calibration: expected calibration error and the reliability curve,
-    before and after the temperature."""
-
-    temperature: float = Field(description="Divides the head's logits.")
-    n: Count
-    ece_raw: float
-    ece: float
-    bins_raw: list[ReliabilityBin]
-    bins: list[ReliabilityBin]
-
-
 class Round(Shape):
     """One retrain round and its cross-validated metrics."""
 
@@ -312,33 +259,6 @@ class AnnotatorReport(Shape):
     active_seconds: float | None
     active_minutes: float | None
     last_label_at: Timestamp | None
-
-
-class Outlook(Shape):
-    """Auto-tag accuracy with its 95 % interval, and the accuracy the next 100 labels are
-    expected to add (inverse power law over the rounds)."""
-
-    accuracy: float
-    low: float
-    high: float
-    n: Count
-    n_labels: Count
-    gain_next_100: float | None
-    plateau: float | None
-    rounds: Count
-    note: str
-
-
-class FineTune(Shape):
-    """The last fine-tune: both held-out accuracies and the verdict."""
-
-    at: Timestamp
-    n_labels: Count
-    frozen_accuracy: float
-    finetuned_accuracy: float
-    adopted: bool
-    pending: bool = Field(description="Adopted, and the pool is still being embedded with it.")
-    reason: str
 
 
 class Dashboard(Shape):
