@@ -73,6 +73,27 @@ def test_non_json_body_is_400(client, project, token):
     assert response.status_code == 400 and "JSON" in response.json["detail"]
 
 
+def test_reads_sent_with_the_json_content_type_and_no_body_are_served(lead_client, project):
+    # What the pages' fetch helper (static/api.js) sends on every GET.
+    headers = {"Content-Type": "application/json"}
+    for url in (f"/api/v1/projects/{project.id}/stats", f"/api/v1/projects/{project.id}/next?n=4",
+                f"/api/v1/projects/{project.id}/dashboard"):
+        response = lead_client.get(url, headers=headers)
+        assert response.status_code == 200, (url, response.json)
+
+
+def test_bodiless_posts_with_the_json_content_type_work_and_bodies_are_still_required(
+        client, project, lead):
+    from labeler.users import create_api_token
+
+    headers = {**auth(create_api_token(lead)), "Content-Type": "application/json"}
+    # The dashboard's retrain button: a POST with no body.
+    assert client.post(f"/api/v1/projects/{project.id}/retrain", headers=headers).status_code in (
+        202, 409)
+    response = client.post(f"/api/v1/projects/{project.id}/annotations", headers=headers)
+    assert response.status_code == 400 and "JSON" in response.json["detail"]
+
+
 def test_unknown_ids_are_404(client, project, token):
     assert client.get("/api/v1/projects/999/next", headers=auth(token)).status_code == 404
     response = client.post(f"/api/v1/projects/{project.id}/annotations", headers=auth(token),

@@ -54,7 +54,11 @@ def authenticate() -> None:
         except ValidationError as exc:
             raise ApiError(400, "CSRF token missing or invalid",
                            f"{exc} Send the page's CSRF token in an X-CSRFToken header.") from exc
-    if request.is_json:
+    # A JSON body is parsed once here. The JSON content type with no body at all is what
+    # fetch() helpers send on a GET or a bodiless POST (ours: static/api.js), not an error;
+    # a view that needs a body says so through its declaration.
+    if request.is_json and (request.content_length or "chunked" in
+                            request.headers.get("Transfer-Encoding", "").lower()):
         read_json_body()
 
 
