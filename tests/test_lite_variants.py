@@ -4,6 +4,7 @@ the registry's names. No TensorFlow here (the real conversions are integration t
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import sys
 
 import pytest
@@ -31,7 +32,19 @@ def test_each_block_plan_matches_its_wheels_tensors(name):
         assert state[f"_blocks.{i}._project_conv.weight"].shape[0] == block.out_channels
         channels = block.out_channels
     assert state["_conv_head.weight"].shape == (1280, channels, 1, 1)  # the fixed head
-    assert "torch" not in sys.modules and "tensorflow" not in sys.modules
+
+
+def test_reading_the_wheels_needs_neither_torch_nor_tensorflow():
+    # In a child process: earlier tests of the session may have loaded TensorFlow.
+    script = ("import sys\n"
+              "from labeler.embeddings.lite_sources import LITE_SOURCES\n"
+              "from labeler.embeddings.torch_weights import read_legacy_state_dict\n"
+              "for source in LITE_SOURCES.values():\n"
+              "    read_legacy_state_dict(source.path())\n"
+              "print(sorted(m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def test_lite1_and_lite2_scale_depth_and_width_as_googles_builder():
