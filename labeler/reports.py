@@ -43,7 +43,13 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from .extensions import db
-from .learning.stopping import MIN_POINTS, accuracy_interval, expected_gain, fit_learning_curve
+from .learning.stopping import (
+    MIN_POINTS,
+    accuracy_interval,
+    accuracy_rises,
+    expected_gain,
+    fit_learning_curve,
+)
 from .models import Annotation, Image, Job, JobStatus, ModelRound, Project, User, rfc3339
 from .project_vectors import embedding_counts, project_backbone_name
 from .projects import project_counts
@@ -113,6 +119,8 @@ def learning_curve(project: Project) -> list[dict[str, Any]]:
 
 #: Labels whose expected gain the stopping hint predicts.
 NEXT_LABELS = 100
+#: A curve flat at this accuracy or above is a real plateau, not a biased estimate.
+SATURATED_ACCURACY = 0.98
 
 
 def outlook(active_round: ModelRound | None, curve: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -134,11 +142,21 @@ def outlook(active_round: ModelRound | None, curve: list[dict[str, Any]]) -> dic
     if accuracy is None or not n:
         return None
     low, high = accuracy_interval(float(accuracy), int(n))
-    fitted = fit_learning_curve([p["n_labels"] or 0 for p in curve],
-                                [p["accuracy"] for p in curve])
+    counts, accuracies = [p["n_labels"] or 0 for p in curve], [p["accuracy"] for p in curve]
+    fitted = fit_learning_curve(counts, accuracies)
+    if (fitted is not None and not accuracy_rises(counts, accuracies)
+            and max(accuracies) < SATURATED_ACCURACY):
+        fitted = None  # a falling curve says nothing about what more labels add
+        falling = True
+    else:
+        falling = False
     n_labels = int(active_round.n_labels or n)
     gain = expected_gain(fitted, n_labels, NEXT_LABELS) if fitted is not None else None
-    if gain is None:
+    if falling:
+        note = ("Cross-validated accuracy has not risen with the last rounds' labels: the "
+                "queue serves the hardest images, whose labels pull this estimate down, so "
+                "what more labels would add cannot be read from the curve yet.")
+    elif gain is None:
         note = (f"The gain of more labels is estimated once {MIN_POINTS} rounds at different "
                 "label counts have measured their accuracy.")
     else:

@@ -60,3 +60,21 @@ def test_precision_thresholds_are_per_predicted_class():
     table = precision_thresholds(oof, (0.95, 0.5))
     assert table["0.95"] == {"7": 0.8, "9": None}
     assert table["0.5"] == {"7": 0.6, "9": 0.7}
+
+
+def test_a_falling_curve_gives_no_gain_estimate_and_says_why():
+    # The demo after 200 queue-chosen labels: accuracy drifts down as harder images come.
+    from labeler.models import ModelRound
+    from labeler.reports import outlook
+
+    active = ModelRound(number=11, n_labels=200, metrics={"accuracy": 0.575, "n": 200})
+    curve = [{"n_labels": n, "accuracy": a} for n, a in
+             [(40, 0.675), (80, 0.575), (120, 0.533), (160, 0.581), (200, 0.575)]]
+    shown = outlook(active, curve)
+    assert shown["gain_next_100"] is None and shown["plateau"] is None
+    assert "has not risen" in shown["note"]
+
+    rising = [{"n_labels": n, "accuracy": a} for n, a in
+              [(40, 0.50), (80, 0.60), (120, 0.65), (160, 0.68), (200, 0.70)]]
+    shown = outlook(active, rising)
+    assert shown["gain_next_100"] > 0 and "next 100 labels" in shown["note"]

@@ -91,6 +91,22 @@ def fit_learning_curve(n_labels: Sequence[float], accuracies: Sequence[float]
     return LearningCurve(float(a), float(b), float(c))
 
 
+def accuracy_rises(n_labels: Sequence[float], accuracies: Sequence[float]) -> bool:
+    """Whether measured accuracy grows with the labels (least-squares slope on log labels).
+
+    Cross-validated accuracy of actively chosen labels can fall as labels are added (the
+    queue serves the hardest images); a power law fitted to such points reads as a plateau
+    that is not there.
+    """
+    n = np.asarray(n_labels, dtype=np.float64)
+    acc = np.asarray(accuracies, dtype=np.float64)
+    keep = (n > 0) & np.isfinite(acc)
+    if len(np.unique(n[keep])) < 2:
+        return False
+    slope = np.polyfit(np.log(n[keep]), acc[keep], 1)[0]
+    return bool(slope > 0)
+
+
 def expected_gain(curve: LearningCurve, n_labels: int, extra: int = 100) -> float:
     """The accuracy the curve predicts ``extra`` more labels add (never negative)."""
     return max(0.0, curve.accuracy_at(n_labels + extra) - curve.accuracy_at(n_labels))
