@@ -45,11 +45,11 @@ class AutoPolicy:
     then: str = "margin_diverse"
 
     def choose(self, n_labels: int, n_classes_labelled: int, n_classes: int) -> str:
-        """The concrete strategy for this many labels (as ``strategies.choose_strategy``)."""
-        n_classes = max(n_classes, n_classes_labelled, 2)
-        if n_classes_labelled < 2 or n_labels < self.labels_per_class * n_classes:
-            return self.cold_start
-        return self.then
+        """The concrete strategy for this many labels: ``strategies.choose_strategy``'s rule,
+        with this policy's switch point and strategies on either side of it."""
+        phase = strategies.choose_strategy(n_labels, n_classes_labelled, n_classes,
+                                           labels_per_class=self.labels_per_class)
+        return self.cold_start if phase == "typical" else self.then
 
 
 #: Today's policy, the same as :func:`labeler.learning.strategies.choose_strategy`.
