@@ -11,7 +11,7 @@ What it holds, and each entry's key:
 - ``LABELLED_INDEX``: the labelled images' unit vectors for "nearest labelled images",
   keyed by project, embedding space and vector rows (rebuilt at most every 5 s);
 - ``ROUND_STRATEGY``: (strategy, trained) of a finished round, keyed by project and round;
-- ``PACING``: when the pause after a long round ends, keyed by project.
+- ``PACING``: when the wait before the next automatic round ends, keyed by project and T.
 
 Invalidation happens through the keys: they carry the versions of what an entry was
 built from (a round's number and its file's identity; the vector file's row count and

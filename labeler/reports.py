@@ -53,6 +53,7 @@ from .learning.stopping import (
 from .models import Annotation, Image, Job, JobStatus, ModelRound, Project, User, rfc3339
 from .project_vectors import embedding_counts, project_backbone_name
 from .projects import project_counts
+from .round_cadence import next_round_not_before, project_min_round_interval_s
 from .rounds import latest_round
 from .training import labels_until_next_round, project_retrain_every, project_strategy
 
@@ -69,6 +70,9 @@ class ProjectStatus:
         backbone: the backbone the project embeds with.
         strategy: the sampling strategy; retrain_every: labels between automatic rounds.
         labels_until_next_round: how many more labels start a round (0: one is due).
+        min_round_interval_s: T, the least time between two automatic rounds.
+        next_round_not_before: when the next automatic round may start at the earliest
+            (None: as soon as its labels are in).
         active_round: the newest round that succeeded (the model in use), if any.
         last_round: the newest round whatever its status, if any.
     """
@@ -79,6 +83,8 @@ class ProjectStatus:
     strategy: str
     retrain_every: int
     labels_until_next_round: int
+    min_round_interval_s: int
+    next_round_not_before: datetime | None
     active_round: ModelRound | None
     last_round: ModelRound | None
 
@@ -90,6 +96,8 @@ def project_status(project: Project) -> ProjectStatus:
         backbone=project_backbone_name(project), strategy=project_strategy(project),
         retrain_every=project_retrain_every(project),
         labels_until_next_round=labels_until_next_round(project),
+        min_round_interval_s=project_min_round_interval_s(project),
+        next_round_not_before=next_round_not_before(project),
         active_round=latest_round(project),
         last_round=latest_round(project, succeeded_only=False))
 

@@ -33,6 +33,7 @@ from .models import Image, JobStatus, ModelRound, Project
 from .pool_derived import near_duplicate_groups, pool_graph
 from .project_vectors import current_vectors
 from .projects import count_images, image_count
+from .round_cadence import check_min_round_interval
 from .rounds import save_head
 from .vectors import VectorStore
 
@@ -62,8 +63,12 @@ def project_head(project: Project) -> str:
 
 
 def set_training_options(project: Project, *, strategy: str | None = None,
-                         retrain_every: int | None = None, head: str | None = None) -> None:
-    """Change a project's strategy, retrain interval or head (validated, committed)."""
+                         retrain_every: int | None = None, head: str | None = None,
+                         min_round_interval_s: int | None = None) -> None:
+    """Change a project's strategy, retrain cadence (N labels, T seconds) or head.
+
+    Validated, then committed.
+    """
     settings = dict(project.settings or {})
     if strategy is not None:
         if strategy not in query.STRATEGIES:
@@ -78,6 +83,8 @@ def set_training_options(project: Project, *, strategy: str | None = None,
         if head not in HEADS:
             raise LabelerError(f"Unknown head {head!r}; choose one of {', '.join(HEADS)}.")
         settings["head"] = head
+    if min_round_interval_s is not None:
+        settings["min_round_interval_s"] = check_min_round_interval(min_round_interval_s)
     project.settings = settings
     db.session.commit()
 

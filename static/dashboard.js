@@ -87,6 +87,17 @@ function renderKpis(data) {
     ? `accuracy, round ${r.number} (cross-validated)`
     : "accuracy: no trained round yet";
   $("kpi-next").textContent = num(data.labels_until_next_round);
+  $("kpi-next-label").textContent = nextRoundLabel(data);
+}
+
+// "labels to the next round", and when it may start at the earliest if the cadence holds it
+// back (settings: at most one automatic round every T seconds).
+function nextRoundLabel(data) {
+  if (!data.next_round_not_before) return "labels to the next round";
+  const at = new Date(data.next_round_not_before).toLocaleTimeString();
+  return data.labels_until_next_round === 0
+    ? `labels to the next round: due, starts at ${at}`
+    : `labels to the next round, not before ${at}`;
 }
 
 // --- images per class: horizontal grouped bars -------------------------------------------------
@@ -450,6 +461,7 @@ function renderSettings(data) {
   if (settingsDirty) return; // never overwrite what the lead is typing
   $("strategy").value = data.settings.strategy;
   $("retrain-every").value = String(data.settings.retrain_every);
+  $("min-round-interval").value = String(data.settings.min_round_interval_s);
   strategyHelp();
 }
 
@@ -470,13 +482,23 @@ $("settings-form").addEventListener("submit", async (event) => {
     $("retrain-every").focus();
     return;
   }
+  const rawInterval = $("min-round-interval").value.trim();
+  const interval = Number(rawInterval);
+  if (!/^\d+$/.test(rawInterval) || interval > 86400) {
+    errorBox.textContent =
+      "The least time between rounds needs a whole number of seconds from 0 to 86400.";
+    errorBox.hidden = false;
+    $("min-round-interval").focus();
+    return;
+  }
   try {
     const saved = await api("POST", `/projects/${projectId}/settings`,
-      { strategy: $("strategy").value, retrain_every: n });
+      { strategy: $("strategy").value, retrain_every: n, min_round_interval_s: interval });
     errorBox.hidden = true;
     settingsDirty = false;
     $("settings-state").textContent =
-      `Saved: ${saved.strategy}, retrain every ${saved.retrain_every} labels.`;
+      `Saved: ${saved.strategy}, retrain every ${saved.retrain_every} labels, ` +
+      `at most every ${saved.min_round_interval_s} s.`;
     refresh();
   } catch (error) {
     errorBox.textContent = error.message;

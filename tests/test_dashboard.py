@@ -121,6 +121,13 @@ def test_settings_endpoint_saves(lead_client, project):
                      json={"retrain_every": 3})
     db.session.refresh(project)
     assert project_strategy(project) == "margin" and project_retrain_every(project) == 3
+    # The least time between automatic rounds (T), shown back with the other settings.
+    response = lead_client.post(f"/api/v1/projects/{project.id}/settings", headers=headers,
+                                json={"min_round_interval_s": 0})
+    assert response.status_code == 200 and response.json["min_round_interval_s"] == 0
+    dashboard = lead_client.get(f"/api/v1/projects/{project.id}/dashboard").json
+    assert dashboard["settings"]["min_round_interval_s"] == 0
+    assert dashboard["next_round_not_before"] is None  # no round yet, and T is 0
 
 
 @pytest.mark.parametrize("body, detail", [
@@ -129,7 +136,9 @@ def test_settings_endpoint_saves(lead_client, project):
     ({"retrain_every": "5"}, "'retrain_every' should be a valid integer"),
     ({"retrain_every": 10**9}, "'retrain_every' should be less than or equal to 100000"),
     ({"strategy": None}, "'strategy' should be"),
-    ({}, "Send 'strategy' and/or 'retrain_every'"),
+    ({"min_round_interval_s": -1}, "'min_round_interval_s' should be greater than or equal"),
+    ({"min_round_interval_s": 86_401}, "'min_round_interval_s' should be less than or equal"),
+    ({}, "Send 'strategy', 'retrain_every' and/or 'min_round_interval_s'"),
 ])
 def test_settings_endpoint_validates(lead_client, project, body, detail):
     response = lead_client.post(f"/api/v1/projects/{project.id}/settings", json=body,

@@ -209,7 +209,7 @@ def test_never_two_rounds_at_once(project):
 
 
 def test_automatic_trigger_every_n_labels(app, project, alice):
-    set_training_options(project, retrain_every=5)
+    set_training_options(project, retrain_every=5, min_round_interval_s=0)
     assert maybe_submit_retrain(app, project) is not None  # first round: due at once
     from labeler.jobs import runner
 
@@ -266,13 +266,13 @@ def test_project_set_validates_strategy(runner, project):
 def test_long_rounds_pause_automatic_rounds_for_as_long_as_they_took(app, project, alice):
     from datetime import timedelta
 
-    from labeler.jobs.triggers import ROUND_PACING_MIN_S, pacing_wait_s
     from labeler.models import utcnow
+    from labeler.round_cadence import ROUND_PACING_MIN_S, round_wait_s
 
-    set_training_options(project, retrain_every=1)
+    set_training_options(project, retrain_every=1, min_round_interval_s=0)
     run_inline("retrain", project.id, run_round)
     last = latest_round(project, succeeded_only=False)  # the cold-start round
-    assert pacing_wait_s(project) == 0  # a quick round (a few ms here) is never paced
+    assert round_wait_s(project) == 0  # a quick round (a few ms here) is never paced
 
     # Pretend the round started 10 s ago and took 20 s: the pause runs until 40 s after its
     # start, so automatic rounds wait 30 more seconds even though a label is due. (The
@@ -283,12 +283,12 @@ def test_long_rounds_pause_automatic_rounds_for_as_long_as_they_took(app, projec
     db.session.commit()
     label(project, lease_next(project, alice, n=1)[0], alice)
     assert labels_until_next_round(project) == 0
-    assert pacing_wait_s(project, now=now) == pytest.approx(30.0)
+    assert round_wait_s(project, now=now) == pytest.approx(30.0)
     assert maybe_submit_retrain(app, project) is None
 
     last.created_at = utcnow() - timedelta(seconds=41)
     db.session.commit()
-    assert pacing_wait_s(project) == 0
+    assert round_wait_s(project) == 0
     # The process remembered the pause's end (30 s from the refusal); rewinding the clock
     # in the database doesn't move that, so forget it as the real 30 s would have.
     from labeler.cache import app_cache
@@ -299,6 +299,65 @@ def test_long_rounds_pause_automatic_rounds_for_as_long_as_they_took(app, projec
     from labeler.jobs import runner
 
     assert runner(app).wait_idle(60)
+
+
+def test_automatic_rounds_wait_for_the_least_time_between_rounds(app, project, alice):
+    """Every N labels, but not more often than every T seconds; a lead's change is obeyed."""
+    from datetime import timedelta
+
+    from labeler.models import utcnow
+    from labeler.reports import project_status
+    from labeler.round_cadence import next_round_not_before, round_wait_s
+
+    set_training_options(project, retrain_every=2, min_round_interval_s=600)
+    assert next_round_not_before(project) is None  # no round yet: the first is due at once
+    run_inline("retrain", project.id, run_round)
+    first = latest_round(project, succeeded_only=False)
+    now = utcnow()
+    first.created_at = now - timedelta(seconds=100)  # started 100 s ago, took milliseconds
+    db.session.commit()
+    for image in lease_next(project, alice, n=2):
+        label(project, image, alice)
+    assert labels_until_next_round(project) == 0  # N labels are in...
+    assert round_wait_s(project, now=now) == pytest.approx(500.0)  # ...T is not over
+    assert maybe_submit_retrain(app, project) is None
+    status = project_status(project)
+    assert status.min_round_interval_s == 600
+    assert status.next_round_not_before is not None
+    assert abs((status.next_round_not_before - (now + timedelta(seconds=500)))
+               .total_seconds()) < 1
+
+    # The lead shortens T: obeyed at once, although the process remembered the long wait.
+    set_training_options(project, min_round_interval_s=60)
+    assert next_round_not_before(project) is None
+    job = maybe_submit_retrain(app, project)
+    assert job is not None and job.kind == "retrain"
+    from labeler.jobs import runner
+
+    assert runner(app).wait_idle(60)
+
+
+def test_a_failed_round_counts_for_the_least_time_between_rounds(app, project):
+    from datetime import timedelta
+
+    from labeler.models import utcnow
+    from labeler.round_cadence import round_wait_s
+
+    set_training_options(project, min_round_interval_s=120)
+    now = utcnow()
+    db.session.add(ModelRound(project_id=project.id, number=1, status="failed",
+                              created_at=now - timedelta(seconds=20), duration_s=0.1,
+                              metrics={}, message="disk on fire"))
+    db.session.commit()
+    assert round_wait_s(project, now=now) == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("seconds", [-1, 86_401])
+def test_the_least_time_between_rounds_is_checked(project, seconds):
+    from labeler.errors import LabelerError
+
+    with pytest.raises(LabelerError, match="between 0 and 86,400 seconds"):
+        set_training_options(project, min_round_interval_s=seconds)
 
 
 def test_near_duplicate_groups_are_reused_until_the_vectors_change(project, alice,

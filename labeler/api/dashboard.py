@@ -13,7 +13,7 @@ from typing import Any
 
 from ..finetuning import finetune_record, pending_backbone
 from ..learning.query import STRATEGIES
-from ..models import JobStatus, Project, utcnow
+from ..models import JobStatus, Project, rfc3339, utcnow
 from ..projects import project_by_id
 from ..reports import (
     annotator_reports,
@@ -23,6 +23,7 @@ from ..reports import (
     project_status,
     recent_jobs,
 )
+from ..round_cadence import project_min_round_interval_s
 from ..training import project_retrain_every, project_strategy, set_training_options
 from . import bp, schemas, serialize
 from .inputs import TrainingSettings
@@ -35,6 +36,7 @@ JOB_LIMIT = 20
 def _settings(project: Project) -> dict[str, Any]:
     return {"strategy": project_strategy(project),
             "retrain_every": project_retrain_every(project),
+            "min_round_interval_s": project_min_round_interval_s(project),
             "strategies": [{"name": name, "help": text} for name, text in STRATEGIES.items()]}
 
 
@@ -58,6 +60,7 @@ def dashboard(project_id: int):
                          if status.active_round else None),
         "last_round": serialize.model_round(status.last_round) if status.last_round else None,
         "labels_until_next_round": status.labels_until_next_round,
+        "next_round_not_before": rfc3339(status.next_round_not_before),
         "settings": _settings(project),
         "annotators": [r.as_dict() for r in annotator_reports(project.id, utcnow())],
         "jobs": jobs,
@@ -80,7 +83,8 @@ def _finetune(project: Project) -> dict[str, Any] | None:
 @declare("trainingSettings", (200, schemas.Settings), 404, json=TrainingSettings,
          lead=True)
 def training_settings(project_id: int, json: TrainingSettings):
-    """Change the sampling strategy and/or retrain interval (leads only)."""
+    """Change the sampling strategy and/or the retrain cadence (leads only)."""
     project = project_by_id(project_id)
-    set_training_options(project, strategy=json.strategy, retrain_every=json.retrain_every)
+    set_training_options(project, strategy=json.strategy, retrain_every=json.retrain_every,
+                         min_round_interval_s=json.min_round_interval_s)
     return _settings(project)

@@ -19,6 +19,7 @@ from ..gallery import MAX_BULK, MAX_PAGE_SIZE, PAGE_SIZE
 from ..learning.query import STRATEGIES
 from ..models import ID_MAX
 from ..projects import MAX_NAME_LENGTH
+from ..round_cadence import MAX_MIN_ROUND_INTERVAL_S
 
 
 def _whole_number(value: Any) -> Any:
@@ -112,7 +113,7 @@ class BulkLabel(Body):
 
 
 class TrainingSettings(Body):
-    """At least one of the two settings."""
+    """At least one of the settings."""
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
@@ -120,11 +121,16 @@ class TrainingSettings(Body):
         description="The sampling strategy of the next rounds.")
     retrain_every: Annotated[int, BeforeValidator(_whole_number)] = optional(ge=1, le=100_000,
                                   description="Start a round after this many new labels.")
+    min_round_interval_s: Annotated[int, BeforeValidator(_whole_number)] = optional(
+        ge=0, le=MAX_MIN_ROUND_INTERVAL_S,
+        description="...but start automatic rounds at most once every this many seconds.")
 
     @model_validator(mode="after")
     def _some(self) -> TrainingSettings:
-        if self.strategy is None and self.retrain_every is None:
-            raise ValueError("Send 'strategy' and/or 'retrain_every' to change a setting.")
+        if (self.strategy is None and self.retrain_every is None
+                and self.min_round_interval_s is None):
+            raise ValueError("Send 'strategy', 'retrain_every' and/or "
+                             "'min_round_interval_s' to change a setting.")
         return self
 
 

@@ -8,7 +8,7 @@ from flask_login import current_user
 from ..extensions import db
 from ..jobs.pipelines import submit_finetune, upload_then_embed
 from ..jobs.triggers import submit_retrain
-from ..models import Job
+from ..models import Job, rfc3339
 from ..projects import create_project, project_by_id
 from ..projects import list_projects as all_projects
 from ..reports import all_rounds, project_status
@@ -40,6 +40,7 @@ def project_stats(project_id: int):
     active = status.active_round
     return {"counts": {**status.counts, "embedded": status.embedded},
             "labels_until_next_round": status.labels_until_next_round,
+            "next_round_not_before": rfc3339(status.next_round_not_before),
             "active_round": serialize.model_round(active) if active else None,
             "rounds": [serialize.model_round(r) for r in all_rounds(project)]}
 

@@ -206,6 +206,9 @@ class StatsCounts(Counts):
 class Stats(Shape):
     counts: StatsCounts
     labels_until_next_round: int | None
+    next_round_not_before: Timestamp | None = Field(
+        description="When the next automatic round may start at the earliest; null: as "
+                    "soon as its labels are in.")
     active_round: Round | None
     rounds: list[Round]
 
@@ -218,6 +221,7 @@ class Strategy(Shape):
 class Settings(Shape):
     strategy: str
     retrain_every: int
+    min_round_interval_s: int
     strategies: list[Strategy]
 
 
@@ -271,6 +275,7 @@ class Dashboard(Shape):
     latest_round: Round | None
     last_round: Round | None
     labels_until_next_round: int | None
+    next_round_not_before: Timestamp | None
     settings: Settings
     annotators: list[AnnotatorReport]
     jobs: list[Job]

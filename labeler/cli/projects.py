@@ -61,7 +61,11 @@ def project_show(name: str) -> None:
     click.echo(f"  unlabelled: {counts['unlabelled']}")
     click.echo(f"  embedded:   {status.embedded}  ({status.backbone})")
     click.echo(f"  strategy:   {status.strategy}, retrain every {status.retrain_every} labels "
-               f"({status.labels_until_next_round} to go)")
+               f"({status.labels_until_next_round} to go), at most every "
+               f"{status.min_round_interval_s} s")
+    if status.next_round_not_before is not None:
+        click.echo("  next round: not before "
+                   f"{status.next_round_not_before:%Y-%m-%d %H:%M:%S} UTC")
     click.echo("  classes:")
     for label_class in project.classes:
         archived = " (archived)" if label_class.archived else ""
@@ -103,19 +107,23 @@ def project_set_backbone(name: str, backbone: str) -> None:
                    "typiclust.")
 @click.option("--retrain-every", type=click.IntRange(1), metavar="N",
               help="Start a retrain round after every N new labels.")
+@click.option("--min-round-interval", type=click.IntRange(0), metavar="SECONDS",
+              help="...but start automatic rounds at most once every SECONDS (default 30): "
+                   "with many annotators, N labels arrive faster than a round is worth it.")
 @click.option("--head", type=click.Choice(["pseudo_label", "self_training", "logistic",
                                            "keras_dense"]),
               help="Classifier head trained on the embeddings (default pseudo_label: the "
                    "labels plus pseudo-labels from the unlabelled images).")
 @with_database
 def project_set(name: str, strategy: str | None, retrain_every: int | None,
-                head: str | None) -> None:
-    """Change how project NAME learns: strategy, retrain interval, head."""
+                min_round_interval: int | None, head: str | None) -> None:
+    """Change how project NAME learns: strategy, retrain cadence, head."""
     from ..projects import get_project
     from ..training import set_training_options
 
     project = get_project(name)
-    set_training_options(project, strategy=strategy, retrain_every=retrain_every, head=head)
+    set_training_options(project, strategy=strategy, retrain_every=retrain_every, head=head,
+                         min_round_interval_s=min_round_interval)
     click.echo(f"Project {project.name!r}: " + ", ".join(
         f"{key}={value}" for key, value in sorted(project.settings.items())
-        if key in {"strategy", "retrain_every", "head"}))
+        if key in {"strategy", "retrain_every", "min_round_interval_s", "head"}))

@@ -10,6 +10,7 @@ from flask import Blueprint, render_template
 
 from ..learning.query import STRATEGIES
 from ..projects import project_by_id
+from ..round_cadence import project_min_round_interval_s
 from ..training import project_retrain_every, project_strategy
 from .access import lead_required
 
@@ -23,4 +24,5 @@ def dashboard(project_id: int):
     project = project_by_id(project_id)
     return render_template("dashboard.html", project=project, strategies=STRATEGIES,
                            strategy=project_strategy(project),
-                           retrain_every=project_retrain_every(project))
+                           retrain_every=project_retrain_every(project),
+                           min_round_interval_s=project_min_round_interval_s(project))

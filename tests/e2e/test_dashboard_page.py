@@ -6,6 +6,7 @@ import pytest
 
 from labeler.extensions import db
 from labeler.queue import lease_next
+from labeler.round_cadence import project_min_round_interval_s
 from labeler.training import project_strategy
 from labeler.users import create_user
 from tests.builders import label, trained
@@ -56,12 +57,20 @@ def test_lead_sees_charts_retrains_and_changes_strategy(page, live_server, proje
     page.wait_for_selector("#settings-error:not([hidden])")
     assert "at least 1" in page.text_content("#settings-error")
     page.fill("#retrain-every", "10")
+    assert page.input_value("#min-round-interval") == "30"  # the default T
+    page.fill("#min-round-interval", "3600")
     page.click("#settings-form button[type=submit]")
     page.wait_for_function("document.getElementById('settings-state').textContent"
                            ".startsWith('Saved')")
     assert page.is_hidden("#settings-error")
+    assert "at most every 3600 s" in page.text_content("#settings-state")
     db.session.refresh(project)
     assert project_strategy(project) == "margin"
+    assert project_min_round_interval_s(project) == 3600
+    # The round the lead just ran holds the next automatic one back for an hour: the page
+    # says when it may start.
+    page.wait_for_function("document.getElementById('kpi-next-label').textContent"
+                           ".includes('not before')")
 
     page.mouse.move(0, 0)
     screenshot(page, "dashboard", full_page=True)  # taller than one screen: all of it

@@ -23,7 +23,7 @@ def test_label_ten_with_keys_undo_one_and_see_a_round(page, live_server, project
     from labeler.training import run_round
 
     create_user("kim", "password-123", "annotator")
-    set_training_options(project, retrain_every=5)
+    set_training_options(project, retrain_every=5, min_round_interval_s=0)
     run_inline("retrain", project.id, run_round)  # the server's cold-start round after embedding
     log_in(page, live_server, "kim", "password-123")
     page.goto(f"{live_server}/projects/{project.id}/label")
