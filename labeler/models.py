@@ -57,6 +57,14 @@ class Role(enum.StrEnum):
     ANNOTATOR = "annotator"
 
 
+class ProjectRole(enum.StrEnum):
+    """A member's role in one project (labeler.membership says what each may do)."""
+
+    ANNOTATOR = "annotator"
+    REVIEWER = "reviewer"
+    LEAD = "lead"
+
+
 class JobStatus(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -195,6 +203,29 @@ class User(UserMixin, db.Model):
     @property
     def is_lead(self) -> bool:
         return self.role == Role.LEAD
+
+
+class ProjectMember(db.Model):
+    """A user's membership of a project, with their role in it.
+
+    Global leads see every project whether or not they are members; everyone else sees
+    only the projects they are members of (labeler.membership).
+    """
+
+    __tablename__ = "project_member"
+    __table_args__ = (
+        UniqueConstraint("project_id", "user_id", name="uq_project_member_project_user"),
+        # "which projects may this user see", asked on every request.
+        Index("ix_project_member_user", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16), default=ProjectRole.ANNOTATOR.value)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    user: Mapped[User] = relationship()
 
 
 class ApiToken(db.Model):

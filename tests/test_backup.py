@@ -32,6 +32,7 @@ from tests.builders import (
     COLOURS,
     CreatesAFile,
     embedded_colour_project,
+    everyone_joins,
     pickled_head_arrays,
     true_colour,
 )
@@ -150,6 +151,7 @@ def test_round_trip_into_a_fresh_home_keeps_labels_history_rounds_and_vectors(
         job = run_inline("retrain", restored.id, run_round)
         assert job.status == JobStatus.SUCCEEDED, job.message
         token = create_api_token(create_user("newcomer", "password-123"))
+        everyone_joins()
         response = fresh_app.test_client().get(
             f"/api/v1/projects/{restored.id}/next?n=2",
             headers={"Authorization": f"Bearer {token}"})

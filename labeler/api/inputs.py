@@ -188,3 +188,10 @@ class ExportQuery(Params):
                                    "rows for unlabelled images.")
     val_split: float = optional(gt=0, lt=1, description="folders: the fraction of each class "
                                 "put in val/ (the rest in train/).")
+
+
+class NewMember(Body):
+    username: Text = Field(min_length=1, description="An existing user's name.")
+    role: Literal["annotator", "reviewer", "lead"] = Field(description=(
+        "Their role in this project: annotators label; reviewers also review labels; leads "
+        "also manage members, classes, uploads, training and exports."))

@@ -319,3 +319,13 @@ class UploadReport(Shape):
     labelled: Count
     image_ids: list[int]
     rejected: list[Rejected]
+
+
+class Member(Shape):
+    user_id: int
+    username: str
+    role: Literal["annotator", "reviewer", "lead"]
+
+
+class MemberList(Shape):
+    members: list[Member] = Field(description="The project's members, by user name.")

@@ -15,6 +15,7 @@ from . import (
     gallery,
     images,
     label,
+    members,
     projects,
     users,
 )
@@ -32,4 +33,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(gallery.bp, url_prefix="/projects")
     app.register_blueprint(embedding_map.bp, url_prefix="/projects")
     app.register_blueprint(exports.bp, url_prefix="/projects")
+    app.register_blueprint(members.bp, url_prefix="/projects")
     errors.init_app(app)
