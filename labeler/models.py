@@ -180,10 +180,12 @@ class Annotation(db.Model):
     source: Mapped[str] = mapped_column(String(32), default="manual")  # manual, folder, import
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who undid it (a lead may undo anyone's); empty for undos made before it was recorded.
+    undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
 
     image: Mapped[Image] = relationship()
     label_class: Mapped[LabelClass] = relationship()
-    annotator: Mapped[User | None] = relationship()
+    annotator: Mapped[User | None] = relationship(foreign_keys=[annotator_id])
 
 
 class User(UserMixin, db.Model):

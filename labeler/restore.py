@@ -216,7 +216,9 @@ class _Restorer:
             _insert("annotation", [{
                 **row, "project_id": project_id, "image_id": self.images[row["image_id"]],
                 "label_class_id": self.classes[row["label_class_id"]],
-                "annotator_id": self.users.get(row["annotator_id"])} for row in batch])
+                "annotator_id": self.users.get(row["annotator_id"]),
+                # Archives written before undos recorded who have no undone_by_id.
+                "undone_by_id": self.users.get(row.get("undone_by_id"))} for row in batch])
             self.counts["annotation"] += len(batch)
         rounds = list(_read_rows(self.zf, "model_round"))
         for round_ in rounds:

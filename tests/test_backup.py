@@ -54,7 +54,7 @@ def project(app, tmp_path, lead, annotator):
     submit_label(project, relabelled.image_id, class_by_name(project, "blue"), lead)
     undone = db.session.scalars(select(Annotation).where(
         Annotation.annotator_id == annotator.id).order_by(Annotation.id)).first()
-    undo(undone.id, annotator)
+    undo(undone.id, lead)  # a lead undoes the annotator's label: the history says who
     assert run_inline("retrain", project.id, run_round).status == JobStatus.SUCCEEDED
     skip(project, lease_next(project, annotator, n=1)[0].id, annotator)
     return project
@@ -71,6 +71,7 @@ def describe(name: str) -> dict:
     history = db.session.execute(
         select(Annotation, User.username).outerjoin(User, User.id == Annotation.annotator_id)
         .where(Annotation.project_id == project.id).order_by(Annotation.id)).all()
+    names = dict(db.session.execute(select(User.id, User.username)).all())
     rounds = db.session.scalars(select(ModelRound).where(ModelRound.project_id == project.id)
                                 .order_by(ModelRound.number)).all()
     head = load_head(project)
@@ -88,7 +89,8 @@ def describe(name: str) -> dict:
         "queue": [files[i.id] for i in sorted(images, key=lambda i: (
             i.queue_rank is None, i.queue_rank or 0, i.id))],
         "history": [(files[a.image_id], classes[a.label_class_id], username, a.source,
-                     a.created_at, a.undone_at) for a, username in history],
+                     a.created_at, a.undone_at, names.get(a.undone_by_id))
+                    for a, username in history],
         "rounds": [(r.number, r.status, r.n_labels, r.strategy, r.message, {
             **r.metrics, "classes": [classes[c] for c in r.metrics.get("classes", [])],
             "suspected_errors": [{**e, "image_id": files[e["image_id"]]}
