@@ -2,7 +2,8 @@
 
 Each line is the image's usual JSON Lines row (``labeler.export``) plus ``history``: every
 annotation of the image, oldest first, with who gave it, when, from where (``source``:
-manual, gallery, folder, import) and whether and when it was undone and by whom. Nothing
+manual, gallery, folder, import, review), whether and when it was undone and by whom,
+and for a review the annotation it accepted or corrected (``reviews``). Nothing
 is left out: undone labels and relabellings are part of the record.
 
 Like every export, it is ONE streamed SELECT (the rows of ``labeler.export`` joined with
@@ -37,7 +38,7 @@ def _statement(project: Project, include_predictions: bool) -> Any:
     return (rows_statement(project, labelled_only=not include_predictions,
                            order_by_label=False)
             .add_columns(act.id, act_class.name, by.username, act.source, act.created_at,
-                         act.undone_at, undoer.username)
+                         act.undone_at, undoer.username, act.reviews_id)
             .outerjoin(act, act.image_id == Image.id)
             .outerjoin(act_class, act_class.id == act.label_class_id)
             .outerjoin(by, by.id == act.annotator_id)
@@ -46,10 +47,10 @@ def _statement(project: Project, include_predictions: bool) -> Any:
 
 
 def _act(values: tuple[Any, ...]) -> dict[str, Any]:
-    annotation_id, label, annotator, source, at, undone_at, undone_by = values
+    annotation_id, label, annotator, source, at, undone_at, undone_by, reviews = values
     return {"annotation_id": annotation_id, "label": label, "annotator": annotator,
             "source": source, "at": rfc3339(at), "undone": undone_at is not None,
-            "undone_at": rfc3339(undone_at), "undone_by": undone_by}
+            "undone_at": rfc3339(undone_at), "undone_by": undone_by, "reviews": reviews}
 
 
 def iter_jsonl_with_history(project: Project, *, include_predictions: bool = False,

@@ -62,6 +62,11 @@ def can_lead(user: User, project_id: int | None) -> bool:
     return project_role(user, project_id) == ProjectRole.LEAD
 
 
+def can_review(user: User, project_id: int) -> bool:
+    """Whether ``user`` may review labels in project ``project_id`` (reviewers and leads)."""
+    return project_role(user, project_id) in (ProjectRole.REVIEWER, ProjectRole.LEAD)
+
+
 def visible_projects_query(user: User) -> Select[tuple[Project]]:
     """``SELECT`` the projects ``user`` may see, by name."""
     query = select(Project).order_by(Project.name)

@@ -169,6 +169,7 @@ class Annotation(db.Model):
         Index("ix_annotation_image_created", "image_id", "created_at"),
         Index("ix_annotation_project_created", "project_id", "created_at"),
         Index("ix_annotation_annotator_created", "annotator_id", "created_at"),
+        Index("ix_annotation_reviews", "reviews_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -177,11 +178,15 @@ class Annotation(db.Model):
     image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"))
     label_class_id: Mapped[int] = mapped_column(ForeignKey("label_class.id"))
     annotator_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
-    source: Mapped[str] = mapped_column(String(32), default="manual")  # manual, folder, import
+    # manual, gallery, folder, import, review
+    source: Mapped[str] = mapped_column(String(32), default="manual")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Who undid it (a lead may undo anyone's); empty for undos made before it was recorded.
     undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    # A review (source "review") names the annotation it accepted or corrected.
+    reviews_id: Mapped[int | None] = mapped_column(
+        ForeignKey("annotation.id", ondelete="SET NULL"))
 
     image: Mapped[Image] = relationship()
     label_class: Mapped[LabelClass] = relationship()

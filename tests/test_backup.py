@@ -25,6 +25,7 @@ from labeler.project_vectors import current_vectors
 from labeler.projects import class_by_name, create_project, get_project
 from labeler.queue import lease_next, skip, submit_label, undo
 from labeler.restore import restore_project
+from labeler.review import submit_review
 from labeler.rounds import head_missing, latest_round, load_head
 from labeler.training import run_round
 from labeler.users import authenticate, create_api_token, create_user
@@ -55,6 +56,10 @@ def project(app, tmp_path, lead, annotator):
     undone = db.session.scalars(select(Annotation).where(
         Annotation.annotator_id == annotator.id).order_by(Annotation.id)).first()
     undo(undone.id, lead)  # a lead undoes the annotator's label: the history says who
+    reviewed = db.session.scalars(select(Annotation).where(
+        Annotation.annotator_id == annotator.id, Annotation.undone_at.is_(None))
+        .order_by(Annotation.id)).first()
+    submit_review(project, reviewed.id, lead, class_by_name(project, "green"))
     assert run_inline("retrain", project.id, run_round).status == JobStatus.SUCCEEDED
     skip(project, lease_next(project, annotator, n=1)[0].id, annotator)
     return project
@@ -72,6 +77,7 @@ def describe(name: str) -> dict:
         select(Annotation, User.username).outerjoin(User, User.id == Annotation.annotator_id)
         .where(Annotation.project_id == project.id).order_by(Annotation.id)).all()
     names = dict(db.session.execute(select(User.id, User.username)).all())
+    position = {a.id: n for n, (a, _) in enumerate(history)}  # reviews name a position
     rounds = db.session.scalars(select(ModelRound).where(ModelRound.project_id == project.id)
                                 .order_by(ModelRound.number)).all()
     head = load_head(project)
@@ -89,7 +95,8 @@ def describe(name: str) -> dict:
         "queue": [files[i.id] for i in sorted(images, key=lambda i: (
             i.queue_rank is None, i.queue_rank or 0, i.id))],
         "history": [(files[a.image_id], classes[a.label_class_id], username, a.source,
-                     a.created_at, a.undone_at, names.get(a.undone_by_id))
+                     a.created_at, a.undone_at, names.get(a.undone_by_id),
+                     position.get(a.reviews_id))
                     for a, username in history],
         "rounds": [(r.number, r.status, r.n_labels, r.strategy, r.message, {
             **r.metrics, "classes": [classes[c] for c in r.metrics.get("classes", [])],

@@ -7,7 +7,9 @@ import json
 from datetime import datetime
 
 from labeler.gallery import bulk_label
+from labeler.projects import class_by_name
 from labeler.queue import undo
+from labeler.review import submit_review
 from tests.builders import images, label
 
 
@@ -29,6 +31,8 @@ def test_history_names_who_did_what_when_and_what_was_undone(runner, tmp_path, p
     bulk_label(project, [second.id, third.id], lead, label="green")
     label(project, untouched, annotator, "red")
     undo(label(project, untouched, annotator, "red").id, annotator)  # its second label only
+    given = label(project, images(project)[4], annotator, "red")
+    submit_review(project, given.id, lead, class_by_name(project, "blue"))
 
     lines = export(runner, tmp_path)
     one = lines[first.original_name]
@@ -46,7 +50,12 @@ def test_history_names_who_did_what_when_and_what_was_undone(runner, tmp_path, p
                 lines[bulk.original_name]["history"]] == [("green", "lena", "gallery")]
     assert [a["undone_by"] for a in lines[untouched.original_name]["history"]] == [None,
                                                                                     "arno"]
-    assert len(lines) == 4  # labelled images only, as without --history
+    reviewed = lines[images(project)[4].original_name]
+    assert reviewed["label"] == "blue"
+    assert [(a["label"], a["annotator"], a["source"], a["reviews"]) for a in
+            reviewed["history"]] == [("red", "arno", "manual", None),
+                                     ("blue", "lena", "review", given.id)]
+    assert len(lines) == 5  # labelled images only, as without --history
 
     with_unlabelled = export(runner, tmp_path, "--include-predictions")
     assert len(with_unlabelled) == len(images(project))

@@ -258,6 +258,14 @@ def test_a_whole_project_through_the_api_matches_the_document(
     assert runner(app).wait_idle(60)
     tuned = client.get(f"{API}/jobs/{tuning['job_id']}", headers=lead).json
     assert tuned["status"] == "failed" and "Label more first" in tuned["message"]
+    to_review = c.check(client.get(f"{API}/projects/{pid}/review?order=suspected",
+                                   headers=lead), "/projects/{project_id}/review", "get",
+                        200)["items"]
+    assert to_review
+    c.check(client.post(f"{API}/projects/{pid}/reviews", headers=lead,
+                        json={"annotation_id": to_review[0]["annotation_id"],
+                              "label": "green"}),
+            "/projects/{project_id}/reviews", "post", 201)
     members = c.check(client.get(f"{API}/projects/{pid}/members", headers=lead),
                       "/projects/{project_id}/members", "get", 200)["members"]
     assert {m["username"] for m in members} >= {"alice"}

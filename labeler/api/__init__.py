@@ -124,6 +124,7 @@ def init_app(app: Flask) -> None:
         members,
         openapi,
         projects,
+        review,
     )
     csrf.exempt(bp)  # checked in authenticate(), only for session-authenticated requests
     app.register_blueprint(bp, url_prefix="/api/v1")

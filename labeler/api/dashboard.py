@@ -23,6 +23,7 @@ from ..reports import (
     project_status,
     recent_jobs,
 )
+from ..review import review_figures
 from ..training import project_retrain_every, project_strategy, set_training_options
 from . import bp, schemas, serialize
 from .inputs import TrainingSettings
@@ -60,6 +61,7 @@ def dashboard(project_id: int):
         "labels_until_next_round": status.labels_until_next_round,
         "settings": _settings(project),
         "annotators": [r.as_dict() for r in annotator_reports(project.id, utcnow())],
+        "reviews": [f.as_dict() for f in review_figures(project)],
         "jobs": jobs,
         "any_job_active": any(j["status"] in (JobStatus.QUEUED, JobStatus.RUNNING)
                               for j in jobs),

@@ -17,6 +17,7 @@ from . import (
     label,
     members,
     projects,
+    review,
     users,
 )
 
@@ -34,4 +35,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(embedding_map.bp, url_prefix="/projects")
     app.register_blueprint(exports.bp, url_prefix="/projects")
     app.register_blueprint(members.bp, url_prefix="/projects")
+    app.register_blueprint(review.bp, url_prefix="/projects")
     errors.init_app(app)

@@ -19,7 +19,7 @@ from ..errors import LabelerError
 from ..extensions import db
 from ..gallery import newest_images
 from ..jobs.pipelines import upload_then_embed
-from ..membership import can_lead, visible_projects
+from ..membership import can_lead, can_review, visible_projects
 from ..models import LabelClass
 from ..projects import (
     add_class,
@@ -71,7 +71,8 @@ def show(project_id: int):
                            counts=project_counts(project), recent=recent,
                            add_class_form=AddClassForm(), class_forms=class_forms,
                            upload_form=UploadForm(),
-                           leads=can_lead(current_user, project.id))
+                           leads=can_lead(current_user, project.id),
+                           reviews=can_review(current_user, project.id))
 
 
 @bp.route("projects/<id:project_id>/classes", methods=["POST"])
