@@ -17,7 +17,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         config: overrides by Flask config key (e.g. ``{"HOME": tmp_path, "TESTING": True}``);
             everything else comes from ``LABELER_*`` environment variables or defaults.
     """
-    from . import api, cache, cli, jobs, security, users, views
+    from . import api, cache, cli, jobs, membership, security, users, views
     from .config import ensure_secret_key, load_config
     from .database import engine_options
     from .extensions import csrf, db, login_manager, migrate
@@ -45,6 +45,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     cache.init_app(app)
     security.init_app(app)
     users.init_app(app)
+    # Before any view: a project the caller is not a member of answers 404 on every route.
+    membership.init_app(app)
     jobs.init_app(app)
     # <id:...> in the pages' and the API's routes: a database id, else no route (404).
     app.url_map.converters["id"] = IdConverter

@@ -25,11 +25,12 @@ def record_label(image: Image, label_class: LabelClass, annotator: User | None =
     return annotation
 
 
-def undo_annotation(annotation: Annotation) -> None:
-    """Mark an annotation undone and restore the image's previous current label."""
+def undo_annotation(annotation: Annotation, by: User | None = None) -> None:
+    """Mark an annotation undone (by ``by``) and restore the image's previous current label."""
     if annotation.undone_at is not None:
         return
     annotation.undone_at = utcnow()
+    annotation.undone_by_id = by.id if by else None
     db.session.flush()
     latest = db.session.scalar(
         select(Annotation)

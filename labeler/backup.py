@@ -143,7 +143,7 @@ def _write_rows(archive: _ArchiveWriter, conn: Connection, table: str, query: An
                 columns: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """Stream rows into ``rows/<table>.jsonl``; return the few columns callers need later."""
     kept: list[dict[str, Any]] = []
-    wanted = {"id", "sha256", "format", "number", "annotator_id"}
+    wanted = {"id", "sha256", "format", "number", "annotator_id", "undone_by_id"}
     with archive.member(f"rows/{table}.jsonl") as write:
         for row in conn.execute(query.execution_options(yield_per=ROW_BATCH)).mappings():
             record = {k: _json_value(v) for k, v in row.items()
@@ -200,8 +200,10 @@ def backup_project(project_name: str, out: Path) -> BackupReport:
                 kept[name] = _write_rows(archive, conn, name, select(table).where(
                     column == project_id).order_by(table.c.id))
                 counts[name] = len(kept[name])
-            annotators = sorted({r["annotator_id"] for r in kept["annotation"]
-                                 if r["annotator_id"] is not None})
+            # Whoever gave or undid a label: the history names them.
+            annotators = sorted({r[key] for r in kept["annotation"]
+                                 for key in ("annotator_id", "undone_by_id")
+                                 if r.get(key) is not None})
             users = TABLES["user"]
             counts["user"] = len(_write_rows(
                 archive, conn, "user", select(users).where(users.c.id.in_(annotators))

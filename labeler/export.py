@@ -65,7 +65,7 @@ class ExportRow:
         return data
 
 
-def _rows_statement(project: Project, *, labelled_only: bool, order_by_label: bool) -> Select:
+def rows_statement(project: Project, *, labelled_only: bool, order_by_label: bool) -> Select:
     """One SELECT giving every exported column, so the export is one snapshot."""
     label = aliased(LabelClass)
     predicted = aliased(LabelClass)
@@ -111,7 +111,7 @@ def iter_rows(project: Project, *, include_unlabelled: bool = False,
     Yields:
         One ExportRow per image, fetched from the database in batches.
     """
-    statement = _rows_statement(project, labelled_only=not include_unlabelled,
+    statement = rows_statement(project, labelled_only=not include_unlabelled,
                                 order_by_label=order_by_label)
     result = db.session.execute(statement.execution_options(yield_per=BATCH_ROWS))
     try:
@@ -130,15 +130,20 @@ def columns(include_predictions: bool) -> tuple[str, ...]:
 Thresholds = dict[str, float | None]
 
 
+def keeps(row: ExportRow, thresholds: Thresholds | None) -> bool:
+    """Whether ``row`` is exported: labelled, or (with ``thresholds``) an auto-tag that
+    reaches its class's threshold."""
+    if thresholds is None or row.label is not None:
+        return True
+    needed = thresholds.get(row.predicted or "")
+    return needed is not None and row.confidence is not None and row.confidence >= needed
+
+
 def _export_rows(project: Project, include_predictions: bool,
                  thresholds: Thresholds | None) -> Iterator[ExportRow]:
     """The rows to export: with ``thresholds``, only the auto-tags that reach them."""
     for row in iter_rows(project, include_unlabelled=include_predictions):
-        if thresholds is None or row.label is not None:
-            yield row
-            continue
-        needed = thresholds.get(row.predicted or "")
-        if needed is not None and row.confidence is not None and row.confidence >= needed:
+        if keeps(row, thresholds):
             yield row
 
 
@@ -190,7 +195,7 @@ def iter_jsonl(project: Project, *, include_predictions: bool = False,
     yield "".join(lines)
 
 
-def _atomic_text(out: Path, chunks: Iterable[str]) -> Path:
+def atomic_text(out: Path, chunks: Iterable[str]) -> Path:
     """Write text chunks to ``out``, which appears only once complete."""
     with atomic_writer(Path(out), text=True) as handle:
         for chunk in chunks:
@@ -201,14 +206,14 @@ def _atomic_text(out: Path, chunks: Iterable[str]) -> Path:
 def write_csv(project: Project, out: Path, *, include_predictions: bool = False,
               thresholds: Thresholds | None = None) -> Path:
     """Write the CSV export to ``out`` (never half-written under that name)."""
-    return _atomic_text(out, iter_csv(project, include_predictions=include_predictions,
+    return atomic_text(out, iter_csv(project, include_predictions=include_predictions,
                                       thresholds=thresholds))
 
 
 def write_jsonl(project: Project, out: Path, *, include_predictions: bool = False,
                 thresholds: Thresholds | None = None) -> Path:
     """Write the JSON Lines export to ``out`` (never half-written under that name)."""
-    return _atomic_text(out, iter_jsonl(project, include_predictions=include_predictions,
+    return atomic_text(out, iter_jsonl(project, include_predictions=include_predictions,
                                         thresholds=thresholds))
 
 

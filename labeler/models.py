@@ -57,6 +57,14 @@ class Role(enum.StrEnum):
     ANNOTATOR = "annotator"
 
 
+class ProjectRole(enum.StrEnum):
+    """A member's role in one project (labeler.membership says what each may do)."""
+
+    ANNOTATOR = "annotator"
+    REVIEWER = "reviewer"
+    LEAD = "lead"
+
+
 class JobStatus(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -161,6 +169,7 @@ class Annotation(db.Model):
         Index("ix_annotation_image_created", "image_id", "created_at"),
         Index("ix_annotation_project_created", "project_id", "created_at"),
         Index("ix_annotation_annotator_created", "annotator_id", "created_at"),
+        Index("ix_annotation_reviews", "reviews_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -169,13 +178,19 @@ class Annotation(db.Model):
     image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"))
     label_class_id: Mapped[int] = mapped_column(ForeignKey("label_class.id"))
     annotator_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
-    source: Mapped[str] = mapped_column(String(32), default="manual")  # manual, folder, import
+    # manual, gallery, folder, import, review
+    source: Mapped[str] = mapped_column(String(32), default="manual")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who undid it (a lead may undo anyone's); empty for undos made before it was recorded.
+    undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    # A review (source "review") names the annotation it accepted or corrected.
+    reviews_id: Mapped[int | None] = mapped_column(
+        ForeignKey("annotation.id", ondelete="SET NULL"))
 
     image: Mapped[Image] = relationship()
     label_class: Mapped[LabelClass] = relationship()
-    annotator: Mapped[User | None] = relationship()
+    annotator: Mapped[User | None] = relationship(foreign_keys=[annotator_id])
 
 
 class User(UserMixin, db.Model):
@@ -195,6 +210,29 @@ class User(UserMixin, db.Model):
     @property
     def is_lead(self) -> bool:
         return self.role == Role.LEAD
+
+
+class ProjectMember(db.Model):
+    """A user's membership of a project, with their role in it.
+
+    Global leads see every project whether or not they are members; everyone else sees
+    only the projects they are members of (labeler.membership).
+    """
+
+    __tablename__ = "project_member"
+    __table_args__ = (
+        UniqueConstraint("project_id", "user_id", name="uq_project_member_project_user"),
+        # "which projects may this user see", asked on every request.
+        Index("ix_project_member_user", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16), default=ProjectRole.ANNOTATOR.value)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    user: Mapped[User] = relationship()
 
 
 class ApiToken(db.Model):

@@ -15,7 +15,8 @@ from sqlalchemy import Select, func, select
 
 from .errors import AlreadyExists, Conflict, LabelerError, NotFound
 from .extensions import db
-from .models import Image, LabelClass, Project
+from .membership import grant_creator
+from .models import Image, LabelClass, Project, User
 
 # 1-9 first, then letters. S (skip) and Z (undo) are labelling-page shortcuts, never class keys.
 CLASS_KEYS = "123456789abcdefghijklmnopqrtuvwxy"
@@ -79,13 +80,14 @@ def get_project(name_or_id: str | int) -> Project:
 
 
 def create_project(name: str, class_names: Iterable[str] = (),
-                   backbone: str | None = None) -> Project:
+                   backbone: str | None = None, creator: User | None = None) -> Project:
     """Create a project with its initial classes (committed).
 
     Args:
         name: unique project name.
         class_names: initial classes, in keyboard-key order.
         backbone: backbone that embeds its images (default: LABELER_BACKBONE).
+        creator: who created it (on the web), made its lead member.
     """
     name = clean_name(name, "project name")
     if db.session.scalar(select(Project.id).where(Project.name == name)) is not None:
@@ -95,6 +97,7 @@ def create_project(name: str, class_names: Iterable[str] = (),
     db.session.add(project)
     for class_name in class_names:
         add_class(project, class_name)
+    grant_creator(project, creator)
     db.session.commit()
     return project
 

@@ -175,7 +175,7 @@ def undo(annotation_id: int, user: User) -> Annotation:
     if annotation.annotator_id != user.id and not user.is_lead:
         raise Forbidden("You can only undo your own labels; ask a project lead to undo "
                         "someone else's.")
-    undo_annotation(annotation)
+    undo_annotation(annotation, by=user)
     image = db.session.get(Image, annotation.image_id)
     if image is not None and image.label_class_id is None:
         # The person undoing is about to label it again: reserve it for them.

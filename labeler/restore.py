@@ -212,12 +212,26 @@ class _Restorer:
                                    .values(queue_rank=bindparam("rank")), ranks)
             self.counts["image"] += len(batch)
         self.counts["annotation"] = 0
+        annotations: dict[int, int] = {}  # archive id -> new id
+        reviews: list[dict[str, int]] = []
         for batch in _batches(_read_rows(self.zf, "annotation")):
-            _insert("annotation", [{
+            new = _insert("annotation", [{
                 **row, "project_id": project_id, "image_id": self.images[row["image_id"]],
                 "label_class_id": self.classes[row["label_class_id"]],
-                "annotator_id": self.users.get(row["annotator_id"])} for row in batch])
+                "annotator_id": self.users.get(row["annotator_id"]),
+                # Archives written before undos recorded who have no undone_by_id.
+                "undone_by_id": self.users.get(row.get("undone_by_id")),
+                "reviews_id": None} for row in batch])  # set below, once all have new ids
+            annotations.update((r["id"], n) for r, n in zip(batch, new, strict=True))
+            reviews += [{"new_id": n, "reviewed": r["reviews_id"]}
+                        for r, n in zip(batch, new, strict=True) if r.get("reviews_id")]
             self.counts["annotation"] += len(batch)
+        reviews = [{**r, "reviewed": annotations[r["reviewed"]]} for r in reviews
+                   if r["reviewed"] in annotations]
+        if reviews:
+            table = TABLES["annotation"]
+            db.session.execute(table.update().where(table.c.id == bindparam("new_id"))
+                               .values(reviews_id=bindparam("reviewed")), reviews)
         rounds = list(_read_rows(self.zf, "model_round"))
         for round_ in rounds:
             round_["project_id"] = project_id

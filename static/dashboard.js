@@ -414,6 +414,22 @@ function renderAnnotators(data) {
   ));
 }
 
+function renderReviews(data) {
+  const box = $("reviews");
+  if (!data.reviews.some((r) => r.reviewed)) {
+    box.replaceChildren(empty("No label has been reviewed yet.",
+      "Reviewers accept or correct labels on the review page; their verdicts appear here."));
+    return;
+  }
+  const rate = (value) => (value === null ? "–" : `${Math.round(value * 100)} %`);
+  box.replaceChildren(table(
+    [{ label: "Annotator" }, { label: "Labels", num: true }, { label: "Reviewed", num: true },
+      { label: "Accepted", num: true }, { label: "Agreement (κ)", num: true }],
+    data.reviews.map((r) => [r.username, num(r.labels), num(r.reviewed), rate(r.accepted_rate),
+      r.agreement === null ? "–" : r.agreement.toFixed(2)]),
+  ));
+}
+
 // Active time as the annotators' own timestamps measure it (null: no two labels close enough).
 function duration(seconds) {
   if (seconds === null) return "–";
@@ -600,6 +616,7 @@ async function refresh() {
     renderCalibration(data);
     renderOutlook(data);
     renderAnnotators(data);
+    renderReviews(data);
     renderJobs(data);
     renderSettings(data);
     renderFineTune(data);

@@ -19,7 +19,7 @@ from labeler.embeddings import register_backbone
 from labeler.extensions import db
 from labeler.importer import import_paths, import_uploads
 from labeler.jobs import run_inline
-from labeler.models import Annotation, Image, Job, JobStatus, utcnow
+from labeler.models import Annotation, Image, Job, JobStatus, Project, ProjectMember, User, utcnow
 from labeler.project_vectors import embed_project
 from labeler.projects import add_class, class_by_name, create_project
 from labeler.queue import lease_next, submit_label
@@ -52,6 +52,18 @@ def embedded_colour_project(folder, per_colour: int, seed_step: int):
     import_paths(project, [folder])
     assert run_inline("embed", project.id, embed_project).status == JobStatus.SUCCEEDED
     return project
+
+
+def everyone_joins() -> None:
+    """Every user becomes a member of every project with their global role, as the upgrade
+    to project members did: the shared fixtures' annotators belong to their project."""
+    have = set(db.session.execute(select(ProjectMember.project_id, ProjectMember.user_id)))
+    for project_id in db.session.scalars(select(Project.id)):
+        for user in db.session.scalars(select(User)):
+            if (project_id, user.id) not in have:
+                db.session.add(ProjectMember(project_id=project_id, user_id=user.id,
+                                             role="lead" if user.is_lead else "annotator"))
+    db.session.commit()
 
 
 def true_colour(image: Image) -> str:
@@ -158,6 +170,7 @@ def seed_hostile_names(target, lead) -> dict[str, int]:
     payload_class = add_class(target, PAYLOAD + " class")
     db.session.commit()
     hostile = create_user(USER_PAYLOAD, PASSWORD, "annotator")
+    everyone_joins()  # the hostile user sees the project, so every page shows the payloads
     create_api_token(hostile, name=PAYLOAD)
     report = import_uploads(target, [FileStorage(io.BytesIO(image_bytes("PNG")),
                                                  filename=FILE_PAYLOAD)], annotator=lead)

@@ -20,7 +20,7 @@ from labeler import create_app
 from labeler.database import upgrade_database
 from labeler.extensions import db
 from tests import dbutil
-from tests.builders import PASSWORD, embedded_colour_project
+from tests.builders import PASSWORD, embedded_colour_project, everyone_joins
 from tests.redis_server import RedisServer, server_url_from_env
 
 
@@ -91,9 +91,12 @@ def lead(app: Flask):
 
 @pytest.fixture
 def annotator(app: Flask):
+    """Annotator "arno", a member of the projects the test's fixtures make."""
     from labeler.users import create_user
 
-    return create_user("arno", PASSWORD, "annotator")
+    user = create_user("arno", PASSWORD, "annotator")
+    everyone_joins()
+    return user
 
 
 def login(client: FlaskClient, username: str, password: str = PASSWORD):
@@ -109,8 +112,11 @@ def lead_client(client: FlaskClient, lead) -> FlaskClient:
 
 @pytest.fixture
 def project(app, tmp_path):
-    """Project "colours": 8 noisy images of each of 3 colours, embedded (fake backbone)."""
-    return embedded_colour_project(tmp_path / "in", per_colour=8, seed_step=3)
+    """Project "colours": 8 noisy images of each of 3 colours, embedded (fake backbone);
+    the users the test's fixtures make are its members."""
+    project = embedded_colour_project(tmp_path / "in", per_colour=8, seed_step=3)
+    everyone_joins()
+    return project
 
 
 @pytest.fixture
@@ -118,15 +124,19 @@ def token(app):
     """An API token of annotator "ann"."""
     from labeler.users import create_api_token, create_user
 
-    return create_api_token(create_user("ann", "password-123"))
+    token = create_api_token(create_user("ann", "password-123"))
+    everyone_joins()
+    return token
 
 
 @pytest.fixture
 def alice(app):
-    """Annotator "alice"."""
+    """Annotator "alice", a member of the projects the test's fixtures make."""
     from labeler.users import create_user
 
-    return create_user("alice", "password-1", "annotator")
+    user = create_user("alice", "password-1", "annotator")
+    everyone_joins()
+    return user
 
 
 @pytest.fixture(scope="session")

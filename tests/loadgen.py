@@ -273,6 +273,7 @@ def prepare_project(home, n_images: int, n_annotators: int, database_url: str | 
     from labeler.projects import create_project
     from labeler.training import run_round
     from labeler.users import create_api_token, create_user
+    from tests.builders import everyone_joins
     from tests.dbutil import database_config
     from tests.fakes import WideFakeBackbone
 
@@ -301,6 +302,7 @@ def prepare_project(home, n_images: int, n_annotators: int, database_url: str | 
         tokens = [create_api_token(create_user(f"annotator{i}", "password-123"))
                   for i in range(n_annotators)]
         lead_token = create_api_token(create_user("lead", "password-123", "lead"))
+        everyone_joins()  # the annotators label this project
         url, project_id = str(db.engine.url.render_as_string(hide_password=False)), project.id
         db.session.remove()
         db.engine.dispose()

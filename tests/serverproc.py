@@ -185,6 +185,7 @@ def prepare_home(path: Path, *, images: Path | None = None, embed: bool = False,
     from labeler.projects import create_project
     from labeler.training import set_training_options
     from labeler.users import create_api_token, create_user
+    from tests.builders import everyone_joins
     from tests.fakes import FakeBackbone
 
     app = create_app({"HOME": path, "IMPORT_WORKERS": 2, "LOGIN_RATE_LIMIT": "",
@@ -197,6 +198,7 @@ def prepare_home(path: Path, *, images: Path | None = None, embed: bool = False,
             create_api_token(create_user(f"annotator{i}", "correct-horse-battery"))
             for i in range(annotators)]
         project = create_project("crash", CLASSES, backbone=FAKE_BACKBONE)
+        everyone_joins()  # the annotators label this project
         # Rounds only when a test asks: automatic ones would race with the kill.
         set_training_options(project, retrain_every=100_000)
         if images is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labeler.users import create_api_token, create_user
-from tests.builders import auth, colour_image
+from tests.builders import auth, colour_image, everyone_joins
 
 
 def test_requests_without_login_or_token_get_401_json(client, project):
@@ -40,6 +40,7 @@ def test_next_label_undo_cycle_with_a_token(client, project, token):
 
 def test_leased_image_is_409_for_another_annotator(client, project, token):
     other = create_api_token(create_user("bea", "password-123"))
+    everyone_joins()  # another annotator of the project
     item = client.get(f"/api/v1/projects/{project.id}/next", headers=auth(token)).json["items"][0]
     response = client.post(f"/api/v1/projects/{project.id}/annotations", headers=auth(other),
                            json={"image_id": item["image_id"], "label": "red"})
@@ -106,6 +107,7 @@ def test_unknown_ids_are_404(client, project, token):
 def test_session_posts_need_the_csrf_header(app, project):
     app.config["WTF_CSRF_ENABLED"] = True
     create_user("cara", "password-123")
+    everyone_joins()
     client = app.test_client()
     page = client.get("/auth/login").text
     csrf = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]

@@ -25,6 +25,7 @@ from labeler.project_vectors import current_vectors
 from labeler.projects import class_by_name, create_project, get_project
 from labeler.queue import lease_next, skip, submit_label, undo
 from labeler.restore import restore_project
+from labeler.review import submit_review
 from labeler.rounds import head_missing, latest_round, load_head
 from labeler.training import run_round
 from labeler.users import authenticate, create_api_token, create_user
@@ -32,6 +33,7 @@ from tests.builders import (
     COLOURS,
     CreatesAFile,
     embedded_colour_project,
+    everyone_joins,
     pickled_head_arrays,
     true_colour,
 )
@@ -53,7 +55,11 @@ def project(app, tmp_path, lead, annotator):
     submit_label(project, relabelled.image_id, class_by_name(project, "blue"), lead)
     undone = db.session.scalars(select(Annotation).where(
         Annotation.annotator_id == annotator.id).order_by(Annotation.id)).first()
-    undo(undone.id, annotator)
+    undo(undone.id, lead)  # a lead undoes the annotator's label: the history says who
+    reviewed = db.session.scalars(select(Annotation).where(
+        Annotation.annotator_id == annotator.id, Annotation.undone_at.is_(None))
+        .order_by(Annotation.id)).first()
+    submit_review(project, reviewed.id, lead, class_by_name(project, "green"))
     assert run_inline("retrain", project.id, run_round).status == JobStatus.SUCCEEDED
     skip(project, lease_next(project, annotator, n=1)[0].id, annotator)
     return project
@@ -70,6 +76,8 @@ def describe(name: str) -> dict:
     history = db.session.execute(
         select(Annotation, User.username).outerjoin(User, User.id == Annotation.annotator_id)
         .where(Annotation.project_id == project.id).order_by(Annotation.id)).all()
+    names = dict(db.session.execute(select(User.id, User.username)).all())
+    position = {a.id: n for n, (a, _) in enumerate(history)}  # reviews name a position
     rounds = db.session.scalars(select(ModelRound).where(ModelRound.project_id == project.id)
                                 .order_by(ModelRound.number)).all()
     head = load_head(project)
@@ -87,7 +95,9 @@ def describe(name: str) -> dict:
         "queue": [files[i.id] for i in sorted(images, key=lambda i: (
             i.queue_rank is None, i.queue_rank or 0, i.id))],
         "history": [(files[a.image_id], classes[a.label_class_id], username, a.source,
-                     a.created_at, a.undone_at) for a, username in history],
+                     a.created_at, a.undone_at, names.get(a.undone_by_id),
+                     position.get(a.reviews_id))
+                    for a, username in history],
         "rounds": [(r.number, r.status, r.n_labels, r.strategy, r.message, {
             **r.metrics, "classes": [classes[c] for c in r.metrics.get("classes", [])],
             "suspected_errors": [{**e, "image_id": files[e["image_id"]]}
@@ -150,6 +160,7 @@ def test_round_trip_into_a_fresh_home_keeps_labels_history_rounds_and_vectors(
         job = run_inline("retrain", restored.id, run_round)
         assert job.status == JobStatus.SUCCEEDED, job.message
         token = create_api_token(create_user("newcomer", "password-123"))
+        everyone_joins()
         response = fresh_app.test_client().get(
             f"/api/v1/projects/{restored.id}/next?n=2",
             headers={"Authorization": f"Bearer {token}"})

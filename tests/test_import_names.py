@@ -22,7 +22,7 @@ from labeler.projects import create_project
 from labeler.sources import upload_display_name
 from labeler.users import create_api_token, create_user
 from tests import imagegen
-from tests.builders import auth
+from tests.builders import auth, everyone_joins
 from tests.fakes import FAKE_BACKBONE, FakeBackbone
 
 
@@ -135,6 +135,7 @@ def test_next_and_the_export_show_no_server_path(project, tmp_path, lead_client,
     write(tmp_path / "srv" / "holiday", {"beach.png": png(1)})
     import_paths(project, [tmp_path / "srv" / "holiday"])
     token = create_api_token(create_user("ann", "password-123"))
+    everyone_joins()
     item = app.test_client().get(f"/api/v1/projects/{project.id}/next",
                                  headers=auth(token)).json
     exported = lead_client.get(f"/api/v1/projects/{project.id}/export?format=jsonl"

@@ -24,7 +24,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from openapi_spec_validator import validate as validate_openapi
 
 from labeler.users import create_api_token, create_user
-from tests.builders import auth, colour_image, label_from_queue
+from tests.builders import auth, colour_image, everyone_joins, label_from_queue
 
 API = "/api/v1"
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
@@ -258,6 +258,22 @@ def test_a_whole_project_through_the_api_matches_the_document(
     assert runner(app).wait_idle(60)
     tuned = client.get(f"{API}/jobs/{tuning['job_id']}", headers=lead).json
     assert tuned["status"] == "failed" and "Label more first" in tuned["message"]
+    to_review = c.check(client.get(f"{API}/projects/{pid}/review?order=suspected",
+                                   headers=lead), "/projects/{project_id}/review", "get",
+                        200)["items"]
+    assert to_review
+    c.check(client.post(f"{API}/projects/{pid}/reviews", headers=lead,
+                        json={"annotation_id": to_review[0]["annotation_id"],
+                              "label": "green"}),
+            "/projects/{project_id}/reviews", "post", 201)
+    members = c.check(client.get(f"{API}/projects/{pid}/members", headers=lead),
+                      "/projects/{project_id}/members", "get", 200)["members"]
+    assert {m["username"] for m in members} >= {"alice"}
+    member = c.check(client.put(f"{API}/projects/{pid}/members", headers=lead,
+                                json={"username": "alice", "role": "reviewer"}),
+                     "/projects/{project_id}/members", "put", 200)
+    c.check(client.delete(f"{API}/projects/{pid}/members/{member['user_id']}", headers=lead),
+            "/projects/{project_id}/members/{user_id}", "delete", 200)
 
     exercised = {(path, method) for path, method, status in c.checked if status < 300}
     not_exercised = documented_operations(contract.document) - exercised
@@ -326,6 +342,7 @@ def test_error_responses_match_the_document(app, client, contract, project, toke
     # 409: the image is leased to another annotator.
     item = client.get(f"{API}/projects/{pid}/next", headers=annotator).json["items"][0]
     other = auth(create_api_token(create_user("bea", "password-123")))
+    everyone_joins()  # another annotator of the project
     c.check(client.post(f"{API}/projects/{pid}/annotations", headers=other,
                         json={"image_id": item["image_id"], "label": "red"}),
             "/projects/{project_id}/annotations", "post", 409)

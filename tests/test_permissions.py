@@ -66,3 +66,114 @@ def test_annotators_get_403_on_every_lead_route(app, client, annotator, project)
         seen.add(endpoint)
     missing = LEAD_ONLY - seen
     assert not missing, f"lead-only endpoints not found in the URL map: {missing}"
+
+
+#: Global-lead actions: a project's lead member is still refused them.
+GLOBAL_LEAD_ONLY = {"projects.new", "users.index", "users.update", "api.new_project"}
+#: URL arguments naming a row of a project (labeler.membership.guard_request checks each).
+PROJECT_ARGUMENTS = {"project_id", "image_id", "job_id", "annotation_id", "class_id"}
+
+
+def rows_of(project, annotator):
+    """Ids of real rows of ``project`` for every URL argument: a class, image, annotation and
+    job of that project, so each route reaches the row it names."""
+    from labeler.extensions import db
+    from labeler.models import Job
+    from tests.builders import images, label
+
+    image = images(project)[0]
+    annotation = label(project, image, annotator)
+    job = Job(kind="embed", project_id=project.id, status="succeeded")
+    db.session.add(job)
+    db.session.commit()
+    return {"project_id": project.id, "image_id": image.id, "class_id": project.classes[0].id,
+            "user_id": annotator.id, "job_id": job.id, "annotation_id": annotation.id,
+            "filename": "app.css", "export_format": "csv"}
+
+
+def project_routes(app, values):
+    with app.test_request_context():
+        for rule in app.url_map.iter_rules():
+            if rule.arguments & PROJECT_ARGUMENTS:
+                url = app.url_for(rule.endpoint, **{n: values[n] for n in rule.arguments})
+                for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                    yield rule.endpoint, method, url
+
+
+def test_a_non_member_gets_404_on_every_project_route_and_sees_no_project(app, client,
+                                                                          project, lead):
+    from labeler.users import create_api_token, create_user
+
+    values = rows_of(project, lead)
+    outsider = create_user("otto", "password-otto", "annotator")  # a member of nothing
+    login(client, "otto", "password-otto")
+    bearer = {"Authorization": f"Bearer {create_api_token(outsider)}"}
+    checked = set()
+    for endpoint, method, url in project_routes(app, values):
+        api = url.startswith("/api/")
+        response = client.open(url, method=method, json={} if api else None,
+                               headers=bearer if api else None)
+        assert response.status_code == 404, (endpoint, method, response.status_code)
+        assert project.name not in response.text, endpoint  # the name does not leak
+        checked.add(endpoint)
+    assert {"api.job_status", "api.delete_annotation", "images.thumbnail", "label.label_page",
+            "projects.update_class_view", "members.members_page", "api.list_members",
+            "api.project_stats"} <= checked
+    assert len(checked) > 30
+    assert client.get("/api/v1/projects", headers=bearer).get_json() == {"projects": []}
+    index = client.get("/")
+    assert index.status_code == 200 and project.name not in index.text
+    # A member of the project sees it, and the lead (global) sees it without membership.
+    assert client.get(f"/api/v1/projects/{project.id}/stats", headers=bearer).status_code == 404
+    from labeler.membership import set_member
+
+    set_member(project, outsider, "annotator")
+    assert client.get(f"/api/v1/projects/{project.id}/stats", headers=bearer).status_code == 200
+    assert [p["name"] for p in client.get("/api/v1/projects", headers=bearer).get_json()[
+        "projects"]] == [project.name]
+
+
+def test_a_project_lead_runs_their_project_but_not_the_installation(app, client, project,
+                                                                    lead):
+    """A global annotator who is a project's lead member: members, classes, uploads,
+    rounds, settings, dashboard and exports of that project; not users or new projects."""
+    from labeler.membership import set_member
+    from labeler.users import create_api_token, create_user
+
+    values = rows_of(project, lead)
+    boss = create_user("petra", "password-petra", "annotator")
+    set_member(project, boss, "lead")
+    login(client, "petra", "password-petra")
+    bearer = {"Authorization": f"Bearer {create_api_token(boss)}"}
+    project_lead_routes = (LEAD_ONLY - GLOBAL_LEAD_ONLY) | {
+        "members.members_page", "members.update_member", "api.list_members",
+        "api.put_member", "api.delete_member", "api.finetune"}
+    seen = set()
+    for endpoint, method, url in project_routes(app, values):
+        if endpoint not in project_lead_routes or (method, endpoint) in {
+                ("POST", "members.update_member"), ("DELETE", "api.delete_member")}:
+            continue  # removing oneself is tried last, below
+        api = url.startswith("/api/")
+        response = client.open(url, method=method, json={} if api else None,
+                               headers=bearer if api else None)
+        assert response.status_code not in (403, 500), (endpoint, method,
+                                                          response.status_code)
+        # The one 404 is the model file, which no export has built yet.
+        assert response.status_code != 404 or endpoint == "exports.model_file", endpoint
+        seen.add(endpoint)
+    assert project_lead_routes - {"members.update_member", "api.delete_member"} <= seen
+    with app.test_request_context():
+        for endpoint in GLOBAL_LEAD_ONLY:
+            rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
+            url = app.url_for(endpoint, **{n: values[n] for n in rule.arguments})
+            method = "POST" if "POST" in rule.methods else "GET"
+            api = url.startswith("/api/")
+            response = client.open(url, method=method, json={} if api else None,
+                                   headers=bearer if api else None)
+            assert response.status_code == 403, (endpoint, response.status_code)
+    added = client.put(f"/api/v1/projects/{project.id}/members", headers=bearer,
+                       json={"username": "lena", "role": "reviewer"})
+    assert added.status_code == 200 and added.get_json()["role"] == "reviewer"
+    gone = client.delete(f"/api/v1/projects/{project.id}/members/{boss.id}", headers=bearer)
+    assert gone.status_code == 200
+    assert client.get(f"/projects/{project.id}/dashboard").status_code == 404  # not any more

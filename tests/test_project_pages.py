@@ -12,12 +12,15 @@ from labeler.extensions import db
 from labeler.models import Image, LabelClass, User
 from labeler.projects import create_project
 from tests import imagegen
+from tests.builders import everyone_joins
 from tests.conftest import login
 
 
 @pytest.fixture
 def project(app):
-    return create_project("coast", ["sea", "sand"])
+    project = create_project("coast", ["sea", "sand"])
+    everyone_joins()
+    return project
 
 
 def png(seed: int) -> bytes:

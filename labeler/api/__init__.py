@@ -17,6 +17,7 @@ from wtforms import ValidationError
 from ..errors import AlreadyExists, Conflict, Forbidden, LabelerError, NotFound, allow_header
 from ..extensions import csrf
 from ..jobs import JobAlreadyRunning
+from ..membership import can_lead
 from ..queue import LeaseConflict
 from ..users import carries_valid_token
 
@@ -85,8 +86,8 @@ def read_json_body() -> None:
 
 
 def require_lead() -> None:
-    """Refuse with 403 unless the caller is a project lead."""
-    if not current_user.is_lead:
+    """Refuse with 403 unless the caller leads: the project in the URL, or globally."""
+    if not can_lead(current_user, (request.view_args or {}).get("project_id")):
         raise ApiError(403, "Forbidden", "Only project leads can do this.")
 
 
@@ -120,8 +121,10 @@ def init_app(app: Flask) -> None:
         exports,
         gallery,
         labelling,
+        members,
         openapi,
         projects,
+        review,
     )
     csrf.exempt(bp)  # checked in authenticate(), only for session-authenticated requests
     app.register_blueprint(bp, url_prefix="/api/v1")

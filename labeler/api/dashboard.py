@@ -23,6 +23,7 @@ from ..reports import (
     project_status,
     recent_jobs,
 )
+from ..review import review_figures
 from ..round_cadence import project_min_round_interval_s
 from ..training import project_retrain_every, project_strategy, set_training_options
 from . import bp, schemas, serialize
@@ -63,6 +64,7 @@ def dashboard(project_id: int):
         "next_round_not_before": rfc3339(status.next_round_not_before),
         "settings": _settings(project),
         "annotators": [r.as_dict() for r in annotator_reports(project.id, utcnow())],
+        "reviews": [f.as_dict() for f in review_figures(project)],
         "jobs": jobs,
         "any_job_active": any(j["status"] in (JobStatus.QUEUED, JobStatus.RUNNING)
                               for j in jobs),

@@ -194,3 +194,23 @@ class ExportQuery(Params):
                                    "rows for unlabelled images.")
     val_split: float = optional(gt=0, lt=1, description="folders: the fraction of each class "
                                 "put in val/ (the rest in train/).")
+
+
+class NewMember(Body):
+    username: Text = Field(min_length=1, description="An existing user's name.")
+    role: Literal["annotator", "reviewer", "lead"] = Field(description=(
+        "Their role in this project: annotators label; reviewers also review labels; leads "
+        "also manage members, classes, uploads, training and exports."))
+
+
+class ReviewQuery(Params):
+    order: Literal["newest", "suspected", "random"] = Field(default="newest", description=(
+        "newest labels first; the model's suspected label errors first; or a random "
+        "sample for an audit."))
+    n: int = Field(default=10, ge=1, le=50, description="How many labels.")
+
+
+class NewReview(Body):
+    annotation_id: Id = Field(description="The label reviewed (from the review queue).")
+    label: Text | None = Field(default=None, description=(
+        "The corrected class name; absent or null accepts the label."))

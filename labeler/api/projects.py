@@ -8,9 +8,9 @@ from flask_login import current_user
 from ..extensions import db
 from ..jobs.pipelines import submit_finetune, upload_then_embed
 from ..jobs.triggers import submit_retrain
+from ..membership import visible_projects
 from ..models import Job, rfc3339
 from ..projects import create_project, project_by_id
-from ..projects import list_projects as all_projects
 from ..reports import all_rounds, project_status
 from . import ApiError, bp, schemas, serialize
 from .inputs import NewProject, UploadForm
@@ -20,15 +20,16 @@ from .spec import declare
 @bp.get("/projects")
 @declare("listProjects", (200, schemas.ProjectList))
 def list_projects():
-    """All projects with their classes and counts."""
-    return {"projects": [serialize.project(p) for p in all_projects()]}
+    """The projects the caller may see (global leads: all), with classes and counts."""
+    return {"projects": [serialize.project(p) for p in visible_projects(current_user)]}
 
 
 @bp.post("/projects")
 @declare("createProject", (201, schemas.Project), 409, json=NewProject, lead=True)
 def new_project(json: NewProject):
     """Create a project (leads only)."""
-    return serialize.project(create_project(json.name, json.classes)), 201
+    return serialize.project(create_project(json.name, json.classes,
+                                             creator=current_user)), 201
 
 
 @bp.get("/projects/<id:project_id>/stats")

@@ -265,6 +265,19 @@ class AnnotatorReport(Shape):
     last_label_at: Timestamp | None
 
 
+class ReviewFigures(Shape):
+    """One annotator's labels as reviewers judged them."""
+
+    username: str
+    labels: Count = Field(description="Labels given by hand and kept.")
+    reviewed: Count = Field(description="Of their labels, how many a reviewer reviewed.")
+    accepted: Count = Field(description="Reviewed labels the reviewer kept.")
+    accepted_rate: Fraction | None = Field(description="accepted / reviewed.")
+    agreement: float | None = Field(description=(
+        "Cohen's kappa between their classes and the reviewers' on the reviewed labels "
+        "(null: none reviewed, or a single class on both sides)."))
+
+
 class Dashboard(Shape):
     project: DashboardProject
     totals: Totals
@@ -278,6 +291,7 @@ class Dashboard(Shape):
     next_round_not_before: Timestamp | None
     settings: Settings
     annotators: list[AnnotatorReport]
+    reviews: list[ReviewFigures] = Field(description="Per annotator, how review found them.")
     jobs: list[Job]
     any_job_active: bool
 
@@ -324,3 +338,29 @@ class UploadReport(Shape):
     labelled: Count
     image_ids: list[int]
     rejected: list[Rejected]
+
+
+class Member(Shape):
+    user_id: int
+    username: str
+    role: Literal["annotator", "reviewer", "lead"]
+
+
+class MemberList(Shape):
+    members: list[Member] = Field(description="The project's members, by user name.")
+
+
+class ReviewItem(Shape):
+    annotation_id: int
+    image_id: int
+    image_url: str
+    label: str = Field(description="The class the annotator gave.")
+    annotator: str
+    labelled_at: Timestamp
+    predicted: str | None = Field(description="The model's class, if it has predicted one.")
+    confidence: Fraction | None
+    suspected_error: bool = Field(description="The last round suspects the label is wrong.")
+
+
+class ReviewQueue(Shape):
+    items: list[ReviewItem] = Field(description="Labels to review, in the order asked for.")

@@ -80,6 +80,9 @@ def import_command(project_name: str, paths: tuple[Path, ...], labels_from_folde
 @click.option("--val-split", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=None, metavar="FRACTION",
               help="folders: put this share of each class in val/, the rest in train/.")
+@click.option("--history", is_flag=True,
+              help="jsonl: add each image's whole labelling history (who, when, label, "
+                   "source, undone and by whom), oldest first.")
 @click.option("--min-precision", type=click.Choice(["0.8", "0.9", "0.95", "0.98", "0.99"]),
               default=None,
               help="csv/jsonl: export only the auto-tags above the per-class confidence at "
@@ -87,10 +90,11 @@ def import_command(project_name: str, paths: tuple[Path, ...], labels_from_folde
                    "(implies --include-predictions).")
 @with_database
 def export_command(project_name: str, export_format: str, out: Path,
-                   include_predictions: bool, val_split: float | None,
+                   include_predictions: bool, val_split: float | None, history: bool,
                    min_precision: str | None) -> None:
     """Export PROJECT's labels, images or model; the file appears only when complete."""
     from .. import export
+    from ..export_history import write_jsonl_with_history
     from ..projects import get_project
     from ..rounds import confidence_thresholds
     from ..storage import blob_store
@@ -103,6 +107,9 @@ def export_command(project_name: str, export_format: str, out: Path,
         # Names the round and its accuracy: which model a file holds is otherwise invisible.
         click.echo(str(export_model(project, out)))
         return
+    if history and export_format != "jsonl":
+        raise click.UsageError("--history adds each image's history to JSON Lines: use it "
+                               "with --format jsonl.")
     thresholds = None
     if min_precision is not None:
         if export_format not in ("csv", "jsonl"):
@@ -113,6 +120,9 @@ def export_command(project_name: str, export_format: str, out: Path,
     if export_format == "csv":
         export.write_csv(project, out, include_predictions=include_predictions,
                          thresholds=thresholds)
+    elif export_format == "jsonl" and history:
+        write_jsonl_with_history(project, out, include_predictions=include_predictions,
+                                 thresholds=thresholds)
     elif export_format == "jsonl":
         export.write_jsonl(project, out, include_predictions=include_predictions,
                            thresholds=thresholds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .base import LabelerAppGroup, with_database
+from .members import member_group
 
 project_group = LabelerAppGroup("project", help="Create, list and inspect projects.")
 
@@ -127,3 +128,6 @@ def project_set(name: str, strategy: str | None, retrain_every: int | None,
     click.echo(f"Project {project.name!r}: " + ", ".join(
         f"{key}={value}" for key, value in sorted(project.settings.items())
         if key in {"strategy", "retrain_every", "min_round_interval_s", "head"}))
+
+
+project_group.add_command(member_group)

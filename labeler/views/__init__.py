@@ -15,7 +15,9 @@ from . import (
     gallery,
     images,
     label,
+    members,
     projects,
+    review,
     users,
 )
 
@@ -32,4 +34,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(gallery.bp, url_prefix="/projects")
     app.register_blueprint(embedding_map.bp, url_prefix="/projects")
     app.register_blueprint(exports.bp, url_prefix="/projects")
+    app.register_blueprint(members.bp, url_prefix="/projects")
+    app.register_blueprint(review.bp, url_prefix="/projects")
     errors.init_app(app)

@@ -11,8 +11,11 @@ try:  # wtforms >= 3.3 deprecates (value, label) tuples
     from wtforms.fields import SelectChoice
 
     ROLES: list = [SelectChoice("annotator", "Annotator"), SelectChoice("lead", "Project lead")]
+    PROJECT_ROLES: list = [SelectChoice("annotator", "Annotator"),
+                           SelectChoice("reviewer", "Reviewer"), SelectChoice("lead", "Lead")]
 except ImportError:  # pragma: no cover - older wtforms
     ROLES = [("annotator", "Annotator"), ("lead", "Project lead")]
+    PROJECT_ROLES = [("annotator", "Annotator"), ("reviewer", "Reviewer"), ("lead", "Lead")]
 
 
 class NewProjectForm(FlaskForm):
@@ -47,6 +50,18 @@ class NewUserForm(FlaskForm):
 class UserForm(FlaskForm):
     role = SelectField("Role", choices=ROLES)
     active = BooleanField("Active")
+
+
+class NewMemberForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(max=80)])
+    role = SelectField("Role in this project", choices=PROJECT_ROLES)
+
+
+class MemberForm(FlaskForm):
+    """Changes a member's role, or (the remove button) takes them out of the project."""
+
+    role = SelectField("Role", choices=PROJECT_ROLES)
+    remove = BooleanField("Remove")
 
 
 class ExportModelForm(FlaskForm):

@@ -19,11 +19,11 @@ from ..errors import LabelerError
 from ..extensions import db
 from ..gallery import newest_images
 from ..jobs.pipelines import upload_then_embed
+from ..membership import can_lead, can_review, visible_projects
 from ..models import LabelClass
 from ..projects import (
     add_class,
     create_project,
-    list_projects,
     parse_label_list,
     project_by_id,
     project_counts,
@@ -40,7 +40,7 @@ RECENT_IMAGES = 24
 @bp.route("")
 @login_required
 def index():
-    rows = [(project, project_counts(project)) for project in list_projects()]
+    rows = [(project, project_counts(project)) for project in visible_projects(current_user)]
     return render_template("projects/index.html", rows=rows)
 
 
@@ -51,7 +51,8 @@ def new():
     if form.validate_on_submit():
         try:
             project = create_project(form.name.data or "",
-                                     parse_label_list(form.classes.data or ""))
+                                     parse_label_list(form.classes.data or ""),
+                                     creator=current_user)
         except LabelerError as exc:
             form.name.errors = [str(exc)]
         else:
@@ -69,7 +70,9 @@ def show(project_id: int):
     return render_template("projects/show.html", project=project,
                            counts=project_counts(project), recent=recent,
                            add_class_form=AddClassForm(), class_forms=class_forms,
-                           upload_form=UploadForm())
+                           upload_form=UploadForm(),
+                           leads=can_lead(current_user, project.id),
+                           reviews=can_review(current_user, project.id))
 
 
 @bp.route("projects/<id:project_id>/classes", methods=["POST"])

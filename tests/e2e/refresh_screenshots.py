@@ -41,6 +41,7 @@ from labeler.queue import lease_next, submit_label  # noqa: E402
 from labeler.storage import blob_store  # noqa: E402
 from labeler.training import run_round  # noqa: E402
 from labeler.users import create_user  # noqa: E402
+from tests.builders import everyone_joins  # noqa: E402
 from tests.e2e.conftest import (  # noqa: E402
     CHROMIUM,
     REPO_ROOT,
@@ -95,6 +96,7 @@ def prepare(home: Path) -> int:
             print(job.message, flush=True)
         annotator = (db.session.scalar(select(User).where(User.username == ANNOTATOR))
                      or create_user(ANNOTATOR, PASSWORD, "annotator"))
+        everyone_joins()
         labelled = sum(1 for _ in db.session.scalars(select(Image.id).where(
             Image.project_id == project.id, Image.label_class_id.is_not(None))))
         if labelled < LABELS:

@@ -13,6 +13,7 @@ from labeler.models import Annotation, Image
 from labeler.projects import class_by_name
 from labeler.training import set_training_options
 from labeler.users import create_user
+from tests.builders import everyone_joins
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import log_in, screenshot
 from tests.e2e.fashion import fashion_project
@@ -56,6 +57,7 @@ def test_filter_select_and_bulk_confirm(page, live_server, project):
     run_inline("retrain", project.id, run_round)
     give_predictions(project)
     create_user("kim", "password-123", "annotator")
+    everyone_joins()
     log_in(page, live_server, "kim", "password-123")
     page.goto(f"{live_server}/projects/{project.id}/gallery")
     page.select_option("select[name=predicted]", "red")

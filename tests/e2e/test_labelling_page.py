@@ -11,6 +11,7 @@ from labeler.extensions import db
 from labeler.models import Annotation, ModelRound
 from labeler.training import set_training_options
 from labeler.users import create_user
+from tests.builders import everyone_joins
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import log_in, screenshot
 from tests.e2e.fashion import fashion_project
@@ -23,6 +24,7 @@ def test_label_ten_with_keys_undo_one_and_see_a_round(page, live_server, project
     from labeler.training import run_round
 
     create_user("kim", "password-123", "annotator")
+    everyone_joins()
     set_training_options(project, retrain_every=5, min_round_interval_s=0)
     run_inline("retrain", project.id, run_round)  # the server's cold-start round after embedding
     log_in(page, live_server, "kim", "password-123")

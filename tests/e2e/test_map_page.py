@@ -12,7 +12,7 @@ from labeler.annotations import record_label
 from labeler.extensions import db
 from labeler.models import Image
 from labeler.users import create_user
-from tests.builders import colour_image
+from tests.builders import colour_image, everyone_joins
 from tests.e2e.conftest import log_in, screenshot
 
 pytestmark = pytest.mark.e2e
@@ -69,6 +69,7 @@ def mapped_project(app, tmp_path):
 
 def test_map_draws_previews_on_hover_and_toggles_colouring(page, live_server, mapped_project):
     create_user("kim", "password-123", "annotator")
+    everyone_joins()
     log_in(page, live_server, "kim", "password-123")
     page.goto(f"{live_server}/projects/{mapped_project.id}/map")
     page.wait_for_selector("#map-canvas[data-drawn='160']")
@@ -117,6 +118,7 @@ def test_map_draws_previews_on_hover_and_toggles_colouring(page, live_server, ma
 
 def test_breadcrumb_names_the_page(page, live_server, mapped_project):
     create_user("kim", "password-123", "annotator")
+    everyone_joins()
     log_in(page, live_server, "kim", "password-123")
     page.goto(f"{live_server}/projects/{mapped_project.id}/map")
     assert page.inner_text(".map-crumb").strip() == "paint-chips / Embedding map"
