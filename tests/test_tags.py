@@ -138,7 +138,8 @@ def test_set_confidence_is_the_product_of_each_decision_probability():
 
 def test_tag_heads_round_trip_through_the_head_store_as_plain_arrays():
     X, Y = _tagged()
-    heads = TagHeads(pool_mean=X.mean(axis=0), pool_scale=X.std(axis=0)).fit(X, Y)
+    heads = TagHeads(pool_mean=X.mean(axis=0), pool_scale=X.std(axis=0)).fit(
+        X, Y, tags=["sea", "sky", "sunset", "snow"])
     heads.thresholds_ = np.array([0.3, 0.4, 0.5, 0.6])
     buffer = io.BytesIO()
     write_head_arrays(buffer, TAG_LOGISTIC, tag_arrays(heads))
@@ -151,6 +152,7 @@ def test_tag_heads_round_trip_through_the_head_store_as_plain_arrays():
     np.testing.assert_array_equal(loaded.predict_proba(X), heads.predict_proba(X))
     np.testing.assert_array_equal(loaded.thresholds_, heads.thresholds_)
     np.testing.assert_array_equal(loaded.predict(X), heads.predict(X))
+    assert loaded.tags_.tolist() == ["sea", "sky", "sunset", "snow"]
 
 
 def test_a_tag_head_file_with_mismatched_arrays_is_refused():
@@ -174,6 +176,7 @@ def test_fit_tag_round_chooses_thresholds_out_of_fold_and_measures_there():
     assert fitted.oof is not None and fitted.oof.proba.shape == (150, 4)
     np.testing.assert_array_equal(fitted.oof.positions, np.flatnonzero(labelled))
     np.testing.assert_array_equal(fitted.head.thresholds_, fitted.thresholds)
+    assert fitted.head.tags_.tolist() == ["a", "b", "c", "d"]
     for t in range(4):  # each threshold is the F1-best one on the out-of-fold probabilities
         assert fitted.thresholds[t] == best_f1_threshold(Y[labelled, t], fitted.oof.proba[:, t])
     again = tag_metrics(Y[labelled], fitted.oof.proba, fitted.thresholds, ["a", "b", "c", "d"])

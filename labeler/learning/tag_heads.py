@@ -78,6 +78,8 @@ class TagHeads(BaseEstimator):
         coef_: Weights on the raw embeddings, shape ``(n_tags, dim)`` (zero for a constant tag).
         intercept_: Biases, shape ``(n_tags,)``.
         constant_: True for each tag whose labels all agreed at fit time.
+        tags_: What each column is (the ``tags`` given to ``fit``: names or label ids),
+            ``0 .. n_tags - 1`` when none were given; saved with the head.
         thresholds_: Decision threshold per tag, :data:`DEFAULT_THRESHOLD` until a round sets
             them from out-of-fold predictions.
         n_features_in_: Embedding width seen in ``fit``.
@@ -91,12 +93,13 @@ class TagHeads(BaseEstimator):
         self.pool_mean = pool_mean
         self.pool_scale = pool_scale
 
-    def fit(self, X: Any, Y: Any) -> TagHeads:
+    def fit(self, X: Any, Y: Any, tags: Any = None) -> TagHeads:
         """Fit every tag's head on labelled embeddings.
 
         Args:
             X: Embeddings, shape ``(n_labelled, dim)``.
             Y: 0/1 tags, shape ``(n_labelled, n_tags)``.
+            tags: What each column of ``Y`` is (names or ids), kept as ``tags_``.
 
         Returns:
             self
@@ -132,6 +135,9 @@ class TagHeads(BaseEstimator):
         self.coef_ = W / scale
         self.intercept_ = b - self.coef_ @ mean
         self.constant_ = ~fitted
+        self.tags_ = np.arange(Y.shape[1]) if tags is None else np.asarray(tags)
+        if self.tags_.shape != (Y.shape[1],):
+            raise ValueError(f"{len(self.tags_)} tags named for {Y.shape[1]} columns of labels.")
         self.thresholds_ = np.full(Y.shape[1], DEFAULT_THRESHOLD)
         self.n_features_in_ = dim
         self.n_iter_ = int(result.nit)
@@ -198,7 +204,7 @@ def set_confidence(proba: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 def tag_arrays(head: TagHeads) -> dict[str, np.ndarray]:
     """A fitted TagHeads as arrays: weights, biases, thresholds, constant tags, parameters."""
     arrays = {"coef_": head.coef_, "intercept_": head.intercept_,
-              "thresholds_": head.thresholds_, "constant_": head.constant_,
+              "thresholds_": head.thresholds_, "constant_": head.constant_, "tags_": head.tags_,
               "n_iter_": np.array(head.n_iter_), "n_features_in_": np.array(head.n_features_in_),
               "C": np.array(head.C), "max_iter": np.array(head.max_iter)}
     if head.pool_mean is not None and head.pool_scale is not None:
@@ -220,13 +226,15 @@ def tag_heads_from_arrays(arrays: dict[str, Any]) -> TagHeads:
         head.intercept_ = np.asarray(arrays["intercept_"], dtype=np.float64)
         head.thresholds_ = np.asarray(arrays["thresholds_"], dtype=np.float64)
         head.constant_ = np.asarray(arrays["constant_"], dtype=bool)
+        head.tags_ = np.asarray(arrays["tags_"])
         head.n_iter_ = int(arrays["n_iter_"])
         head.n_features_in_ = int(arrays["n_features_in_"])
     except (KeyError, TypeError, ValueError) as exc:
         raise UnreadableHead(f"a tag head without its {exc}") from exc
     n_tags = len(head.intercept_)
     if (head.coef_.shape != (n_tags, head.n_features_in_) or head.intercept_.ndim != 1
-            or head.thresholds_.shape != (n_tags,) or head.constant_.shape != (n_tags,)):
+            or head.thresholds_.shape != (n_tags,) or head.constant_.shape != (n_tags,)
+            or head.tags_.shape != (n_tags,)):
         raise UnreadableHead(f"weights of shape {head.coef_.shape} do not fit {n_tags} tags "
                              f"of {head.n_features_in_} features")
     return head

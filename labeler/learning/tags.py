@@ -137,7 +137,8 @@ def fit_tag_round(
         Y: 0/1 tags, shape ``(n_items, n_tags)``; rows of unlabelled items are ignored.
         labelled: Boolean mask of the labelled items (an explicit empty tag set is
             labelled); None means every row is.
-        tags: Tag names, one per column, for the metrics (default ``"0"``, ``"1"``, ...).
+        tags: What each column is, one per column: the metrics are keyed by ``str(tag)``
+            (default ``"0"``, ``"1"``, ...) and the head keeps them as ``tags_``.
         C: Inverse regularisation strength of each head.
         standardisation: The pool's ``(mean, scale)`` if already computed
             (:func:`~labeler.learning.heads.pool_statistics`); computed here otherwise.
@@ -156,7 +157,7 @@ def fit_tag_round(
     def make_head() -> TagHeads:
         return TagHeads(C=C, pool_mean=mean, pool_scale=scale)
 
-    head = make_head().fit(X, Y_labelled)
+    head = make_head().fit(X, Y_labelled, tags)
     proba = out_of_fold_tag_proba(make_head, X, Y_labelled, rng)
     if proba is None:
         thresholds = np.full(Y_labelled.shape[1], DEFAULT_THRESHOLD)
