@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from cleanlab.multilabel_classification.filter import find_multilabel_issues_per_class
 
-from .label_issues import _CLEANLAB_LOCK, DEFAULT_FILTER, FILTERS
+from .label_issues import CLEANLAB_LOCK, DEFAULT_FILTER, FILTERS
 from .tag_heads import check_tag_matrix
 
 
@@ -76,7 +76,7 @@ def find_tag_issues(
         return []
     sub = Y[:, varying]
     labels = [np.flatnonzero(row).tolist() for row in sub]
-    with _CLEANLAB_LOCK, warnings.catch_warnings():
+    with CLEANLAB_LOCK, warnings.catch_warnings():
         # cleanlab warns when a tag has too few examples to flag every issue: expected with
         # the few labels of early rounds, and not something the user can act on.
         warnings.simplefilter("ignore", UserWarning)
