@@ -40,13 +40,13 @@ TAG_SCORES: dict[str, str] = {
 }
 TAG_STRATEGIES: dict[str, str] = {
     "auto": "Cold start ('typical') until there are a few labels per tag, then "
-            "'tag_entropy_diverse'.",
+            "'tag_threshold_diverse'.",
     "random": strategies.STRATEGIES["random"],
     **TAG_SCORES,
     **{name: query.STRATEGIES[name] for name in ("typical", *query.COVERAGE_STRATEGIES)},
 }
 #: What ``auto`` uses after its cold start (the mosaic benchmark's winner).
-AUTO_THEN = "tag_entropy_diverse"
+AUTO_THEN = "tag_threshold_diverse"
 # Probabilities are clipped here before taking logits, so 0 and 1 stay finite.
 _EPS = 1e-7
 
