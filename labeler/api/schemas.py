@@ -196,8 +196,21 @@ class QueuedJob(Shape):
     status: JobState
 
 
-class Round(Shape):
+class TagQuality(Shape):
+    """One tag's cross-validated quality at its threshold (multi-label rounds)."""
+
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    average_precision: float | None
+    threshold: float
+    support: Count = Field(description="Labelled images that have the tag.")
+
+
+class Round(KindShape):
     """One retrain round and its cross-validated metrics."""
+
+    KIND_FIELDS = ("kind", "micro_f1", "map", "cardinality", "per_tag", "thresholds")
 
     number: int
     status: Literal["queued", "running", "succeeded", "failed", "skipped"] = Field(
@@ -218,6 +231,16 @@ class Round(Shape):
     duration_s: float | None
     message: str | None
     created_at: Timestamp | None
+    kind: Literal["multi_label"] = Field(default="multi_label", description=MULTI_LABEL_ONLY)
+    micro_f1: float | None = Field(default=None, description=f"{MULTI_LABEL_ONLY} "
+                                   "Cross-validated micro-averaged F1 over all tags.")
+    map: float | None = Field(default=None, description=f"{MULTI_LABEL_ONLY} Mean average "
+                              "precision over the tags.")
+    cardinality: float | None = Field(default=None, description=f"{MULTI_LABEL_ONLY} Tags "
+                                      "per labelled image.")
+    per_tag: dict[str, TagQuality] = Field(default={}, description=MULTI_LABEL_ONLY)
+    thresholds: dict[str, float] = Field(default={}, description=(
+        f"{MULTI_LABEL_ONLY} The decision threshold of each tag (F1-best out of fold)."))
 
 
 class StatsCounts(Counts):
@@ -263,12 +286,19 @@ class ClassCount(Shape):
     predicted: Count
 
 
-class CurvePoint(Shape):
+class CurvePoint(KindShape):
+    KIND_FIELDS = ("micro_f1", "map")
+
     round: int
     n_labels: int | None
-    accuracy: float
+    accuracy: float | None = Field(description="Cross-validated accuracy; null in "
+                                               "multi-label projects.")
     macro_f1: float | None
     strategy: str | None
+    micro_f1: float | None = Field(default=None, description=f"{MULTI_LABEL_ONLY} "
+                                   "Cross-validated micro-averaged F1 over all tags.")
+    map: float | None = Field(default=None, description=f"{MULTI_LABEL_ONLY} Mean "
+                              "average precision over the tags.")
 
 
 class AnnotatorReport(Shape):

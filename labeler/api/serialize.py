@@ -79,9 +79,15 @@ def job(j: Job) -> dict[str, Any]:
             "created_at": j.created_at, "finished_at": j.finished_at}
 
 
+#: What a multi-label round adds to its JSON (schemas.Round leaves them out otherwise).
+TAG_ROUND_FIELDS = ("kind", "micro_f1", "map", "cardinality", "per_tag", "thresholds")
+
+
 def model_round(r: ModelRound) -> dict[str, Any]:
     metrics = r.metrics or {}
-    return {"number": r.number, "status": r.status, "strategy": r.strategy,
+    tags = ({key: metrics[key] for key in TAG_ROUND_FIELDS if metrics.get(key) is not None}
+            if metrics.get("kind") == "multi_label" else {})
+    return {**tags,"number": r.number, "status": r.status, "strategy": r.strategy,
             "n_labels": r.n_labels, "accuracy": metrics.get("accuracy"),
             "macro_f1": metrics.get("macro_f1"), "per_class": metrics.get("per_class"),
             "labels": metrics.get("labels"), "confusion": metrics.get("confusion"),
