@@ -37,10 +37,14 @@ class ExportedModel:
     round_number: int
     n_labels: int
     accuracy: float | None  # cross-validated; None when the round could not measure it
+    micro_f1: float | None = None  # multi-label projects' figure instead of accuracy
 
     def __str__(self) -> str:
-        measured = (f"cross-validated accuracy {self.accuracy:.1%}" if self.accuracy is not None
-                    else "accuracy not measured yet")
+        if self.micro_f1 is not None:
+            measured = f"cross-validated micro-F1 {self.micro_f1:.1%}"
+        else:
+            measured = (f"cross-validated accuracy {self.accuracy:.1%}"
+                        if self.accuracy is not None else "accuracy not measured yet")
         return (f"Exported round {self.round_number} (trained on {self.n_labels} labels, "
                 f"{measured}) to {self.path}")
 
@@ -131,4 +135,4 @@ def export_model(project: Project, out_path: Path) -> ExportedModel:
             "ignore", "__array__ implementation doesn't accept", DeprecationWarning)
         model.save(handle.name)
     return ExportedModel(out_path, round_.number, round_.n_labels,
-                         round_.metrics.get("accuracy"))
+                         round_.metrics.get("accuracy"), round_.metrics.get("micro_f1"))

@@ -76,6 +76,7 @@ def test_a_multi_label_projects_model_reproduces_the_app_in_a_fresh_python(
     np.save(tmp_path / "prepared.npy", prepared)
 
     exported = export_model(project, tmp_path / "tags.keras")
+    assert "cross-validated micro-F1" in str(exported)
     result = subprocess.run(
         [sys.executable, "-c", LOAD_AND_PREDICT, str(exported.path),
          str(tmp_path / "prepared.npy"), str(tmp_path / "out.npz")],
