@@ -20,9 +20,10 @@ from sqlalchemy import Select, and_, func, or_, select
 from .config import is_truthy
 from .errors import Conflict, LabelerError, NotFound
 from .extensions import db
-from .models import ID_MAX, Annotation, Image, LabelClass, Project, User
+from .models import ID_MAX, Annotation, Image, ImageTag, LabelClass, Project, User
 from .projects import require_active
 from .queue import label_images
+from .tag_sets import tag_fields
 
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 200
@@ -132,9 +133,13 @@ def filtered_select(project: Project, filters: GalleryFilters) -> Select[Any]:
     """``SELECT image.id`` narrowed by ``filters`` (no order, no keyset, no limit)."""
     query = select(Image.id).where(Image.project_id == project.id)
     if filters.label == "unlabelled":
-        query = query.where(Image.label_class_id.is_(None))
+        query = query.where(Image.unlabelled)
     elif filters.label == "labelled":
-        query = query.where(Image.label_class_id.is_not(None))
+        query = query.where(Image.labelled)
+    elif filters.label and project.multi_label:  # has the tag in its current set
+        tag = _class_named(project, filters.label, "label")
+        query = query.where(Image.id.in_(select(ImageTag.image_id)
+                                         .where(ImageTag.label_class_id == tag.id)))
     elif filters.label:
         query = query.where(
             Image.label_class_id == _class_named(project, filters.label, "label").id)
@@ -267,7 +272,12 @@ def gallery_page(project: Project, filters: GalleryFilters, after: str = "",
         select(Image).where(Image.id.in_(ids)))} if ids else {}
     images = [by_id[i] for i in ids]
     classes = {c.id: c for c in project.classes}
-    return GalleryPage(items=[gallery_item(image, classes) for image in images],
+    items = [gallery_item(image, classes) for image in images]
+    if project.multi_label:
+        tags = tag_fields(project, images)
+        for item in items:
+            item.update(tags[item["image_id"]])
+    return GalleryPage(items=items,
                        next_cursor=_cursor(filters.sort, images[-1]) if more else None,
                        total=total)
 

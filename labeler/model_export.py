@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from .embeddings.export_graph import UnexportableHead, classifier_model
+from .embeddings.export_graph import UnexportableHead, classifier_model, tag_model
 from .errors import LabelerError
 from .extensions import db
 from .models import LabelClass, ModelRound, Project
@@ -37,10 +37,14 @@ class ExportedModel:
     round_number: int
     n_labels: int
     accuracy: float | None  # cross-validated; None when the round could not measure it
+    micro_f1: float | None = None  # multi-label projects' figure instead of accuracy
 
     def __str__(self) -> str:
-        measured = (f"cross-validated accuracy {self.accuracy:.1%}" if self.accuracy is not None
-                    else "accuracy not measured yet")
+        if self.micro_f1 is not None:
+            measured = f"cross-validated micro-F1 {self.micro_f1:.1%}"
+        else:
+            measured = (f"cross-validated accuracy {self.accuracy:.1%}"
+                        if self.accuracy is not None else "accuracy not measured yet")
         return (f"Exported round {self.round_number} (trained on {self.n_labels} labels, "
                 f"{measured}) to {self.path}")
 
@@ -87,10 +91,13 @@ def build_export_model(project: Project) -> Any:
 
 
 def _build(project: Project, head: Any) -> Any:
-    names = _class_names(project, np.asarray(head.classes_))
+    tag_head = hasattr(head, "tags_")  # a multi-label project's: columns are tag ids
+    names = _class_names(project, np.asarray(head.tags_ if tag_head else head.classes_))
     backbone = get_backbone(project_backbone_name(project))
     safe = "".join(c if c.isalnum() else "_" for c in project.name)
     try:
+        if tag_head:  # sigmoid probabilities, decisions at the thresholds, tag names
+            return tag_model(backbone, head, names, name=f"labeler_{safe}")
         return classifier_model(backbone, head, names, name=f"labeler_{safe}")
     except UnexportableHead:
         raise LabelerError(
@@ -128,4 +135,4 @@ def export_model(project: Project, out_path: Path) -> ExportedModel:
             "ignore", "__array__ implementation doesn't accept", DeprecationWarning)
         model.save(handle.name)
     return ExportedModel(out_path, round_.number, round_.n_labels,
-                         round_.metrics.get("accuracy"))
+                         round_.metrics.get("accuracy"), round_.metrics.get("micro_f1"))

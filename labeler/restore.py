@@ -32,7 +32,7 @@ from sqlalchemy import DateTime, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
 
-from .backup import CHUNK_BYTES, FORMAT, FORMAT_VERSION, MANIFEST, ROW_BATCH, TABLES
+from .backup import CHUNK_BYTES, FORMAT, FORMAT_VERSION, MANIFEST, ROW_BATCH, TABLES, TAG_TABLES
 from .cache import app_cache
 from .errors import AlreadyExists, LabelerError
 from .extensions import db
@@ -98,7 +98,7 @@ def verify_archive(archive: Path) -> dict[str, Any]:
 
 
 def _read_rows(zf: zipfile.ZipFile, table: str) -> Iterator[dict[str, Any]]:
-    columns = TABLES[table].c
+    columns = (TABLES | TAG_TABLES)[table].c
     with zf.open(f"rows/{table}.jsonl") as member:
         for line in member:
             record = json.loads(line)
@@ -147,8 +147,9 @@ def _remap_metrics(metrics: dict[str, Any], classes: dict[int, int],
                    images: dict[int, int]) -> dict[str, Any]:
     """Metrics name classes by name, except the head's class ids and suspects' image ids."""
     metrics = dict(metrics or {})
-    if "classes" in metrics:
-        metrics["classes"] = [classes.get(int(c), c) for c in metrics["classes"]]
+    for key in ("classes", "tags"):  # class ids of a head's columns (tags: multi-label)
+        if key in metrics:
+            metrics[key] = [classes.get(int(c), c) for c in metrics[key]]
     if "suspected_errors" in metrics:
         metrics["suspected_errors"] = [{**e, "image_id": images.get(e["image_id"])}
                                        for e in metrics["suspected_errors"]]
@@ -217,7 +218,9 @@ class _Restorer:
         for batch in _batches(_read_rows(self.zf, "annotation")):
             new = _insert("annotation", [{
                 **row, "project_id": project_id, "image_id": self.images[row["image_id"]],
-                "label_class_id": self.classes[row["label_class_id"]],
+                # None: a multi-label annotation (its tags are annotation_tag rows)
+                "label_class_id": (self.classes[row["label_class_id"]]
+                                   if row["label_class_id"] is not None else None),
                 "annotator_id": self.users.get(row["annotator_id"]),
                 # Archives written before undos recorded who have no undone_by_id.
                 "undone_by_id": self.users.get(row.get("undone_by_id")),
@@ -232,6 +235,7 @@ class _Restorer:
             table = TABLES["annotation"]
             db.session.execute(table.update().where(table.c.id == bindparam("new_id"))
                                .values(reviews_id=bindparam("reviewed")), reviews)
+        self._insert_tag_rows(annotations)
         rounds = list(_read_rows(self.zf, "model_round"))
         for round_ in rounds:
             round_["project_id"] = project_id
@@ -242,6 +246,20 @@ class _Restorer:
         _insert("model_round", rounds)
         self.counts["model_round"] = len(rounds)
         return project_id
+
+    def _insert_tag_rows(self, annotations: dict[int, int]) -> None:
+        """Tag sets and tag scores (multi-label projects), their ids remapped."""
+        members = set(self.zf.namelist())
+        ids = {"annotation_id": annotations, "image_id": self.images,
+               "label_class_id": self.classes}
+        for name, table in TAG_TABLES.items():
+            self.counts[name] = 0
+            if f"rows/{name}.jsonl" not in members:
+                continue  # written before multi-label projects existed
+            for batch in _batches(_read_rows(self.zf, name)):
+                db.session.execute(insert(table), [
+                    {k: ids[k][v] if k in ids else v for k, v in row.items()} for row in batch])
+                self.counts[name] += len(batch)
 
     def _match_users(self) -> None:
         """Annotators by username; unknown ones become disabled accounts nobody can use."""
@@ -294,8 +312,8 @@ class _Restorer:
                 continue
             try:
                 kind, arrays = read_head_arrays(io.BytesIO(self.zf.read(member)))
-                arrays["classes_"] = np.array([self.classes[int(c)]
-                                               for c in arrays["classes_"]])
+                columns = "tags_" if "tags_" in arrays else "classes_"  # a tag head's ids
+                arrays[columns] = np.array([self.classes[int(c)] for c in arrays[columns]])
             except (UnreadableHead, KeyError, TypeError, ValueError) as exc:
                 why = (f"it names class {exc} that the backup does not have"
                        if isinstance(exc, KeyError) else f"it is not plain data: {exc}")

@@ -29,7 +29,8 @@ def list_projects():
 def new_project(json: NewProject):
     """Create a project (leads only)."""
     return serialize.project(create_project(json.name, json.classes,
-                                             creator=current_user)), 201
+                                             creator=current_user,
+                                             multi_label=json.multi_label)), 201
 
 
 @bp.get("/projects/<id:project_id>/stats")

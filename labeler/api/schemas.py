@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from .round_schemas import Calibration, FineTune, LabelQuality, Outlook
-from .schemas_base import Count, Fraction, Shape, Timestamp
+from .schemas_base import Count, Fraction, KindShape, Shape, Timestamp
 
 
 class Error(Shape):
@@ -41,6 +41,8 @@ class Counts(Shape):
 class Project(Shape):
     id: int
     name: str
+    multi_label: bool = Field(description="A tagging project: each image gets a set of its "
+                                          "classes (tags) instead of one class.")
     classes: list[LabelClass]
     counts: Counts
 
@@ -89,7 +91,24 @@ PIXELATED = ("Smaller than pages draw it: show it with crisp pixels (CSS image-r
              "pixelated), not smoothed.")
 
 
-class ImageItem(Shape):
+MULTI_LABEL_ONLY = "Multi-label projects only."
+
+
+class TagFields(KindShape):
+    """What an image of a multi-label project adds (left out in single-label projects)."""
+
+    KIND_FIELDS = ("labels", "predicted_labels", "tag_probabilities")
+
+    labels: list[str] | None = Field(default=None, description=(
+        f"{MULTI_LABEL_ONLY} The image's current tag set; null when not labelled yet "
+        "([] is a label: none of the tags)."))
+    predicted_labels: list[str] = Field(default=[], description=(
+        f"{MULTI_LABEL_ONLY} Tags whose predicted probability reaches the round's threshold."))
+    tag_probabilities: dict[str, Fraction] = Field(default={}, description=(
+        f"{MULTI_LABEL_ONLY} Each tag's predicted probability; empty before the first round."))
+
+
+class ImageItem(TagFields):
     image_id: int
     image_url: str
     thumbnail_url: str
@@ -106,7 +125,7 @@ class NextImages(Shape):
         description="The leased images (empty when the queue is exhausted).")
 
 
-class GalleryItem(Shape):
+class GalleryItem(TagFields):
     image_id: int
     thumbnail_url: str
     detail_url: str
@@ -130,10 +149,14 @@ class GalleryPage(Shape):
     total: Count
 
 
-class Annotation(Shape):
+class Annotation(KindShape):
+    KIND_FIELDS = ("labels",)
+
     annotation_id: int
     image_id: int
-    label: str
+    label: str | None = Field(description="The class given; null in multi-label projects.")
+    labels: list[str] = Field(default=[], description=(
+        f"{MULTI_LABEL_ONLY} The tag set given ([] = none of the tags)."))
     annotator: str | None
     created_at: Timestamp
     undone_at: Timestamp | None
@@ -173,8 +196,21 @@ class QueuedJob(Shape):
     status: JobState
 
 
-class Round(Shape):
+class TagQuality(Shape):
+    """One tag's cross-validated quality at its threshold (multi-label rounds)."""
+
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    average_precision: float | None
+    threshold: float
+    support: Count = Field(description="Labelled images that have the tag.")
+
+
+class Round(KindShape):
     """One retrain round and its cross-validated metrics."""
+
+    KIND_FIELDS = ("kind", "micro_f1", "map", "cardinality", "per_tag", "thresholds")
 
     number: int
     status: Literal["queued", "running", "succeeded", "failed", "skipped"] = Field(
@@ -195,6 +231,16 @@ class Round(Shape):
     duration_s: float | None
     message: str | None
     created_at: Timestamp | None
+    kind: Literal["multi_label"] = Field(default="multi_label", description=MULTI_LABEL_ONLY)
+    micro_f1: float | None = Field(default=None, description=f"{MULTI_LABEL_ONLY} "
+                                   "Cross-validated micro-averaged F1 over all tags.")
+    map: float | None = Field(default=None, description=f"{MULTI_LABEL_ONLY} Mean average "
+                              "precision over the tags.")
+    cardinality: float | None = Field(default=None, description=f"{MULTI_LABEL_ONLY} Tags "
+                                      "per labelled image.")
+    per_tag: dict[str, TagQuality] = Field(default={}, description=MULTI_LABEL_ONLY)
+    thresholds: dict[str, float] = Field(default={}, description=(
+        f"{MULTI_LABEL_ONLY} The decision threshold of each tag (F1-best out of fold)."))
 
 
 class StatsCounts(Counts):
@@ -244,12 +290,19 @@ class ClassCount(Shape):
     predicted: Count
 
 
-class CurvePoint(Shape):
+class CurvePoint(KindShape):
+    KIND_FIELDS = ("micro_f1", "map")
+
     round: int
     n_labels: int | None
-    accuracy: float
+    accuracy: float | None = Field(description="Cross-validated accuracy; null in "
+                                               "multi-label projects.")
     macro_f1: float | None
     strategy: str | None
+    micro_f1: float | None = Field(default=None, description=f"{MULTI_LABEL_ONLY} "
+                                   "Cross-validated micro-averaged F1 over all tags.")
+    map: float | None = Field(default=None, description=f"{MULTI_LABEL_ONLY} Mean "
+                              "average precision over the tags.")
 
 
 class AnnotatorReport(Shape):

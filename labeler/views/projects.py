@@ -52,7 +52,8 @@ def new():
         try:
             project = create_project(form.name.data or "",
                                      parse_label_list(form.classes.data or ""),
-                                     creator=current_user)
+                                     creator=current_user,
+                                     multi_label=bool(form.multi_label.data))
         except LabelerError as exc:
             form.name.errors = [str(exc)]
         else:

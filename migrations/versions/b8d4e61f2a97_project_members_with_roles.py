@@ -9,7 +9,7 @@ as ``annotator``.
 Downgrade drops the table: before it, every user saw every project.
 
 Revision ID: b8d4e61f2a97
-Revises: 7d3a9c51e2b8
+Revises: 6a7afa1e819e
 Create Date: 2026-12-03 17:00:00.000000
 
 """
@@ -20,7 +20,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'b8d4e61f2a97'
-down_revision = '7d3a9c51e2b8'
+down_revision = '6a7afa1e819e'
 branch_labels = None
 depends_on = None
 
