@@ -121,3 +121,36 @@ def test_simulate_cli_refuses_single_label_options_and_bad_tags(runner, tmp_path
     assert calibrate.exit_code == 2 and "single-label" in calibrate.output
     assert bad.exit_code == 1 and "other than 0 and 1" in bad.output
     assert strategy.exit_code == 1 and "Unknown tag strategy 'margin'" in strategy.output
+
+
+def test_simulate_cli_embeds_a_folder_named_by_a_csv_of_tags(runner, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from labeler.embeddings import registry
+    from tests.fakes import FAKE_BACKBONE, FakeBackbone
+
+    monkeypatch.setattr(registry, "load_backbone", lambda name, cache: FakeBackbone())
+    monkeypatch.setattr(registry, "known_identity", lambda name: None)
+    rng = np.random.default_rng(0)
+    colours = {"red": (200, 30, 30), "blue": (30, 30, 200)}
+    lines = ["file_name,labels"]
+    for i in range(40):  # left half red or blue, right half red or blue: two tags
+        left, right = rng.choice(list(colours), 2)
+        pixels = np.zeros((32, 32, 3), np.uint8)
+        pixels[:, :16], pixels[:, 16:] = colours[left], colours[right]
+        pixels = np.clip(pixels + rng.integers(0, 30, pixels.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(tmp_path / f"{i}.png")
+        lines.append(f"{i}.png,{';'.join(sorted({left, right}))}")
+    (tmp_path / "tags.csv").write_text("\n".join(lines) + "\n")
+
+    result = runner.invoke(args=[
+        "simulate", str(tmp_path), "--labels", str(tmp_path / "tags.csv"), "--backbone",
+        FAKE_BACKBONE, "--strategies", "random", "--budget", "10", "--step", "10",
+        "--seeds", "1", "--out", str(tmp_path / "out")])
+    missing = runner.invoke(args=[
+        "simulate", str(tmp_path / "out"), "--labels", str(tmp_path / "tags.csv"),
+        "--backbone", FAKE_BACKBONE, "--out", str(tmp_path / "out2")])
+
+    assert result.exit_code == 0, result.output
+    assert "40 images, 2 tags" in result.output
+    assert missing.exit_code == 1 and "not in" in missing.output

@@ -155,6 +155,11 @@ class TagHeads(BaseEstimator):
         return mean, scale
 
     @property
+    def thresholds(self) -> np.ndarray:
+        """The decision threshold per tag (``thresholds_``), shape ``(n_tags,)``."""
+        return self.thresholds_
+
+    @property
     def n_tags(self) -> int:
         """Number of tags (columns of ``predict_proba``)."""
         return len(self.intercept_)
