@@ -52,7 +52,8 @@ def load_demo_images() -> tuple[np.ndarray, np.ndarray, list[str]]:
         return data["images"], data["labels"], [str(n) for n in data["class_names"]]
 
 
-def _png(pixels: np.ndarray) -> bytes:
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """A greyscale image (uint8 H×W) as PNG file bytes."""
     buffer = io.BytesIO()
     Image.fromarray(pixels, mode="L").save(buffer, "PNG")
     return buffer.getvalue()
@@ -65,7 +66,7 @@ def demo_file_name(index: int) -> str:
 
 def demo_sources(images: np.ndarray) -> list[Source]:
     """One PNG per image, named neutrally by its index."""
-    return [Source(demo_file_name(index), lambda p=pixels: _png(p), None, int(pixels.size))
+    return [Source(demo_file_name(index), lambda p=pixels: png_bytes(p), None, int(pixels.size))
             for index, pixels in enumerate(images)]
 
 

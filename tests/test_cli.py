@@ -111,5 +111,7 @@ def test_demo_prepares_project_and_lead_without_serving(tmp_path):
     assert result.exit_code == 0, result.output
     assert "Log in as 'demo' with password" in result.output
     assert "3000 Fashion-MNIST images in 10 classes" in result.output
+    assert "'demo-tags': 1000 mosaics" in result.output and "multi-label" in result.output
     again = cli.invoke(main, ["demo", "--home", str(tmp_path / "demo"), "--no-serve"])
     assert "3000 Fashion-MNIST images" in again.output  # not imported twice
+    assert "'demo-tags': 1000 mosaics" in again.output

@@ -57,6 +57,7 @@ def worker_command(burst: bool, queues: str | None) -> None:
 
 
 DEMO_PROJECT = "demo"
+DEMO_TAGS_PROJECT = "demo-tags"
 DEMO_USER = "demo"
 
 
@@ -67,17 +68,22 @@ DEMO_USER = "demo"
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--no-serve", is_flag=True, help="Prepare the demo project, then exit.")
 def demo(home: Path, host: str, port: int, no_serve: bool) -> None:
-    """Create a demo project and a demo lead, print the login, and serve the app."""
+    """Create the demo projects and a demo lead, print the login, and serve the app.
+
+    Two projects: "demo" (one class per image) and "demo-tags" (a set of tags per image).
+    """
     from .. import create_app
     from ..database import upgrade_database
     from ..demo import prepare_demo
+    from ..demo_tags import prepare_tags_demo
 
     app = create_app({"HOME": home})
     upgrade_database(app)
     password = secrets.token_urlsafe(9)
     with app.app_context():
-        summary = prepare_demo(DEMO_PROJECT, DEMO_USER, password)
-    click.echo(summary)
+        summaries = [prepare_demo(DEMO_PROJECT, DEMO_USER, password),
+                     prepare_tags_demo(DEMO_TAGS_PROJECT)]
+    click.echo("\n".join(summaries))
     click.echo(f"Log in as {DEMO_USER!r} with password {password!r}")
     if not no_serve:
         from ..server import serve as run_server
