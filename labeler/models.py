@@ -19,6 +19,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    ColumnElement,
     DateTime,
     Float,
     ForeignKey,
@@ -27,8 +28,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
+    false,
+    or_,
     text,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -52,6 +57,11 @@ def rfc3339(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat()
 
 
+#: The queue's "free" condition on an image row, for both kinds of project (a single-label
+#: image never sets tagged_at); also the partial queue index's condition.
+UNLABELLED = "label_class_id IS NULL AND tagged_at IS NULL"
+
+
 class Role(enum.StrEnum):
     LEAD = "lead"
     ANNOTATOR = "annotator"
@@ -73,6 +83,11 @@ class Project(db.Model):
     # that reads a setting owns its default.
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Multi-label (tagging) projects: each class is an independent tag and an image's label
+    # is a set of tags. Fixed at creation: the annotations of one kind mean nothing as the
+    # other.
+    multi_label: Mapped[bool] = mapped_column(Boolean, default=False,
+                                              server_default=false())
 
     classes: Mapped[list[LabelClass]] = relationship(
         back_populates="project", order_by="LabelClass.position", cascade="all, delete-orphan"
@@ -108,10 +123,10 @@ class Image(db.Model):
         # "images of project P whose current label is C" and per-class counts.
         Index("ix_image_project_label", "project_id", "label_class_id"),
         # The annotators' queue: unlabelled images in the order the last round chose.
-        # Partial, so labelled images never sit at the head of the index.
+        # Partial, so labelled images never sit at the head of the index. One condition
+        # for both kinds of project: single-label images never set tagged_at.
         Index("ix_image_queue", "project_id", "queue_rank",
-              sqlite_where=text("label_class_id IS NULL"),
-              postgresql_where=text("label_class_id IS NULL")),
+              sqlite_where=text(UNLABELLED), postgresql_where=text(UNLABELLED)),
         # Gallery: "predicted sea with confidence >= 0.9".
         Index("ix_image_prediction", "project_id", "predicted_class_id", "confidence"),
         Index("ix_image_lease", "leased_to_id", "lease_expires_at"),
@@ -131,6 +146,9 @@ class Image(db.Model):
     label_class_id: Mapped[int | None] = mapped_column(
         ForeignKey("label_class.id", ondelete="SET NULL")
     )
+    # Multi-label projects: when the current tag set (rows of ImageTag, possibly none) was
+    # given; NULL = not labelled. The set's twin of label_class_id, kept in step the same way.
+    tagged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     # Written by each retrain round (labeler.training) for every image.
     predicted_class_id: Mapped[int | None] = mapped_column(
@@ -149,6 +167,28 @@ class Image(db.Model):
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     label_class: Mapped[LabelClass | None] = relationship(foreign_keys=[label_class_id])
+
+    @hybrid_property
+    def unlabelled(self) -> bool:
+        """Neither a class nor a tag set: the queue's condition (as the partial index's)."""
+        return self.label_class_id is None and self.tagged_at is None
+
+    @unlabelled.inplace.expression
+    @classmethod
+    def _unlabelled_expression(cls) -> ColumnElement[bool]:
+        # Spelt as the index's own AND of two terms, so the planners match it to the index.
+        return and_(cls.label_class_id.is_(None), cls.tagged_at.is_(None))
+
+    @hybrid_property
+    def labelled(self) -> bool:
+        """Whether the image has a current label: a class, or a tag set (even empty)."""
+        return self.label_class_id is not None or self.tagged_at is not None
+
+    @labelled.inplace.expression
+    @classmethod
+    def _labelled_expression(cls) -> ColumnElement[bool]:
+        return or_(cls.label_class_id.is_not(None), cls.tagged_at.is_not(None))
+
     predicted_class: Mapped[LabelClass | None] = relationship(
         foreign_keys=[predicted_class_id])
 
@@ -167,15 +207,58 @@ class Annotation(db.Model):
     # project_id is denormalised from the image so per-project history and rates need no join.
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
     image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"))
-    label_class_id: Mapped[int] = mapped_column(ForeignKey("label_class.id"))
+    # NULL for a multi-label annotation, whose tags are its AnnotationTag rows.
+    label_class_id: Mapped[int | None] = mapped_column(ForeignKey("label_class.id"))
     annotator_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     source: Mapped[str] = mapped_column(String(32), default="manual")  # manual, folder, import
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     image: Mapped[Image] = relationship()
-    label_class: Mapped[LabelClass] = relationship()
+    label_class: Mapped[LabelClass | None] = relationship()
     annotator: Mapped[User | None] = relationship()
+
+
+class AnnotationTag(db.Model):
+    """One tag a multi-label annotation affirmed; no rows is the explicit empty set."""
+
+    __tablename__ = "annotation_tag"
+
+    annotation_id: Mapped[int] = mapped_column(
+        ForeignKey("annotation.id", ondelete="CASCADE"), primary_key=True)
+    # Like Annotation.label_class_id: the history keeps a class from being deleted.
+    label_class_id: Mapped[int] = mapped_column(ForeignKey("label_class.id"), primary_key=True)
+
+
+class ImageTag(db.Model):
+    """A tag of an image's current tag set (the mirror of its latest annotation not undone)."""
+
+    __tablename__ = "image_tag"
+    __table_args__ = (
+        # "images tagged X" and per-tag counts.
+        Index("ix_image_tag_class_image", "label_class_id", "image_id"),
+    )
+
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("image.id", ondelete="CASCADE"), primary_key=True)
+    label_class_id: Mapped[int] = mapped_column(
+        ForeignKey("label_class.id", ondelete="CASCADE"), primary_key=True)
+
+
+class ImageTagScore(db.Model):
+    """The last round's probability that an image has a tag (multi-label projects)."""
+
+    __tablename__ = "image_tag_score"
+    __table_args__ = (
+        # Gallery: "predicted X" (probability >= X's threshold) and confidence ranges.
+        Index("ix_image_tag_score_class_probability", "label_class_id", "probability"),
+    )
+
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("image.id", ondelete="CASCADE"), primary_key=True)
+    label_class_id: Mapped[int] = mapped_column(
+        ForeignKey("label_class.id", ondelete="CASCADE"), primary_key=True)
+    probability: Mapped[float] = mapped_column(Float)
 
 
 class User(UserMixin, db.Model):

@@ -42,7 +42,7 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 def _free(now: datetime) -> ColumnElement[bool]:
     """Unlabelled and not under a live lease."""
-    return and_(Image.label_class_id.is_(None),
+    return and_(Image.unlabelled,
                 or_(Image.lease_expires_at.is_(None), Image.lease_expires_at <= now))
 
 
@@ -62,7 +62,7 @@ def lease_next(project: Project, user: User, n: int = 1,
     held = list(db.session.scalars(
         update(Image)
         .where(Image.project_id == project.id, Image.leased_to_id == user.id,
-               Image.lease_expires_at > now, Image.label_class_id.is_(None))
+               Image.lease_expires_at > now, Image.unlabelled)
         .values(lease_expires_at=expires)
         .returning(Image)
         .execution_options(synchronize_session=False, populate_existing=True)))
