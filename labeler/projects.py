@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, select
 
 from .errors import AlreadyExists, Conflict, LabelerError, NotFound
 from .extensions import db
-from .models import Image, LabelClass, Project
+from .models import Image, ImageTag, LabelClass, Project
 
 # 1-9 first, then letters. S (skip) and Z (undo) are labelling-page shortcuts, never class keys.
 CLASS_KEYS = "123456789abcdefghijklmnopqrtuvwxy"
@@ -79,18 +79,20 @@ def get_project(name_or_id: str | int) -> Project:
 
 
 def create_project(name: str, class_names: Iterable[str] = (),
-                   backbone: str | None = None) -> Project:
+                   backbone: str | None = None, *, multi_label: bool = False) -> Project:
     """Create a project with its initial classes (committed).
 
     Args:
         name: unique project name.
-        class_names: initial classes, in keyboard-key order.
+        class_names: initial classes (tags), in keyboard-key order.
         backbone: backbone that embeds its images (default: LABELER_BACKBONE).
+        multi_label: its classes are independent tags and each image gets a set of them;
+            fixed for the project's life.
     """
     name = clean_name(name, "project name")
     if db.session.scalar(select(Project.id).where(Project.name == name)) is not None:
         raise AlreadyExists(f"A project named {name!r} already exists; pick another name.")
-    project = Project(name=name,
+    project = Project(name=name, multi_label=bool(multi_label),
                       settings={"backbone": backbone or current_app.config["BACKBONE"]})
     db.session.add(project)
     for class_name in class_names:
@@ -188,8 +190,7 @@ def image_count(project_id: int, *, labelled: bool | None = None) -> Select[tupl
     """
     query = select(func.count()).select_from(Image).where(Image.project_id == project_id)
     if labelled is not None:
-        query = query.where(Image.label_class_id.is_not(None) if labelled
-                            else Image.label_class_id.is_(None))
+        query = query.where(Image.labelled if labelled else Image.unlabelled)
     return query
 
 
@@ -199,15 +200,26 @@ def count_images(project: Project, *, labelled: bool | None = None) -> int:
 
 
 def project_counts(project: Project) -> dict[str, int | dict[str, int]]:
-    """Images in the project, how many are labelled, and labelled images per class."""
+    """Images in the project, how many are labelled, and labelled images per class.
+
+    In a multi-label project an image is labelled once it has a tag set (even an empty
+    one), and ``per_class`` counts the images tagged with each tag.
+    """
     total = count_images(project)
-    per_class_rows = db.session.execute(
-        select(Image.label_class_id, func.count())
-        .where(Image.project_id == project.id, Image.label_class_id.is_not(None))
-        .group_by(Image.label_class_id)
-    ).all()
-    by_id = dict(per_class_rows)
+    if project.multi_label:
+        by_id = dict(db.session.execute(
+            select(ImageTag.label_class_id, func.count())
+            .join(Image, Image.id == ImageTag.image_id)
+            .where(Image.project_id == project.id)
+            .group_by(ImageTag.label_class_id)).all())
+        labelled = count_images(project, labelled=True)
+    else:
+        by_id = dict(db.session.execute(
+            select(Image.label_class_id, func.count())
+            .where(Image.project_id == project.id, Image.label_class_id.is_not(None))
+            .group_by(Image.label_class_id)
+        ).all())
+        labelled = sum(by_id.values())
     per_class = {c.name: by_id.get(c.id, 0) for c in project.classes}
-    labelled = sum(by_id.values())
     return {"images": total, "labelled": labelled, "unlabelled": total - labelled,
             "per_class": per_class}

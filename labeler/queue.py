@@ -12,16 +12,19 @@ simply expires back into the queue.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 
-from .annotations import record_label, undo_annotation
+from .annotations import record_label, record_tags, undo_annotation
 from .errors import Forbidden, LabelerError, NotFound
 from .extensions import commit_keep_loaded, db
 from .models import Annotation, Image, LabelClass, Project, User, utcnow
 from .projects import require_active
 
+Label = TypeVar("Label")
 LEASE_DURATION = timedelta(minutes=10)
 # New images (no round has ranked them yet) queue after every ranked image, in import
 # order; skipped images go after those until the next round ranks them again.
@@ -100,6 +103,13 @@ def holds_lease(image: Image, user: User, now: datetime | None = None) -> bool:
     return image.leased_to_id in (None, user.id) or expiry is None or expiry <= now
 
 
+def _image_of(project: Project, image_id: int) -> Image:
+    image = db.session.get(Image, image_id)
+    if image is None or image.project_id != project.id:
+        raise NotFound(f"Image {image_id} is not in project {project.name!r}.")
+    return image
+
+
 def submit_label(project: Project, image_id: int, label_class: LabelClass,
                  user: User) -> Annotation:
     """Record ``user``'s label for an image and end its lease (committed).
@@ -107,13 +117,63 @@ def submit_label(project: Project, image_id: int, label_class: LabelClass,
     Raises:
         NotFound: the image is not in this project.
         LeaseConflict: another annotator holds a live lease on it.
-        LabelerError: the class is archived or belongs to another project.
+        LabelerError: the class is archived or belongs to another project, or the project
+            is multi-label (its images take tag sets: ``submit_tags``).
     """
-    image = db.session.get(Image, image_id)
-    if image is None or image.project_id != project.id:
-        raise NotFound(f"Image {image_id} is not in project {project.name!r}.")
-    (annotation,) = label_images(project, [(image, label_class)], user)
+    (annotation,) = label_images(project, [(_image_of(project, image_id), label_class)], user)
     return annotation
+
+
+def submit_tags(project: Project, image_id: int, tags: Sequence[LabelClass],
+                user: User) -> Annotation:
+    """Record ``user``'s tag set (empty = none of the tags) for an image of a multi-label
+    project and end its lease (committed). Raises as :func:`submit_label`."""
+    (annotation,) = tag_images(project, [(_image_of(project, image_id), tags)], user)
+    return annotation
+
+
+class WrongProjectKind(LabelerError):
+    """A class label for a multi-label project, or a tag set for a single-label one."""
+
+
+def require_kind(project: Project, *, multi_label: bool) -> None:
+    """Refuse labels of the other kind than the project's, with what to send instead."""
+    if project.multi_label and not multi_label:
+        raise WrongProjectKind(f"Project {project.name!r} is multi-label: give each image "
+                               "its set of tags (\"labels\"), not one class (\"label\").")
+    if multi_label and not project.multi_label:
+        raise WrongProjectKind(f"Project {project.name!r} is single-label: give each image "
+                               "one class (\"label\"), not a set of tags (\"labels\").")
+
+
+def _check_classes(project: Project, classes: list[LabelClass]) -> None:
+    for label_class in classes:
+        if label_class.project_id != project.id:
+            raise LabelerError(f"Class {label_class.name!r} belongs to another project.")
+    require_active(classes)
+
+
+def _record_all(items: Sequence[tuple[Image, Label]], user: User, respect_leases: bool,
+                record: Callable[[Image, Label], Annotation]) -> list[Annotation]:
+    """Check leases, then record each image's label with ``record``, all or none."""
+    now = utcnow()
+    if respect_leases:
+        for image, _ in items:
+            if not holds_lease(image, user, now):
+                raise LeaseConflict(f"Image {image.id} is being labelled by someone else "
+                                    "right now; ask for the next image instead.")
+    try:
+        annotations = []
+        for image, label in items:
+            if holds_lease(image, user, now):
+                # Cleared before the record flushes: one UPDATE of the image, not two.
+                image.leased_to_id, image.lease_expires_at = None, None
+            annotations.append(record(image, label))
+        commit_keep_loaded()  # the response serialises these annotations
+    except Exception:
+        db.session.rollback()
+        raise
+    return annotations
 
 
 def label_images(project: Project, labels: list[tuple[Image, LabelClass]], user: User, *,
@@ -128,36 +188,28 @@ def label_images(project: Project, labels: list[tuple[Image, LabelClass]], user:
     Raises:
         LeaseConflict: ``respect_leases`` and another annotator holds a live lease.
         LabelerError: a class is archived or belongs to another project.
+        WrongProjectKind: the project is multi-label.
     """
-    now = utcnow()
-    for _, label_class in labels:
-        if label_class.project_id != project.id:
-            raise LabelerError(f"Class {label_class.name!r} belongs to another project.")
-    require_active(label_class for _, label_class in labels)
-    if respect_leases:
-        for image, _ in labels:
-            if not holds_lease(image, user, now):
-                raise LeaseConflict(f"Image {image.id} is being labelled by someone else "
-                                    "right now; ask for the next image instead.")
-    try:
-        annotations = []
-        for image, label_class in labels:
-            if holds_lease(image, user, now):
-                # Cleared before record_label flushes: one UPDATE of the image, not two.
-                image.leased_to_id, image.lease_expires_at = None, None
-            annotations.append(record_label(image, label_class, user, source=source))
-        commit_keep_loaded()  # the response serialises these annotations
-    except Exception:
-        db.session.rollback()
-        raise
-    return annotations
+    require_kind(project, multi_label=False)
+    _check_classes(project, [label_class for _, label_class in labels])
+    return _record_all(labels, user, respect_leases, lambda image, label_class: record_label(
+        image, label_class, user, source=source))
+
+
+def tag_images(project: Project, tag_sets: list[tuple[Image, Sequence[LabelClass]]],
+               user: User, *, source: str = "manual",
+               respect_leases: bool = True) -> list[Annotation]:
+    """Record ``user``'s tag sets for images of a multi-label project, all or none
+    (committed): the multi-label twin of :func:`label_images`, with the same checks."""
+    require_kind(project, multi_label=True)
+    _check_classes(project, [tag for _, tags in tag_sets for tag in tags])
+    return _record_all(tag_sets, user, respect_leases, lambda image, tags: record_tags(
+        image, tags, user, source=source))
 
 
 def skip(project: Project, image_id: int, user: User) -> None:
     """Put an image back at the end of the queue (until the next round ranks it)."""
-    image = db.session.get(Image, image_id)
-    if image is None or image.project_id != project.id:
-        raise NotFound(f"Image {image_id} is not in project {project.name!r}.")
+    image = _image_of(project, image_id)
     if image.leased_to_id == user.id:
         image.leased_to_id, image.lease_expires_at = None, None
     image.queue_rank = SKIPPED_BASE + image.id
@@ -177,7 +229,7 @@ def undo(annotation_id: int, user: User) -> Annotation:
                         "someone else's.")
     undo_annotation(annotation)
     image = db.session.get(Image, annotation.image_id)
-    if image is not None and image.label_class_id is None:
+    if image is not None and image.unlabelled:
         # The person undoing is about to label it again: reserve it for them.
         image.leased_to_id, image.lease_expires_at = user.id, utcnow() + LEASE_DURATION
     db.session.commit()

@@ -50,7 +50,17 @@ from .learning.stopping import (
     expected_gain,
     fit_learning_curve,
 )
-from .models import Annotation, Image, Job, JobStatus, ModelRound, Project, User, rfc3339
+from .models import (
+    Annotation,
+    Image,
+    ImageTagScore,
+    Job,
+    JobStatus,
+    ModelRound,
+    Project,
+    User,
+    rfc3339,
+)
 from .project_vectors import embedding_counts, project_backbone_name
 from .projects import project_counts
 from .rounds import latest_round
@@ -95,14 +105,35 @@ def project_status(project: Project) -> ProjectStatus:
 
 
 def class_counts(project: Project, labelled_per_class: dict[str, int]) -> list[dict[str, Any]]:
-    """Labelled and auto-tagged (predicted, not yet labelled) images of each active class."""
-    predicted = dict(db.session.execute(
-        select(Image.predicted_class_id, func.count())
-        .where(Image.project_id == project.id, Image.label_class_id.is_(None),
-               Image.predicted_class_id.is_not(None))
-        .group_by(Image.predicted_class_id)).all())
+    """Labelled and auto-tagged (predicted, not yet labelled) images of each active class
+    (in a multi-label project: of each tag, predicted = probability at its threshold)."""
+    if project.multi_label:
+        predicted = _predicted_tags(project)
+    else:
+        predicted = dict(db.session.execute(
+            select(Image.predicted_class_id, func.count())
+            .where(Image.project_id == project.id, Image.label_class_id.is_(None),
+                   Image.predicted_class_id.is_not(None))
+            .group_by(Image.predicted_class_id)).all())
     return [{"name": c.name, "colour": c.colour, "labelled": labelled_per_class.get(c.name, 0),
              "predicted": predicted.get(c.id, 0)} for c in project.active_classes()]
+
+
+def _predicted_tags(project: Project) -> dict[int, int]:
+    """Unlabelled images of a multi-label project predicted to have each tag."""
+    active = latest_round(project)
+    thresholds = ((active.metrics or {}).get("thresholds") or {}) if active else {}
+    counts: dict[int, int] = {}
+    for tag in project.active_classes():
+        if thresholds.get(tag.name) is None:
+            continue
+        counts[tag.id] = db.session.scalar(
+            select(func.count()).select_from(ImageTagScore)
+            .join(Image, Image.id == ImageTagScore.image_id)
+            .where(ImageTagScore.label_class_id == tag.id,
+                   ImageTagScore.probability >= float(thresholds[tag.name]),
+                   Image.unlabelled)) or 0
+    return counts
 
 
 def learning_curve(project: Project) -> list[dict[str, Any]]:
