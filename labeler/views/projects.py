@@ -51,7 +51,8 @@ def new():
     if form.validate_on_submit():
         try:
             project = create_project(form.name.data or "",
-                                     parse_label_list(form.classes.data or ""))
+                                     parse_label_list(form.classes.data or ""),
+                                     multi_label=bool(form.multi_label.data))
         except LabelerError as exc:
             form.name.errors = [str(exc)]
         else:
