@@ -94,14 +94,16 @@ def thresholds(project: Project) -> dict[str, float]:
 
 def apply_tag_filters(query: Select[Any], project: Project, filters: TagFilters,
                       label: str) -> Select[Any]:
-    """Narrow ``SELECT image.id`` by the tag filters and by labelled/unlabelled (``label``)."""
+    """Narrow ``SELECT image.id`` by the tag filters and by ``label``: "labelled",
+    "unlabelled", or a tag's name (images tagged with it, as ``tag_state=has``)."""
     if label == "labelled":
         query = query.where(Image.tagged_at.is_not(None))
     elif label == "unlabelled":
         query = query.where(Image.tagged_at.is_(None))
-    elif label:
-        raise TagFilterError("In a multi-label project the label filter is 'labelled' or "
-                             "'unlabelled'; choose a tag with the tag filter.")
+    elif label:  # a tag's name: images whose current tags include it
+        query = query.where(exists().where(ImageTag.image_id == Image.id,
+                                           ImageTag.label_class_id
+                                           == tag_named(project, label).id))
     if not filters.tag:
         return query
     tag = tag_named(project, filters.tag)

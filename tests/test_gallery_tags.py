@@ -63,6 +63,7 @@ def test_filters_by_tag_state_probability_and_labelled(lead_client, tagged):
     assert ids(lead_client, tagged, tag="blue", min_probability="0.35",
                max_probability="0.6") == images[3:6]
     assert ids(lead_client, tagged, label="labelled") == images[:2]
+    assert ids(lead_client, tagged, label="red") == images[:1]
     assert ids(lead_client, tagged, label="unlabelled") == images[2:]
 
 
@@ -71,7 +72,7 @@ def test_filters_by_tag_state_probability_and_labelled(lead_client, tagged):
     ({"min_probability": "0.2"}, 400, "Choose a tag"),
     ({"tag": "purple"}, 404, "no tag 'purple'"),
     ({"predicted": "red"}, 400, "tag_state=predicted"),
-    ({"label": "red"}, 400, "'labelled' or 'unlabelled'"),
+    ({"label": "purple"}, 404, "no tag 'purple'"),
     ({"tag": "red", "tag_state": "maybe"}, 400, "tag_state"),
 ])
 def test_bad_tag_filters_say_what_to_send(lead_client, tagged, args, status, words):
