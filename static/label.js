@@ -3,7 +3,7 @@
 
 import { apiClient } from "./api.js";
 import {
-  chosenLabels, describeSet, newDraft, ownDraft, renderSuggestions, renderTags, toggle,
+  chosenLabels, describeSet, newDraft, ownDraft, renderSuggestions, renderTags, toggle, untouched,
 } from "./label_tags.js";
 
 const app = document.getElementById("label-app");
@@ -299,7 +299,7 @@ async function refreshHeldItems() {
     state.queue = state.queue.map((item) => fresh.get(item.image_id) || item);
     // Untouched suggestions follow the new round; tags the annotator toggled stay.
     for (const [imageId, draft] of state.drafts) {
-      if (!draft.touched.size && fresh.has(imageId)) state.drafts.delete(imageId);
+      if (untouched(draft) && fresh.has(imageId)) state.drafts.delete(imageId);
     }
     render();
   } catch (error) {
@@ -327,7 +327,7 @@ function refreshProgress() {
       } else if (multiLabel) {
         $("progress-accuracy").textContent = typeof active.micro_f1 === "number"
           ? `round ${active.number}: micro-F1 ${(active.micro_f1 * 100).toFixed(1)} %`
-          : `round ${active.number} trained; its F1 shows once each tag has 2 images with and without it`;
+          : `round ${active.number} trained; F1 once each tag has 2 images with and 2 without`;
       } else if (typeof active.accuracy === "number") {
         $("progress-accuracy").textContent =
           `round ${active.number}: ${(active.accuracy * 100).toFixed(1)} % accurate`;

@@ -9,7 +9,12 @@ export function newDraft(item) {
 
 // A draft of tags the annotator already answered (a relabel or an undone answer): all theirs.
 export function ownDraft(labels) {
-  return { chosen: new Set(labels), suggested: new Set(), touched: new Set(labels) };
+  return { chosen: new Set(labels), suggested: new Set(), touched: new Set(labels), own: true };
+}
+
+// Whether a new round's suggestions may replace the draft: only if nobody touched it.
+export function untouched(draft) {
+  return !draft.own && !draft.touched.size;
 }
 
 export function toggle(draft, name) {
