@@ -39,7 +39,18 @@ from sqlalchemy.pool import NullPool
 from .config import VERSION
 from .errors import LabelerError
 from .extensions import db
-from .models import Annotation, Image, LabelClass, ModelRound, Project, User, utcnow
+from .models import (
+    Annotation,
+    AnnotationTag,
+    Image,
+    ImageTag,
+    ImageTagScore,
+    LabelClass,
+    ModelRound,
+    Project,
+    User,
+    utcnow,
+)
 from .projects import get_project
 from .rounds import head_path
 from .storage import BlobStore, atomic_writer, data_root
@@ -57,6 +68,10 @@ TABLES: dict[str, Table] = {t.name: t for t in (
     Project.__table__, LabelClass.__table__, User.__table__, Image.__table__,
     Annotation.__table__, ModelRound.__table__)}
 USER_COLUMNS = ("id", "username", "role")  # never password hashes or tokens
+#: Multi-label rows (tag sets, tag scores): no project_id, found through their annotation
+#: or image; restored after TABLES. Archives written before them simply lack the members.
+TAG_TABLES: dict[str, Table] = {t.name: t for t in (
+    AnnotationTag.__table__, ImageTag.__table__, ImageTagScore.__table__)}
 
 
 
@@ -153,6 +168,21 @@ def _write_rows(archive: _ArchiveWriter, conn: Connection, table: str, query: An
     return kept
 
 
+def _write_tag_rows(archive: _ArchiveWriter, conn: Connection, name: str, table: Table,
+                    project_id: int) -> int:
+    """Stream one multi-label table's rows of the project; how many there were."""
+    parent = TABLES["annotation" if "annotation_id" in table.c else "image"]
+    key = table.c.annotation_id if "annotation_id" in table.c else table.c.image_id
+    query = (select(table).where(key.in_(select(parent.c.id).where(
+        parent.c.project_id == project_id))).order_by(*table.primary_key.columns))
+    count = 0
+    with archive.member(f"rows/{name}.jsonl") as write:
+        for row in conn.execute(query.execution_options(yield_per=ROW_BATCH)).mappings():
+            write((json.dumps({k: _json_value(v) for k, v in row.items()}) + "\n").encode())
+            count += 1
+    return count
+
+
 def _write_vectors(archive: _ArchiveWriter, home: Path, project_id: int,
                    image_ids: np.ndarray) -> dict[str, int]:
     """Copy each space's rows whose image is in the snapshot; returns rows per space."""
@@ -200,6 +230,8 @@ def backup_project(project_name: str, out: Path) -> BackupReport:
                 kept[name] = _write_rows(archive, conn, name, select(table).where(
                     column == project_id).order_by(table.c.id))
                 counts[name] = len(kept[name])
+            for name, table in TAG_TABLES.items():
+                counts[name] = _write_tag_rows(archive, conn, name, table, project_id)
             annotators = sorted({r["annotator_id"] for r in kept["annotation"]
                                  if r["annotator_id"] is not None})
             users = TABLES["user"]

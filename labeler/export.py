@@ -24,6 +24,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import aliased
 
 from .errors import LabelerError
+from .export_tags import iter_tag_csv, iter_tag_jsonl
 from .extensions import db
 from .models import Annotation, Image, LabelClass, Project, User, rfc3339
 from .storage import BlobStore, atomic_folder, atomic_writer, extension_for
@@ -154,8 +155,12 @@ def iter_csv(project: Project, *, include_predictions: bool = False,
             their class's threshold (``rounds.confidence_thresholds``).
 
     Yields:
-        Chunks of CSV text (``\\r\\n`` line ends, as the csv module writes them).
+        Chunks of CSV text (``\\r\\n`` line ends, as the csv module writes them). A
+        multi-label project's are ``export_tags.iter_tag_csv``'s (``thresholds`` unused).
     """
+    if project.multi_label:
+        yield from iter_tag_csv(project, include_predictions=include_predictions)
+        return
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns(include_predictions))
     writer.writeheader()
@@ -179,8 +184,12 @@ def iter_jsonl(project: Project, *, include_predictions: bool = False,
         thresholds: as in :func:`iter_csv`.
 
     Yields:
-        Chunks of text, each holding whole lines.
+        Chunks of text, each holding whole lines (a multi-label project's are
+        ``export_tags.iter_tag_jsonl``'s).
     """
+    if project.multi_label:
+        yield from iter_tag_jsonl(project, include_predictions=include_predictions)
+        return
     lines: list[str] = []
     for row in _export_rows(project, include_predictions, thresholds):
         lines.append(json.dumps(row.as_dict(include_predictions), ensure_ascii=False) + "\n")
@@ -260,6 +269,11 @@ def _split_of(index: int, val_split: float) -> str:
     return "val" if int((index + 1) * val_split + eps) > int(index * val_split + eps) else "train"
 
 
+FOLDERS_NOT_FOR_TAGS = ("The folders format puts each image in the folder of its one class, "
+                        "and this project is multi-label (an image has a set of tags); export "
+                        "csv (a 'labels' column joined by ';') or jsonl instead.")
+
+
 @dataclass
 class FolderExport:
     """What a folders export wrote."""
@@ -313,6 +327,8 @@ def write_folders(project: Project, out: Path, store: BlobStore, *,
     Returns:
         The path written, the number of images and the images per folder.
     """
+    if project.multi_label:  # before anything is created
+        raise LabelerError(FOLDERS_NOT_FOR_TAGS)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     per_folder: dict[str, int] = {}

@@ -24,6 +24,7 @@ from .gallery_tags import TagFilterError, TagFilters, apply_tag_filters, parse_t
 from .models import ID_MAX, Annotation, Image, LabelClass, Project, User
 from .projects import require_active
 from .queue import label_images
+from .tag_sets import tag_fields
 
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 200
@@ -166,9 +167,9 @@ def filtered_select(project: Project, filters: GalleryFilters) -> Select[Any]:
         raise GalleryFilterError("Tag filters are for multi-label projects; filter this "
                                  "project with 'label' and 'predicted'.")
     elif filters.label == "unlabelled":
-        query = query.where(Image.label_class_id.is_(None))
+        query = query.where(Image.unlabelled)
     elif filters.label == "labelled":
-        query = query.where(Image.label_class_id.is_not(None))
+        query = query.where(Image.labelled)
     elif filters.label:
         query = query.where(
             Image.label_class_id == _class_named(project, filters.label, "label").id)
@@ -311,7 +312,12 @@ def gallery_page(project: Project, filters: GalleryFilters, after: str = "",
         select(Image).where(Image.id.in_(ids)))} if ids else {}
     images = [by_id[i] for i in ids]
     classes = {c.id: c for c in project.classes}
-    return GalleryPage(items=[gallery_item(image, classes) for image in images],
+    items = [gallery_item(image, classes) for image in images]
+    if project.multi_label:
+        tags = tag_fields(project, images)
+        for item in items:
+            item.update(tags[item["image_id"]])
+    return GalleryPage(items=items,
                        next_cursor=_cursor(filters.sort, images[-1]) if more else None,
                        total=total)
 

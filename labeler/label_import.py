@@ -2,7 +2,10 @@
 
 The CSV needs a ``label`` column and a ``sha256`` or file-name column (``file_name``, as the
 CSV export writes it, or ``filename``, ``file``, ``name``, ``original_name``, ``image``), so
-an export of one project imports into another holding the same images.
+an export of one project imports into another holding the same images. A multi-label
+project reads a ``labels`` column instead: the image's tags joined by ``;`` (an empty cell
+is the empty set, unless a ``labelled_at`` column is empty too: an unlabelled image's row
+in an export with predictions).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from sqlalchemy import select
 
-from .annotations import record_label
+from .annotations import image_tag_ids, record_label, record_tags
 from .errors import LabelerError
 from .extensions import db
 from .models import Image, LabelClass, Project, User
@@ -24,6 +27,9 @@ from .projects import ArchivedClass, add_class, clean_name, require_active
 NAME_COLUMNS = ("file_name", "filename", "file", "name", "original_name", "image")
 SHA_COLUMN = "sha256"
 LABEL_COLUMN = "label"
+TAGS_COLUMN = "labels"
+LABELLED_AT_COLUMN = "labelled_at"
+TAG_SEPARATOR = ";"
 SHOWN = 20  # rows listed per problem in the report
 
 
@@ -142,11 +148,16 @@ def import_labels(project: Project, source: Path | str | io.TextIOBase, *,
     fieldnames = [name.strip().lower() for name in header]
     name_column = _name_column(header)
     sha_column = next((n for n in header if n.strip().lower() == SHA_COLUMN), None)
-    label_column = next((n for n in header if n.strip().lower() == LABEL_COLUMN), None)
+    wanted = TAGS_COLUMN if project.multi_label else LABEL_COLUMN
+    label_column = next((n for n in header if n.strip().lower() == wanted), None)
     if label_column is None or (name_column is None and sha_column is None):
+        kind = (f"project {project.name!r} is multi-label: the CSV file needs a 'labels' "
+                "column (each image's tags joined by ';')" if project.multi_label else
+                "the CSV file needs a 'label' column")
         raise LabelerError(
-            "The CSV file needs a header with a 'label' column and a 'file_name' or 'sha256' "
-            f"column (found: {', '.join(fieldnames) or 'no header'}).")
+            f"Cannot import: {kind} and a 'file_name' or 'sha256' column in its header "
+            f"(found: {', '.join(fieldnames) or 'no header'}).")
+    labelled_at = next((n for n in header if n.strip().lower() == LABELLED_AT_COLUMN), None)
 
     index = _ImageIndex(project)
     classes: dict[str, LabelClass] = {c.name: c for c in project.classes}
@@ -154,8 +165,9 @@ def import_labels(project: Project, source: Path | str | io.TextIOBase, *,
     try:
         for line, row in enumerate(reader, start=2):  # line 1 is the header
             report.rows += 1
-            _import_row(project, row, line, report, index, classes, name_column, sha_column,
-                        label_column, create_classes, annotator, source_name)
+            columns = _Columns(name_column, sha_column, label_column, labelled_at)
+            _import_row(project, row, line, report, index, classes, columns,
+                        create_classes, annotator, source_name)
     except (csv.Error, UnicodeDecodeError) as exc:
         db.session.rollback()
         raise LabelerError(f"The CSV file cannot be read near line {reader.line_num}: {exc}. "
@@ -168,21 +180,42 @@ def import_labels(project: Project, source: Path | str | io.TextIOBase, *,
     return report
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """Which header cells hold the name, the SHA-256, the label(s) and the labelling time."""
+
+    name: str | None
+    sha: str | None
+    label: str
+    labelled_at: str | None
+
+
+def _cell(row: dict[str, str | None], column: str | None) -> str:
+    return (row.get(column) or "").strip() if column else ""
+
+
 def _import_row(project: Project, row: dict[str, str | None], line: int,
                 report: LabelImportReport, index: _ImageIndex, classes: dict[str, LabelClass],
-                name_column: str | None, sha_column: str | None, label_column: str,
-                create_classes: bool, annotator: User | None, source_name: str) -> None:
-    """Match one row and record its label, or note in the report why not."""
+                columns: _Columns, create_classes: bool, annotator: User | None,
+                source_name: str) -> None:
+    """Match one row and record its label (or tag set), or note in the report why not."""
     if None in row:  # DictReader puts the surplus cells of a too-long row under None
         report.bad_rows.append((line, "more cells than the header has columns"))
         return
-    name = (row.get(name_column) or "").strip() if name_column else ""
-    sha256 = (row.get(sha_column) or "").strip() if sha_column else ""
-    label = " ".join((row.get(label_column) or "").split())
-    if not label:
-        # An unlabelled row (as an export with predictions has) carries no label to import.
-        report.bad_rows.append((line, "the label is empty"))
-        return
+    name, sha256 = _cell(row, columns.name), _cell(row, columns.sha)
+    raw = row.get(columns.label) or ""
+    if project.multi_label:
+        if not raw.strip() and columns.labelled_at and not _cell(row, columns.labelled_at):
+            report.bad_rows.append((line, "the image was not labelled (labelled_at is empty)"))
+            return
+        names = list(dict.fromkeys(
+            " ".join(part.split()) for part in raw.split(TAG_SEPARATOR) if part.strip()))
+    else:
+        names = [" ".join(raw.split())]
+        if not names[0]:
+            # An unlabelled row (as an export with predictions has) carries no label.
+            report.bad_rows.append((line, "the label is empty"))
+            return
     if not name and not sha256:
         report.bad_rows.append((line, "neither a file name nor a sha256 is given"))
         return
@@ -193,27 +226,46 @@ def _import_row(project: Project, row: dict[str, str | None], line: int,
     if image_id is None:
         report.unmatched.append((line, name or sha256))
         return
-    label_class = classes.get(label)
-    if label_class is None:
-        if not create_classes:
-            report.unknown_classes[label] = report.unknown_classes.get(label, 0) + 1
-            return
-        try:
-            label_class = add_class(project, clean_name(label, "class name"))
-        except LabelerError as exc:
-            report.bad_rows.append((line, str(exc)))
-            return
-        classes[label] = label_class
-        report.created_classes.append(label)
+    found = [_class_for(project, label, line, report, classes, create_classes)
+             for label in names]
+    if any(label_class is None for label_class in found):
+        return
+    chosen = [label_class for label_class in found if label_class is not None]
     try:
-        require_active([label_class], "unarchive it to import labels into it")
+        require_active(chosen, "unarchive it to import labels into it")
     except ArchivedClass as exc:
         report.bad_rows.append((line, str(exc)))
         return
     image = db.session.get(Image, image_id)
     assert image is not None
-    if image.label_class_id == label_class.id:
-        report.unchanged += 1
-        return
-    record_label(image, label_class, annotator, source=source_name)
+    if project.multi_label:
+        current = set(image_tag_ids([image.id]).get(image.id, ()))
+        if image.tagged_at is not None and current == {c.id for c in chosen}:
+            report.unchanged += 1
+            return
+        record_tags(image, chosen, annotator, source=source_name)
+    else:
+        if image.label_class_id == chosen[0].id:
+            report.unchanged += 1
+            return
+        record_label(image, chosen[0], annotator, source=source_name)
     report.imported += 1
+
+
+def _class_for(project: Project, label: str, line: int, report: LabelImportReport,
+               classes: dict[str, LabelClass], create_classes: bool) -> LabelClass | None:
+    """The class called ``label``, created if allowed; None (noted in the report) if not."""
+    label_class = classes.get(label)
+    if label_class is not None:
+        return label_class
+    if not create_classes:
+        report.unknown_classes[label] = report.unknown_classes.get(label, 0) + 1
+        return None
+    try:
+        label_class = add_class(project, clean_name(label, "class name"))
+    except LabelerError as exc:
+        report.bad_rows.append((line, str(exc)))
+        return None
+    classes[label] = label_class
+    report.created_classes.append(label)
+    return label_class

@@ -19,7 +19,7 @@ from typing import TypeVar
 from sqlalchemy import ColumnElement, and_, or_, select, update
 
 from .annotations import record_label, record_tags, undo_annotation
-from .errors import Forbidden, LabelerError, NotFound
+from .errors import Conflict, Forbidden, LabelerError, NotFound
 from .extensions import commit_keep_loaded, db
 from .models import Annotation, Image, LabelClass, Project, User, utcnow
 from .projects import require_active
@@ -132,8 +132,12 @@ def submit_tags(project: Project, image_id: int, tags: Sequence[LabelClass],
     return annotation
 
 
-class WrongProjectKind(LabelerError):
-    """A class label for a multi-label project, or a tag set for a single-label one."""
+class WrongProjectKind(Conflict):
+    """A class label for a multi-label project, or a tag set for a single-label one.
+
+    A conflict with the project's state (409 in the API), not a malformed request: the
+    request fits the API's document, which cannot know the project's kind.
+    """
 
 
 def require_kind(project: Project, *, multi_label: bool) -> None:

@@ -32,7 +32,7 @@ from sqlalchemy import DateTime, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
 
-from .backup import CHUNK_BYTES, FORMAT, FORMAT_VERSION, MANIFEST, ROW_BATCH, TABLES
+from .backup import CHUNK_BYTES, FORMAT, FORMAT_VERSION, MANIFEST, ROW_BATCH, TABLES, TAG_TABLES
 from .cache import app_cache
 from .errors import AlreadyExists, LabelerError
 from .extensions import db
@@ -98,7 +98,7 @@ def verify_archive(archive: Path) -> dict[str, Any]:
 
 
 def _read_rows(zf: zipfile.ZipFile, table: str) -> Iterator[dict[str, Any]]:
-    columns = TABLES[table].c
+    columns = (TABLES | TAG_TABLES)[table].c
     with zf.open(f"rows/{table}.jsonl") as member:
         for line in member:
             record = json.loads(line)
@@ -212,12 +212,17 @@ class _Restorer:
                                    .values(queue_rank=bindparam("rank")), ranks)
             self.counts["image"] += len(batch)
         self.counts["annotation"] = 0
+        annotations: dict[int, int] = {}
         for batch in _batches(_read_rows(self.zf, "annotation")):
-            _insert("annotation", [{
+            new = _insert("annotation", [{
                 **row, "project_id": project_id, "image_id": self.images[row["image_id"]],
-                "label_class_id": self.classes[row["label_class_id"]],
+                # None: a multi-label annotation (its tags are annotation_tag rows)
+                "label_class_id": (self.classes[row["label_class_id"]]
+                                   if row["label_class_id"] is not None else None),
                 "annotator_id": self.users.get(row["annotator_id"])} for row in batch])
+            annotations.update((r["id"], n) for r, n in zip(batch, new, strict=True))
             self.counts["annotation"] += len(batch)
+        self._insert_tag_rows(annotations)
         rounds = list(_read_rows(self.zf, "model_round"))
         for round_ in rounds:
             round_["project_id"] = project_id
@@ -228,6 +233,20 @@ class _Restorer:
         _insert("model_round", rounds)
         self.counts["model_round"] = len(rounds)
         return project_id
+
+    def _insert_tag_rows(self, annotations: dict[int, int]) -> None:
+        """Tag sets and tag scores (multi-label projects), their ids remapped."""
+        members = set(self.zf.namelist())
+        ids = {"annotation_id": annotations, "image_id": self.images,
+               "label_class_id": self.classes}
+        for name, table in TAG_TABLES.items():
+            self.counts[name] = 0
+            if f"rows/{name}.jsonl" not in members:
+                continue  # written before multi-label projects existed
+            for batch in _batches(_read_rows(self.zf, name)):
+                db.session.execute(insert(table), [
+                    {k: ids[k][v] if k in ids else v for k, v in row.items()} for row in batch])
+                self.counts[name] += len(batch)
 
     def _match_users(self) -> None:
         """Annotators by username; unknown ones become disabled accounts nobody can use."""

@@ -41,11 +41,14 @@ def colour_image(rgb, seed):
     return imagegen.encode(PILImage.fromarray(pixels.astype(np.uint8)), "PNG")
 
 
-def embedded_colour_project(folder, per_colour: int, seed_step: int):
+def embedded_colour_project(folder, per_colour: int, seed_step: int, *,
+                            multi_label: bool = False):
     """Project "colours": ``per_colour`` noisy images of each colour, imported and embedded
-    with the fake backbone (file names start with their true colour)."""
+    with the fake backbone (file names start with their true colour). ``multi_label``:
+    a tagging project "colour tags" whose tags are the colours."""
     register_backbone(FAKE_BACKBONE, lambda cache_dir: FakeBackbone())
-    project = create_project("colours", list(COLOURS), backbone=FAKE_BACKBONE)
+    project = create_project("colour tags" if multi_label else "colours", list(COLOURS),
+                             backbone=FAKE_BACKBONE, multi_label=multi_label)
     files = {f"{name}_{i}.png": colour_image(rgb, seed=i * seed_step + k)
              for k, (name, rgb) in enumerate(COLOURS.items()) for i in range(per_colour)}
     imagegen.write_files(folder, files)

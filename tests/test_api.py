@@ -47,7 +47,7 @@ def test_leased_image_is_409_for_another_annotator(client, project, token):
 
 
 @pytest.mark.parametrize("body, detail", [
-    ({"image_id": 1}, "Missing field 'label'"),
+    ({"image_id": 1}, "Send either 'label'"),
     ({"image_id": "1", "label": "red"}, "Field 'image_id' should be a valid integer"),
     ({"image_id": 2**31, "label": "red"}, "Field 'image_id' should be less than or equal to "
                                           "2147483647"),

@@ -64,24 +64,6 @@ class Params(BaseModel):
         return data
 
 
-NAME_RULE = "at most 200 characters, at least one of them visible, and no NUL."
-
-
-class NewProject(Body):
-    name: Name = Field(description=f"The project's name: {NAME_RULE}")
-    classes: list[Name] = Field(default=[], max_length=100, description=(
-        f"Initial classes, in keyboard-key order; each name {NAME_RULE}"))
-
-
-class NewAnnotation(Body):
-    image_id: Id
-    label: Text = Field(description="A class name of the project (no NUL).")
-
-
-class ImageRef(Body):
-    image_id: Id
-
-
 def _absent_by_default(schema: dict[str, Any]) -> None:
     """An optional field may be left out, but not sent as null (JSON Schema side)."""
     schema.pop("default", None)
@@ -90,6 +72,50 @@ def _absent_by_default(schema: dict[str, Any]) -> None:
 def optional(**constraints: Any) -> Any:
     """A field that may be absent (None in the model) but, when sent, is never null."""
     return Field(default=None, json_schema_extra=_absent_by_default, **constraints)
+
+
+NAME_RULE = "at most 200 characters, at least one of them visible, and no NUL."
+
+
+class NewProject(Body):
+    name: Name = Field(description=f"The project's name: {NAME_RULE}")
+    classes: list[Name] = Field(default=[], max_length=100, description=(
+        f"Initial classes, in keyboard-key order; each name {NAME_RULE}"))
+    multi_label: bool = Field(default=False, description=(
+        "A tagging project: the classes are independent tags and each image gets a set "
+        "of them (annotations send 'labels'). Fixed for the project's life."))
+
+
+#: Most tags one annotation may name (a project may have more than it starts with).
+MAX_TAGS = 500
+
+
+class NewAnnotation(Body):
+    """``label`` for a single-label project, ``labels`` for a multi-label one."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["label"], "not": {"required": ["labels"]}},
+        {"required": ["labels"], "not": {"required": ["label"]}},
+    ]})
+
+    image_id: Id
+    label: Text = optional(description="Single-label projects: a class name of the project "
+                                       "(no NUL).")
+    labels: list[Text] = optional(max_length=MAX_TAGS, description=(
+        "Multi-label projects: every tag the image has (the others it has not); [] for "
+        "none of them."))
+
+    @model_validator(mode="after")
+    def _one_of(self) -> NewAnnotation:
+        if (self.label is None) == (self.labels is None):
+            raise ValueError("Send either 'label' (a class name, single-label projects) or "
+                             "'labels' (a list of tag names, multi-label projects), not both "
+                             "and not neither.")
+        return self
+
+
+class ImageRef(Body):
+    image_id: Id
 
 
 class BulkLabel(Body):

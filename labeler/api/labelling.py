@@ -7,8 +7,9 @@ from flask_login import current_user
 
 from ..jobs.triggers import maybe_submit_retrain
 from ..projects import class_by_name, project_by_id
-from ..queue import lease_next, skip, submit_label, undo
+from ..queue import lease_next, require_kind, skip, submit_label, submit_tags, undo
 from ..rounds import load_head
+from ..tag_sets import tags_named
 from . import bp, schemas, serialize
 from .inputs import ImageRef, NewAnnotation, NextQuery
 from .spec import declare
@@ -20,21 +21,28 @@ def next_images(project_id: int, query: NextQuery):
     """The next images for the caller, each leased to them for 10 minutes."""
     project = project_by_id(project_id)
     images = lease_next(project, current_user, n=query.n)
-    head = load_head(project)
-    names = {c.id: c.name for c in project.classes}
-    return {"items": [serialize.image_item(project, image, head, names) for image in images]}
+    return {"items": serialize.image_items(project, images, load_head(project))}
 
 
 @bp.post("/projects/<id:project_id>/annotations")
 @declare("createAnnotation", (201, schemas.Annotation), 404, 409, json=NewAnnotation)
 def create_annotation(project_id: int, json: NewAnnotation):
-    """Label an image with a class name; may start a retrain round in the background.
+    """Label an image: with a class name (``label``), or in a multi-label project with its
+    set of tags (``labels``, ``[]`` for none); may start a retrain round in the background.
 
-    A class name the project does not have is a 404, like an image it does not have.
+    A class name the project does not have is a 404, like an image it does not have; the
+    field of the other kind of project is a 409 whose sentence names the field to send (the
+    request fits the document, which cannot know the project's kind).
     """
     project = project_by_id(project_id)
-    label_class = class_by_name(project, json.label)
-    annotation = submit_label(project, json.image_id, label_class, current_user)
+    if json.labels is not None:
+        require_kind(project, multi_label=True)
+        annotation = submit_tags(project, json.image_id, tags_named(project, json.labels),
+                                 current_user)
+    else:
+        require_kind(project, multi_label=False)
+        annotation = submit_label(project, json.image_id, class_by_name(project, json.label),
+                                  current_user)
     maybe_submit_retrain(current_app._get_current_object(), project)
     return serialize.annotation(annotation), 201
 

@@ -28,7 +28,8 @@ def list_projects():
 @declare("createProject", (201, schemas.Project), 409, json=NewProject, lead=True)
 def new_project(json: NewProject):
     """Create a project (leads only)."""
-    return serialize.project(create_project(json.name, json.classes)), 201
+    return serialize.project(create_project(json.name, json.classes,
+                                            multi_label=json.multi_label)), 201
 
 
 @bp.get("/projects/<id:project_id>/stats")

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from .round_schemas import Calibration, FineTune, LabelQuality, Outlook
-from .schemas_base import Count, Fraction, Shape, Timestamp
+from .schemas_base import Count, Fraction, KindShape, Shape, Timestamp
 
 
 class Error(Shape):
@@ -41,6 +41,8 @@ class Counts(Shape):
 class Project(Shape):
     id: int
     name: str
+    multi_label: bool = Field(description="A tagging project: each image gets a set of its "
+                                          "classes (tags) instead of one class.")
     classes: list[LabelClass]
     counts: Counts
 
@@ -89,7 +91,24 @@ PIXELATED = ("Smaller than pages draw it: show it with crisp pixels (CSS image-r
              "pixelated), not smoothed.")
 
 
-class ImageItem(Shape):
+MULTI_LABEL_ONLY = "Multi-label projects only."
+
+
+class TagFields(KindShape):
+    """What an image of a multi-label project adds (left out in single-label projects)."""
+
+    KIND_FIELDS = ("labels", "predicted_labels", "tag_probabilities")
+
+    labels: list[str] | None = Field(default=None, description=(
+        f"{MULTI_LABEL_ONLY} The image's current tag set; null when not labelled yet "
+        "([] is a label: none of the tags)."))
+    predicted_labels: list[str] = Field(default=[], description=(
+        f"{MULTI_LABEL_ONLY} Tags whose predicted probability reaches the round's threshold."))
+    tag_probabilities: dict[str, Fraction] = Field(default={}, description=(
+        f"{MULTI_LABEL_ONLY} Each tag's predicted probability; empty before the first round."))
+
+
+class ImageItem(TagFields):
     image_id: int
     image_url: str
     thumbnail_url: str
@@ -106,7 +125,7 @@ class NextImages(Shape):
         description="The leased images (empty when the queue is exhausted).")
 
 
-class GalleryItem(Shape):
+class GalleryItem(TagFields):
     image_id: int
     thumbnail_url: str
     detail_url: str
@@ -130,10 +149,14 @@ class GalleryPage(Shape):
     total: Count
 
 
-class Annotation(Shape):
+class Annotation(KindShape):
+    KIND_FIELDS = ("labels",)
+
     annotation_id: int
     image_id: int
-    label: str
+    label: str | None = Field(description="The class given; null in multi-label projects.")
+    labels: list[str] = Field(default=[], description=(
+        f"{MULTI_LABEL_ONLY} The tag set given ([] = none of the tags)."))
     annotator: str | None
     created_at: Timestamp
     undone_at: Timestamp | None

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializerFunctionWrapHandler,
+    WithJsonSchema,
+    model_serializer,
+)
 
 from ..models import rfc3339
 
@@ -25,3 +33,21 @@ class Shape(BaseModel):
     """A response object: closed, and validated as the view built it."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class KindShape(Shape):
+    """A response whose ``KIND_FIELDS`` appear only when the view sets them: the fields a
+    multi-label project adds are left out for single-label ones, even where their value
+    could be null (``labels: null`` means "not labelled", not "no such field")."""
+
+    KIND_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    # No return annotation on purpose: pydantic would publish it (Any) as the response's
+    # schema; without one the document keeps the model's own.
+    @model_serializer(mode="wrap")
+    def _leave_out_unset_kind_fields(self, handler: SerializerFunctionWrapHandler):
+        data = handler(self)
+        for name in self.KIND_FIELDS:
+            if name not in self.model_fields_set:
+                data.pop(name, None)
+        return data

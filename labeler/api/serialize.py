@@ -13,6 +13,7 @@ from ..explain import explain
 from ..gallery import pixelated
 from ..models import Annotation, Image, Job, LabelClass, ModelRound, Project
 from ..projects import project_counts
+from ..tag_sets import annotation_tag_names, tag_fields
 
 
 def label_class(c: LabelClass) -> dict[str, Any]:
@@ -21,15 +22,28 @@ def label_class(c: LabelClass) -> dict[str, Any]:
 
 
 def project(p: Project) -> dict[str, Any]:
-    return {"id": p.id, "name": p.name, "classes": [label_class(c) for c in p.classes],
-            "counts": project_counts(p)}
+    return {"id": p.id, "name": p.name, "multi_label": p.multi_label,
+            "classes": [label_class(c) for c in p.classes], "counts": project_counts(p)}
+
+
+def image_items(p: Project, images: list[Image], head: Any | None = None) -> list[dict[str, Any]]:
+    """Images to label (:func:`image_item`), with a multi-label project's tag fields
+    read for the whole batch at once."""
+    names = {c.id: c.name for c in p.classes}
+    items = [image_item(p, image, head, names) for image in images]
+    if p.multi_label:
+        tags = tag_fields(p, images)
+        for item in items:
+            item.update(tags[item["image_id"]])
+    return items
 
 
 def image_item(p: Project, image: Image, head: Any | None = None,
                names: dict[int, str] | None = None) -> dict[str, Any]:
     """An image to label, with the model's guess and why it was chosen.
 
-    ``names`` (class id → name) saves a query per item when serialising a batch.
+    ``names`` (class id → name) saves a query per item when serialising a batch. A
+    multi-label project's tag fields are added by :func:`image_items`.
     """
     names = names if names is not None else {c.id: c.name for c in p.classes}
     prediction = None
@@ -49,9 +63,14 @@ def image_item(p: Project, image: Image, head: Any | None = None,
 
 
 def annotation(a: Annotation) -> dict[str, Any]:
-    return {"annotation_id": a.id, "image_id": a.image_id, "label": a.label_class.name,
-            "annotator": a.annotator.username if a.annotator else None,
-            "created_at": a.created_at, "undone_at": a.undone_at}
+    shown: dict[str, Any] = {
+        "annotation_id": a.id, "image_id": a.image_id,
+        "label": a.label_class.name if a.label_class else None,
+        "annotator": a.annotator.username if a.annotator else None,
+        "created_at": a.created_at, "undone_at": a.undone_at}
+    if a.label_class_id is None:  # a multi-label annotation: its tag set
+        shown["labels"] = annotation_tag_names(a)
+    return shown
 
 
 def job(j: Job) -> dict[str, Any]:

@@ -44,7 +44,9 @@ ERROR_TEXT = {
     403: "Only project leads can do this.",
     404: "No such project, image, class, annotation or job.",
     409: "A state conflict: the image is leased to someone else, a job of this kind is "
-         "already running, the name is taken, or the images have no prediction yet.",
+         "already running, the name is taken, the images have no prediction yet, or the "
+         "label's field does not fit the project's kind ('label' for single-label projects, "
+         "'labels' for multi-label ones).",
     413: "The request is larger than the server accepts.",
 }
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": ID_MAX}

@@ -16,14 +16,19 @@ project_group = LabelerAppGroup("project", help="Create, list and inspect projec
 @click.option("--backbone", default=None, metavar="NAME",
               help="Backbone that embeds the images (default: LABELER_BACKBONE; see "
                    "`labeler backbones`).")
+@click.option("--multi-label", is_flag=True,
+              help="A tagging project: the labels are independent tags and each image gets "
+                   "a set of them (possibly none). Fixed for the project's life.")
 @with_database
-def project_create(name: str, labels: str, backbone: str | None) -> None:
-    """Create project NAME with its classes."""
+def project_create(name: str, labels: str, backbone: str | None, multi_label: bool) -> None:
+    """Create project NAME with its classes (or, with --multi-label, its tags)."""
     from ..projects import create_project, parse_label_list
 
-    project = create_project(name, parse_label_list(labels), backbone=backbone)
+    project = create_project(name, parse_label_list(labels), backbone=backbone,
+                             multi_label=multi_label)
     classes = ", ".join(f"{c.key}={c.name}" for c in project.classes) or "no classes yet"
-    click.echo(f"Created project {project.name!r} (id {project.id}): {classes}")
+    kind = "multi-label project" if project.multi_label else "project"
+    click.echo(f"Created {kind} {project.name!r} (id {project.id}): {classes}")
 
 
 @project_group.command("list")
@@ -56,17 +61,21 @@ def project_show(name: str) -> None:
     hint = outlook(status.active_round, learning_curve(project))
     counts = status.counts
     click.echo(f"Project {project.name} (id {project.id})")
+    click.echo("  kind:       " + ("multi-label (each image gets a set of tags)"
+                                   if project.multi_label else "single-label (one class per "
+                                                               "image)"))
     click.echo(f"  images:     {counts['images']}")
     click.echo(f"  labelled:   {counts['labelled']}")
     click.echo(f"  unlabelled: {counts['unlabelled']}")
     click.echo(f"  embedded:   {status.embedded}  ({status.backbone})")
     click.echo(f"  strategy:   {status.strategy}, retrain every {status.retrain_every} labels "
                f"({status.labels_until_next_round} to go)")
-    click.echo("  classes:")
+    click.echo("  tags:" if project.multi_label else "  classes:")
     for label_class in project.classes:
         archived = " (archived)" if label_class.archived else ""
         click.echo(f"    [{label_class.key or ' '}] {label_class.name}: "
-                   f"{counts['per_class'][label_class.name]} labelled{archived}")
+                   f"{counts['per_class'][label_class.name]} "
+                   f"{'tagged' if project.multi_label else 'labelled'}{archived}")
     if status.last_round is not None:
         click.echo(f"  last round: {status.last_round.message or status.last_round.status}")
     if hint is not None:
