@@ -85,7 +85,7 @@ def tag_mosaics(count: int, seed: int = 0) -> list[tuple[str, bytes, list[str]]]
         # store them once).
         canvas = rng.integers(0, 10, size=(56, 56), dtype=np.uint8)
         present: set[str] = set()
-        for quarter in range(4 if n % 6 else 0):  # every 6th mosaic stays empty
+        for quarter in range(0 if n % 6 == 5 else 4):  # every 6th mosaic stays empty
             tag = rng.choice([*MOSAIC_TAGS, None])
             if tag is None:
                 continue
