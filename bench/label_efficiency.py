@@ -14,6 +14,10 @@ the baselines, in the same run. Goals (issue 16), judged for every arm:
 (d) expected calibration error <= 0.05 on the held-out split from 200 labels on, after
     temperature scaling fitted by cross-validation on the labels (arms with ``calibrate``).
 
+``--multi-label`` runs the multi-label case instead (``bench/multilabel_efficiency.py``): tag
+strategies on 2×2 mosaics of Fashion-MNIST items tagged with the classes they contain
+(``--count`` mosaics, default 2,500), goal: ``auto`` beats ``random`` on mAP at every budget.
+
 Data: ``--dataset fashion-mnist`` (default; the first ``--count`` test images, needs the
 Debian package ``dataset-fashion-mnist``) or ``digits`` (scikit-learn's 1,797 8×8 digits,
 upscaled: our held-out check), embedded with the default backbone and cached; or
@@ -22,6 +26,7 @@ result is kept under ``--cache``/levers/ so an interrupted run resumes.
 
     python bench/label_efficiency.py [--dataset digits] [--arrays X.npz] [--seeds 3]
         [--arms auto,auto+pseudo,...] [--cache bench/out]
+    python bench/label_efficiency.py --multi-label [--count 2500] [--seeds 3]
 """
 
 from __future__ import annotations
@@ -290,7 +295,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=["fashion-mnist", "digits"],
                         default="fashion-mnist", help="images to embed (ignored with --arrays)")
-    parser.add_argument("--count", type=int, default=3000, help="Fashion-MNIST test images")
+    parser.add_argument("--count", type=int, default=None,
+                        help="Fashion-MNIST test images (default 3000), or mosaics with "
+                             "--multi-label (default 2500)")
+    parser.add_argument("--multi-label", action="store_true",
+                        help="the multi-label case: tag strategies on Fashion-MNIST mosaics")
     parser.add_argument("--arrays", type=Path, help=".npz with X (embeddings) and y (labels)")
     parser.add_argument("--seeds", type=int, default=3, help="splits per arm")
     parser.add_argument("--arms", help="comma-separated arm labels (default: all); "
@@ -301,6 +310,9 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=Path("bench/out"),
                         help="images, backbone weights, embeddings and finished arms")
     args = parser.parse_args()
+    if args.multi_label:
+        return multi_label_main(args)
+    args.count = args.count or 3000
 
     start = time.perf_counter()
     if args.arrays:
@@ -334,6 +346,19 @@ def main() -> int:
     report(curves, full, len(np.unique(y)))
     report_reliability(reliability, args.cache / "label-efficiency" / key / "reliability.png")
     return 0
+
+
+def multi_label_main(args: argparse.Namespace) -> int:
+    """The multi-label case: mosaics embedded once, then the tag arms of
+    ``bench/multilabel_efficiency.py``; exit status 0 when auto beats random on mAP."""
+    import multilabel_efficiency
+    from mosaics import embedded_mosaics
+
+    count = args.count or 2500
+    X, Y = embedded_mosaics(count, args.cache)
+    arms = args.arms.split(",") if args.arms else multilabel_efficiency.ARMS
+    return multilabel_efficiency.main(X, Y, f"fashion-mosaics-{count}", list(range(args.seeds)),
+                                      arms, args.max_batch, args.cache)
 
 
 if __name__ == "__main__":

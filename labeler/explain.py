@@ -202,7 +202,9 @@ def _add_model_view(project: Project, image: Image, head: Any, names: dict[int, 
     if head is not None:
         proba = head.predict_proba(vector)[0]
         top = np.argsort(-proba)[:TOP_CLASSES]
+        # A tag head's columns are tag ids (tags_), each an independent probability.
+        columns = head.tags_ if hasattr(head, "tags_") else head.classes_
         reason["probabilities"] = [
-            {"label": names.get(int(head.classes_[i]), str(head.classes_[i])),
+            {"label": names.get(int(columns[i]), str(columns[i])),
              "probability": float(proba[i])} for i in top]
     reason["neighbours"] = _nearest_labelled(project, store, vector[0], names)

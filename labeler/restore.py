@@ -147,8 +147,9 @@ def _remap_metrics(metrics: dict[str, Any], classes: dict[int, int],
                    images: dict[int, int]) -> dict[str, Any]:
     """Metrics name classes by name, except the head's class ids and suspects' image ids."""
     metrics = dict(metrics or {})
-    if "classes" in metrics:
-        metrics["classes"] = [classes.get(int(c), c) for c in metrics["classes"]]
+    for key in ("classes", "tags"):  # class ids of a head's columns (tags: multi-label)
+        if key in metrics:
+            metrics[key] = [classes.get(int(c), c) for c in metrics[key]]
     if "suspected_errors" in metrics:
         metrics["suspected_errors"] = [{**e, "image_id": images.get(e["image_id"])}
                                        for e in metrics["suspected_errors"]]
@@ -299,8 +300,8 @@ class _Restorer:
                 continue
             try:
                 kind, arrays = read_head_arrays(io.BytesIO(self.zf.read(member)))
-                arrays["classes_"] = np.array([self.classes[int(c)]
-                                               for c in arrays["classes_"]])
+                columns = "tags_" if "tags_" in arrays else "classes_"  # a tag head's ids
+                arrays[columns] = np.array([self.classes[int(c)] for c in arrays[columns]])
             except (UnreadableHead, KeyError, TypeError, ValueError) as exc:
                 why = (f"it names class {exc} that the backup does not have"
                        if isinstance(exc, KeyError) else f"it is not plain data: {exc}")

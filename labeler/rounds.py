@@ -33,6 +33,7 @@ from .learning.head_store import (
     write_head_arrays,
 )
 from .learning.heads import LogisticHead
+from .learning.tags import TAG_LOGISTIC, TagHeads, tag_arrays, tag_heads_from_arrays
 from .models import JobStatus, ModelRound, Project
 from .storage import atomic_writer, data_root
 
@@ -59,6 +60,8 @@ def head_arrays(head: Any) -> tuple[str, dict[str, Any]]:
     """(kind, arrays) of a fitted head, as its file stores them."""
     if isinstance(head, LogisticHead):
         return LOGISTIC, logistic_arrays(head)
+    if isinstance(head, TagHeads):
+        return TAG_LOGISTIC, tag_arrays(head)
     if hasattr(head, "model_"):
         return KERAS_DENSE, dense_arrays(head)
     raise TypeError(f"A {type(head).__name__} cannot be saved as a round's head.")
@@ -72,6 +75,11 @@ def head_from_arrays(kind: str, arrays: dict[str, Any]) -> Any:
     """
     if kind == LOGISTIC:
         return logistic_from_arrays(arrays)
+    if kind == TAG_LOGISTIC:
+        try:
+            return tag_heads_from_arrays(arrays)
+        except (KeyError, ValueError) as exc:
+            raise UnreadableHead(str(exc)) from exc
     if kind == KERAS_DENSE:
         try:
             return dense_from_arrays(arrays)

@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from .embeddings.dense_head import KerasDenseHead
 from .errors import LabelerError
 from .extensions import db
-from .learning import label_issues, label_quality, query
+from .learning import label_issues, label_quality, query, tag_query
 from .learning.calibration import apply_temperature
 from .learning.head_options import DEFAULT_HEAD, HEAD_OPTIONS, NEEDS_GRAPH, head_factory
 from .learning.heads import NotEnoughLabels
@@ -34,6 +34,7 @@ from .pool_derived import near_duplicate_groups, pool_graph
 from .project_vectors import current_vectors
 from .projects import count_images, image_count
 from .rounds import save_head
+from .tag_training import tag_round
 from .vectors import VectorStore
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,11 @@ def set_training_options(project: Project, *, strategy: str | None = None,
     """Change a project's strategy, retrain interval or head (validated, committed)."""
     settings = dict(project.settings or {})
     if strategy is not None:
-        if strategy not in query.STRATEGIES:
-            raise LabelerError(f"Unknown strategy {strategy!r}; choose one of "
-                               f"{', '.join(query.STRATEGIES)}.")
+        known = tag_query.TAG_STRATEGIES if project.multi_label else query.STRATEGIES
+        if strategy not in known:
+            kind = "a multi-label" if project.multi_label else "a single-label"
+            raise LabelerError(f"Unknown strategy {strategy!r} for {kind} project; choose "
+                               f"one of {', '.join(known)}.")
         settings["strategy"] = strategy
     if retrain_every is not None:
         if retrain_every < 1:
@@ -246,6 +249,43 @@ def _write_predictions(project: Project, pool: _Pool, number: int, order: np.nda
         db.session.commit()
 
 
+def _class_round(progress: Callable[..., None], project: Project, number: int,
+                 queue_batch: int) -> tuple[int, dict[str, Any], str]:
+    """Train, measure, auto-tag and rank a single-label project's pool.
+
+    Returns:
+        (labelled images, the round's metrics, the strategy that ranked the queue).
+    """
+    progress(0.05, "Loading embeddings", force=True)
+    pool = _load_pool(project)
+    n_labels = int((pool.label_ids >= 0).sum())
+    progress(0.15, f"Training on {n_labels} labels", force=True)
+    try:
+        fitted = _fit_and_measure(project, pool)
+    except NotEnoughLabels as exc:
+        fitted = {"head": None, "proba": None, "calibrated": None, "suspects": [],
+                  "metrics": {"trained": False, "reason": str(exc)}}
+    progress(0.55, "Ranking images for the queue", force=True)
+    classes = fitted["head"].classes_ if fitted["head"] is not None else None
+    strategy = project_strategy(project)
+    if fitted["proba"] is None and strategy not in query.NEEDS_NO_MODEL:
+        strategy = "auto"  # uncertainty needs a model; cold start until there is one
+    picks = query.rank_pool(
+        strategy, n=queue_batch, labelled_mask=pool.label_ids >= 0, proba=fitted["proba"],
+        embeddings=pool.embeddings, n_classes=len(project.active_classes()), rng=SEED)
+    groups = near_duplicate_groups(pool.store, pool.embeddings)
+    progress(0.7, "Writing predictions", force=True)
+    # Auto-tags carry the calibrated confidence; the queue was ranked on the raw one.
+    _write_predictions(project, pool, number, picks.queue_order(), picks.scores,
+                       fitted["calibrated"], classes, fitted["suspects"], groups)
+    if fitted["head"] is not None:
+        save_head(project.id, number, fitted["head"])
+    metrics = fitted["metrics"]
+    metrics["duplicate_groups"] = int(len(np.unique(groups[groups >= 0])))
+    metrics["pool"] = int(len(pool.image_ids))
+    return n_labels, metrics, picks.strategy
+
+
 def run_round(progress: Callable[..., None], project_id: int, queue_batch: int = 40) -> str:
     """Job: one retrain round of a project. Returns the summary sentence for the Job row."""
     project = db.session.get(Project, project_id)
@@ -260,36 +300,15 @@ def run_round(progress: Callable[..., None], project_id: int, queue_batch: int =
     db.session.add(round_)
     db.session.commit()
     try:
-        progress(0.05, "Loading embeddings", force=True)
-        pool = _load_pool(project)
-        round_.n_labels = int((pool.label_ids >= 0).sum())
-        progress(0.15, f"Training on {round_.n_labels} labels", force=True)
-        try:
-            fitted = _fit_and_measure(project, pool)
-        except NotEnoughLabels as exc:
-            fitted = {"head": None, "proba": None, "calibrated": None, "suspects": [],
-                      "metrics": {"trained": False, "reason": str(exc)}}
-        progress(0.55, "Ranking images for the queue", force=True)
-        classes = fitted["head"].classes_ if fitted["head"] is not None else None
-        strategy = project_strategy(project)
-        if fitted["proba"] is None and strategy not in query.NEEDS_NO_MODEL:
-            strategy = "auto"  # uncertainty needs a model; cold start until there is one
-        picks = query.rank_pool(
-            strategy, n=queue_batch, labelled_mask=pool.label_ids >= 0, proba=fitted["proba"],
-            embeddings=pool.embeddings, n_classes=len(project.active_classes()), rng=SEED)
-        groups = near_duplicate_groups(pool.store, pool.embeddings)
-        progress(0.7, "Writing predictions", force=True)
-        # Auto-tags carry the calibrated confidence; the queue was ranked on the raw one.
-        _write_predictions(project, pool, number, picks.queue_order(), picks.scores,
-                           fitted["calibrated"], classes, fitted["suspects"], groups)
-        if fitted["head"] is not None:
-            save_head(project.id, number, fitted["head"])
-        metrics = fitted["metrics"]
-        metrics["duplicate_groups"] = int(len(np.unique(groups[groups >= 0])))
-        metrics["pool"] = int(len(pool.image_ids))
+        if project.multi_label:
+            n_labels, metrics, strategy = tag_round(progress, project, number,
+                                                    project_strategy(project), queue_batch)
+        else:
+            n_labels, metrics, strategy = _class_round(progress, project, number, queue_batch)
         round_ = db.session.get(ModelRound, round_.id)
+        round_.n_labels = n_labels
         round_.metrics = metrics
-        round_.strategy = picks.strategy
+        round_.strategy = strategy
         round_.duration_s = time.perf_counter() - started
         round_.status = JobStatus.SUCCEEDED if metrics.get("trained") else "skipped"
         round_.message = _summary(round_, metrics)
@@ -318,14 +337,25 @@ def _log_round(project: Project, round_: ModelRound) -> None:
         log.info("%s ranked the pool for cold start in %.1f s; no model trained yet "
                  "(%d labels).", where, round_.duration_s, round_.n_labels)
         return
-    accuracy = round_.metrics.get("accuracy")
     log.info("%s trained on %d labels in %.1f s: %s.", where, round_.n_labels,
-             round_.duration_s, f"cross-validated accuracy {accuracy:.1%}"
-             if accuracy is not None else "accuracy not measured yet")
+             round_.duration_s, _measured(round_.metrics))
 
 
 # How each cold-start strategy orders the queue, in an annotator's words.
 _COLD_START_ORDER = {"typical": "typical examples first", "random": "in random order"}
+
+
+def _measured(metrics: dict[str, Any]) -> str:
+    """The round's headline quality: accuracy, or micro-F1 and mAP for tags."""
+    if metrics.get("kind") == "multi_label":
+        micro_f1, mean_ap = metrics.get("micro_f1"), metrics.get("map")
+        if micro_f1 is None:
+            return "micro-F1 not measured yet"
+        return f"cross-validated micro-F1 {micro_f1:.1%}" + (
+            f", mAP {mean_ap:.1%}" if mean_ap is not None else "")
+    accuracy = metrics.get("accuracy")
+    return (f"cross-validated accuracy {accuracy:.1%}" if accuracy is not None
+            else "accuracy not measured yet")
 
 
 def _summary(round_: ModelRound, metrics: dict[str, Any]) -> str:
@@ -336,8 +366,5 @@ def _summary(round_: ModelRound, metrics: dict[str, Any]) -> str:
         order = _COLD_START_ORDER.get(round_.strategy, f"by {round_.strategy}")
         return (f"Round {round_.number}: ranked {metrics['pool']:,} images for cold start "
                 f"({order}); no model trained yet. {metrics.get('reason')}")
-    accuracy = metrics.get("accuracy")
-    measured = f"cross-validated accuracy {accuracy:.1%}" if accuracy is not None else (
-        "accuracy not measured yet")
-    return (f"Round {round_.number}: trained on {round_.n_labels} labels, {measured}; "
+    return (f"Round {round_.number}: trained on {round_.n_labels} labels, {_measured(metrics)}; "
             f"{metrics['pool']:,} images auto-tagged and re-ranked ({round_.strategy}).")

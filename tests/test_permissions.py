@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from tests.builders import embedded_colour_project
 from tests.conftest import login
 
 # The favicon is asked for by browsers on every site, before anyone logs in; the API
@@ -30,6 +33,13 @@ def concrete_urls(app, project_id: int):
     for rule, url in urls:
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             yield rule.endpoint, method, url
+
+
+@pytest.fixture(params=["single-label", "multi-label"])
+def project(request, app, tmp_path):
+    """Both kinds of project: the rules are the same for a tagging project."""
+    return embedded_colour_project(tmp_path / "in", per_colour=2, seed_step=3,
+                                   multi_label=request.param == "multi-label")
 
 
 def test_anonymous_requests_go_to_login_or_get_401(app, client, project):
@@ -66,3 +76,19 @@ def test_annotators_get_403_on_every_lead_route(app, client, annotator, project)
         seen.add(endpoint)
     missing = LEAD_ONLY - seen
     assert not missing, f"lead-only endpoints not found in the URL map: {missing}"
+
+
+def test_a_lead_reads_every_page_and_api_route_of_a_project_without_a_server_error(
+        app, client, lead, project):
+    from labeler.users import create_api_token
+
+    login(client, lead.username)
+    bearer = {"Authorization": f"Bearer {create_api_token(lead)}"}
+    checked = 0
+    for endpoint, method, url in concrete_urls(app, project.id):
+        if method != "GET" or endpoint == "auth.logout":
+            continue
+        response = client.get(url, headers=bearer if url.startswith("/api/") else None)
+        assert response.status_code < 500, (endpoint, url, response.status_code)
+        checked += 1
+    assert checked > 15

@@ -86,6 +86,10 @@ class NewProject(Body):
         "of them (annotations send 'labels'). Fixed for the project's life."))
 
 
+#: One tag of a tag set: a class name of the project (the item's description words its
+#: pattern's errors).
+TagName = Annotated[str, Field(max_length=MAX_NAME_LENGTH, pattern=r"^[^\x00]*$",
+                               description="A tag name of the project (no NUL).")]
 #: Most tags one annotation may name (a project may have more than it starts with).
 MAX_TAGS = 500
 
@@ -101,7 +105,7 @@ class NewAnnotation(Body):
     image_id: Id
     label: Text = optional(description="Single-label projects: a class name of the project "
                                        "(no NUL).")
-    labels: list[Text] = optional(max_length=MAX_TAGS, description=(
+    labels: list[TagName] = optional(max_length=MAX_TAGS, description=(
         "Multi-label projects: every tag the image has (the others it has not); [] for "
         "none of them."))
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, get_args
 
 from flask import Response as FlaskResponse
 from flask import request
@@ -111,9 +111,14 @@ def sentence(error: ValidationError, where: str, model: type[BaseModel] | None =
 
 
 def _described(model: type[BaseModel] | None, problem: Any) -> str:
-    """A pattern's meaning in words (its field's description) rather than the regex."""
+    """A pattern's meaning in words (its field's description, or for an item of a list
+    the item type's own description when it has one) rather than the regex."""
     field = model.model_fields.get(str(problem["loc"][0])) if model else None
     description = (field.description or "") if field else ""
+    if field and len(problem["loc"]) == 2 and isinstance(problem["loc"][1], int):
+        item = next(iter(get_args(field.annotation)), None)
+        description = next((m.description for m in getattr(item, "__metadata__", ())
+                            if getattr(m, "description", None)), description)
     return description[0].lower() + description[1:] if description else ""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import current_app
@@ -11,6 +12,12 @@ from tqdm import tqdm
 
 from ..learning.head_options import DEFAULT_HEAD, HEAD_OPTIONS
 from .base import LabelerAppGroup, with_database
+from .tag_simulation import (
+    TAG_DEFAULT_STRATEGIES,
+    is_multi_label,
+    load_multi_label,
+    simulate_multi_label,
+)
 
 commands = LabelerAppGroup("learning")  # a holder: its commands are registered at the top
 
@@ -97,8 +104,9 @@ def classify_command(images: tuple[Path, ...], backbone: str | None, top: int) -
 @commands.command("simulate")
 @click.argument("folder", required=False, type=click.Path(exists=True, file_okay=False,
                                                           path_type=Path))
-@click.option("--strategies", default="auto,margin,random", show_default=True,
-              help="Comma-separated strategies to compare.")
+@click.option("--strategies", default=None,
+              help="Comma-separated strategies to compare [default: auto,margin,random; "
+                   "with multi-label labels: " + ",".join(TAG_DEFAULT_STRATEGIES) + "].")
 @click.option("--budget", default=400, show_default=True, type=click.IntRange(1),
               help="Labels to spend per run.")
 @click.option("--step", default=20, show_default=True, type=click.IntRange(1),
@@ -110,7 +118,9 @@ def classify_command(images: tuple[Path, ...], backbone: str | None, top: int) -
 @click.option("--embeddings", "embeddings_npy", type=click.Path(exists=True, dir_okay=False),
               help="Precomputed embeddings (.npy, one row per image) instead of FOLDER.")
 @click.option("--labels", "labels_npy", type=click.Path(exists=True, dir_okay=False),
-              help="Labels for --embeddings (.npy of integers or strings).")
+              help="Labels for --embeddings (.npy of integers or strings). Multi-label: an "
+                   "N×T 0/1 .npy, or a .csv of file,tags (tags joined by ';') for --embeddings "
+                   "(rows in order) or for FOLDER (files relative to it).")
 @click.option("--backbone", default=None, metavar="NAME",
               help="Backbone for FOLDER (default: LABELER_BACKBONE).")
 @click.option("--head", default=DEFAULT_HEAD, show_default=True,
@@ -120,7 +130,8 @@ def classify_command(images: tuple[Path, ...], backbone: str | None, top: int) -
 @click.option("--calibrate", is_flag=True,
               help="Also measure the held-out calibration error (ECE) before and after "
                    "the temperature a round fits; adds columns to curve.csv.")
-def simulate_command(folder: Path | None, strategies: str, budget: int, step: int, seeds: int,
+def simulate_command(folder: Path | None, strategies: str | None, budget: int, step: int,
+                     seeds: int,
                      out: Path, embeddings_npy: str | None, labels_npy: str | None,
                      backbone: str | None, head: str, calibrate: bool) -> None:
     """Replay active learning on labelled data to see what each strategy buys.
@@ -128,11 +139,31 @@ def simulate_command(folder: Path | None, strategies: str, budget: int, step: in
     FOLDER holds one sub-folder per class (the oracle). Embeddings are computed with the
     real backbone and cached, so a second run on the same images embeds nothing. Writes
     OUT/curve.csv (strategy,seed,n_labels,accuracy on a held-out split) and OUT/curve.png.
+    Multi-label data (--labels an N×T 0/1 .npy or a CSV of file,tags) gives micro-F1 and
+    mAP curves instead of accuracy.
     """
     from ..embeddings.registry import known_identity, load_backbone
     from ..learning import simulation
 
-    names = [name.strip() for name in strategies.split(",") if name.strip()]
+    def embed(paths: list[Path]) -> Any:
+        with tqdm(total=len(paths), unit="image", desc="Embedding", file=sys.stderr,
+                  disable=None) as bar:
+            name = backbone or current_app.config["BACKBONE"]
+            cache = Path(current_app.config["HOME"]) / "simulation-cache"
+            return simulation.cached_embeddings(
+                paths, cache, lambda: load_backbone(name, cache), identity=known_identity(name),
+                progress=lambda done, total: bar.update(done - bar.n))
+
+    if is_multi_label(labels_npy):
+        if calibrate or click.get_current_context().get_parameter_source("head") \
+                != click.core.ParameterSource.DEFAULT:
+            raise click.UsageError("--head and --calibrate apply to single-label data; "
+                                   "multi-label data is fitted with one-vs-rest logistic heads.")
+        X, Y, tags = load_multi_label(folder, embeddings_npy, str(labels_npy), embed)
+        simulate_multi_label(X, Y, tags, strategies, budget, step, seeds, out)
+        return
+    names = [name.strip() for name in (strategies or "auto,margin,random").split(",")
+             if name.strip()]
     if embeddings_npy or labels_npy:
         if not (embeddings_npy and labels_npy):
             raise click.UsageError("--embeddings and --labels go together.")
@@ -141,15 +172,7 @@ def simulate_command(folder: Path | None, strategies: str, budget: int, step: in
         dataset = simulation.load_folder_dataset(folder)
         for path, reason in dataset.skipped:
             click.echo(f"skipped  {path}: {reason}", err=True)
-        with tqdm(total=len(dataset.paths), unit="image", desc="Embedding", file=sys.stderr,
-                  disable=None) as bar:
-            name = backbone or current_app.config["BACKBONE"]
-            cache = Path(current_app.config["HOME"]) / "simulation-cache"
-            X = simulation.cached_embeddings(
-                dataset.paths, cache, lambda: load_backbone(name, cache),
-                identity=known_identity(name),
-                progress=lambda done, total: bar.update(done - bar.n))
-        y = dataset.labels
+        X, y = embed(dataset.paths), dataset.labels
     else:
         raise click.UsageError("Give a FOLDER of class sub-folders, or --embeddings and "
                                "--labels.")

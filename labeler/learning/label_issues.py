@@ -47,8 +47,8 @@ DEFAULT_RANKING = "self_confidence"
 
 # With n_jobs=1, cleanlab's pruning passes its inputs through module globals of
 # cleanlab.filter; two rounds in threads of one process would overwrite each other's. One
-# call at a time (a round's call takes milliseconds).
-_CLEANLAB_LOCK = threading.Lock()
+# call at a time (a round's call takes milliseconds); tag_issues takes the same lock.
+CLEANLAB_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def find_label_issues(
     proba, cols, classes = _prepared(cv_proba, given, classes)
     if not _enough_to_judge(cols, len(classes)):
         return []
-    with _CLEANLAB_LOCK, warnings.catch_warnings():
+    with CLEANLAB_LOCK, warnings.catch_warnings():
         # cleanlab warns about classes with very few labels; a round's early labels are few
         # by design, and the result is still the best estimate available.
         warnings.simplefilter("ignore")
@@ -209,7 +209,7 @@ def label_health(cv_proba: np.ndarray, given: np.ndarray, classes: np.ndarray) -
     if not _enough_to_judge(cols, len(classes)):
         return LabelHealth(1.0, [ClassLabelQuality(label, int(counts[k]), 0, 0.0, 0.0, 1.0)
                                  for k, label in enumerate(labels)])
-    with _CLEANLAB_LOCK, warnings.catch_warnings():
+    with CLEANLAB_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         joint = estimate_joint(labels=cols, pred_probs=proba)
         table = rank_classes_by_label_quality(joint=joint, num_examples=len(cols))

@@ -110,8 +110,8 @@ def load_arrays(
         LabelerError: A file is missing or unreadable, has the wrong shape or type, or the
             two disagree in length.
     """
-    X = _load_npy(embeddings_npy, "embeddings")
-    y = _load_npy(labels_npy, "labels")
+    X = load_npy(embeddings_npy, "embeddings")
+    y = load_npy(labels_npy, "labels")
     if X.ndim != 2 or X.dtype.kind not in "fiu" or X.shape[0] == 0:
         raise LabelerError(
             f"{embeddings_npy} holds a {X.dtype} array of shape {X.shape}; the embeddings "
@@ -132,7 +132,8 @@ def load_arrays(
     return X.astype(np.float32, copy=False), y
 
 
-def _load_npy(path: str | os.PathLike[str], what: str) -> np.ndarray:
+def load_npy(path: str | os.PathLike[str], what: str) -> np.ndarray:
+    """A ``.npy`` array read without pickles, or a LabelerError that says what to do."""
     try:
         # allow_pickle=False: an .npy from elsewhere must not be able to run code.
         array = np.load(path, allow_pickle=False)
