@@ -137,15 +137,25 @@ def _predicted_tags(project: Project) -> dict[int, int]:
 
 
 def learning_curve(project: Project) -> list[dict[str, Any]]:
-    """One point per succeeded round that measured a cross-validated accuracy."""
+    """One point per succeeded round that measured a cross-validated accuracy (in a
+    multi-label project: micro F1, with macro F1 and mAP beside it)."""
     rounds = db.session.scalars(
         select(ModelRound).where(ModelRound.project_id == project.id,
                                  ModelRound.status == JobStatus.SUCCEEDED)
         .order_by(ModelRound.number)).all()
-    return [{"round": r.number, "n_labels": r.n_labels,
-             "accuracy": (r.metrics or {}).get("accuracy"),
-             "macro_f1": (r.metrics or {}).get("macro_f1"), "strategy": r.strategy}
-            for r in rounds if (r.metrics or {}).get("accuracy") is not None]
+    measure = "micro_f1" if project.multi_label else "accuracy"
+    points = []
+    for r in rounds:
+        metrics = r.metrics or {}
+        if metrics.get(measure) is None:
+            continue
+        point = {"round": r.number, "n_labels": r.n_labels,
+                 "accuracy": metrics.get("accuracy"), "macro_f1": metrics.get("macro_f1"),
+                 "strategy": r.strategy}
+        if project.multi_label:
+            point.update(micro_f1=metrics["micro_f1"], map=metrics.get("map"))
+        points.append(point)
+    return points
 
 
 #: Labels whose expected gain the stopping hint predicts.

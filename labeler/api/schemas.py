@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from .round_schemas import Calibration, FineTune, LabelQuality, Outlook
+from .round_schemas import Calibration, FineTune, LabelQuality, Outlook, TagQuality
 from .schemas_base import Count, Fraction, KindShape, Shape, Timestamp
 
 
@@ -206,8 +206,11 @@ class QueuedJob(Shape):
     status: JobState
 
 
-class Round(Shape):
-    """One retrain round and its cross-validated metrics."""
+class Round(KindShape):
+    """One retrain round and its cross-validated metrics; a multi-label project's rounds
+    add the ``KIND_FIELDS`` (per-tag quality, micro/macro F1, mAP, thresholds)."""
+
+    KIND_FIELDS = ("kind", "micro_f1", "map", "cardinality", "per_tag", "thresholds")
 
     number: int
     status: Literal["queued", "running", "succeeded", "failed", "skipped"] = Field(
@@ -228,6 +231,18 @@ class Round(Shape):
     duration_s: float | None
     message: str | None
     created_at: Timestamp | None
+    kind: Literal["multi_label"] = Field(default="multi_label",
+                                         description="Multi-label projects only.")
+    micro_f1: float | None = Field(default=None, description="Multi-label: F1 over every "
+                                   "(image, tag) decision, cross-validated.")
+    map: float | None = Field(default=None, description="Multi-label: mean average precision "
+                              "over tags, cross-validated.")
+    cardinality: float | None = Field(default=None,
+                                      description="Multi-label: tags per labelled image.")
+    per_tag: dict[str, TagQuality] | None = Field(default=None,
+                                                  description="Multi-label: quality per tag.")
+    thresholds: dict[str, float] | None = Field(default=None, description="Multi-label: each "
+                                                "tag's decision threshold.")
 
 
 class StatsCounts(Counts):
@@ -273,12 +288,19 @@ class ClassCount(Shape):
     predicted: Count
 
 
-class CurvePoint(Shape):
+class CurvePoint(KindShape):
+    """A trained round on the learning curve: accuracy for classes; micro F1, macro F1 and
+    mAP (the ``KIND_FIELDS``) for tags."""
+
+    KIND_FIELDS = ("micro_f1", "map")
+
     round: int
     n_labels: int | None
-    accuracy: float
+    accuracy: float | None = Field(description="Single-label projects; null for tags.")
     macro_f1: float | None
     strategy: str | None
+    micro_f1: float | None = Field(default=None, description="Multi-label projects only.")
+    map: float | None = Field(default=None, description="Multi-label projects only.")
 
 
 class AnnotatorReport(Shape):
