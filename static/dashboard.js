@@ -327,7 +327,8 @@ function fitConfusion() {
 let resizeTimer = null;
 window.addEventListener("resize", () => {
   clearTimeout(resizeTimer);
-  resizeTimer = setTimeout(fitConfusion, 100);
+  // A multi-label project has no confusion matrix; its per-tag table always spans the row.
+  if (!multiLabel) resizeTimer = setTimeout(fitConfusion, 100);
 });
 
 // --- annotators and jobs -----------------------------------------------------------------------

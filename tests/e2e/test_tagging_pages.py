@@ -289,3 +289,46 @@ def test_gallery_filters_by_tag_and_changes_tags_in_bulk(page, live_server, lead
         Annotation.image_id.in_([*chosen, other]))).all()
     assert set(sources) == {"gallery"}
 
+
+
+def test_dashboard_shows_per_tag_quality_and_the_f1_map_curve(page, live_server, lead,
+                                                              mosaics):
+    from labeler.annotations import record_tags
+    from labeler.jobs import run_inline
+    from labeler.training import run_round
+
+    project, truth, _ = mosaics
+    classes = {c.name: c for c in project.classes}
+    images = db.session.scalars(select(Image).where(Image.project_id == project.id)
+                                .order_by(Image.id)).all()
+    for labelled in (12, 18, 24):  # three real rounds, on more labels each time
+        for image in images[labelled - 6 if labelled > 12 else 0:labelled]:
+            record_tags(image, [classes[t] for t in truth[image.original_name]], lead)
+        db.session.commit()
+        job = run_inline("retrain", project.id, run_round)
+        assert job.status == JobStatus.SUCCEEDED, job.message
+    log_in(page, live_server, lead.username, PASSWORD)
+    page.goto(f"{live_server}/projects/{project.id}/dashboard")
+    page.wait_for_selector("#dashboard[data-loaded=true]")
+    assert page.is_visible("h1 .kind-tags")
+    rows = page.locator("#per-class tbody tr")
+    assert rows.count() == 4
+    assert sorted(rows.locator("td:first-child").all_text_contents()) == sorted(TAGS)
+    headers = page.locator("#per-class thead th").all_text_contents()
+    assert headers[:6] == ["Tag", "Precision", "Recall", "F1", "Average precision",
+                           "Threshold"]
+    thresholds = rows.locator("td:nth-child(6)").all_text_contents()
+    assert all(re.fullmatch(r"0\.\d\d|1\.00", t) for t in thresholds), thresholds
+    # The curve: micro F1, macro F1 and mAP of each round that measured them.
+    measured = db.session.scalars(select(ModelRound).where(
+        ModelRound.project_id == project.id)).all()
+    points = sum(1 for r in measured if (r.metrics or {}).get("micro_f1") is not None)
+    assert points >= 2
+    for series in ("micro_f1", "macro_f1", "map"):
+        assert page.locator(f"#curve circle[data-series={series}]").count() == points
+    assert re.fullmatch(r"\d\.\d\d", page.text_content("#kpi-cardinality"))
+    cardinality = sum(len(t) for t in truth.values()) / len(truth)
+    assert float(page.text_content("#kpi-cardinality")) == pytest.approx(cardinality, abs=0.01)
+    assert page.is_hidden("#confusion-panel")
+    page.mouse.move(0, 0)
+    screenshot(page, "dashboard-tags", full_page=True)
