@@ -176,3 +176,15 @@ def test_gallery_page_of_a_tag_project_has_tag_filters(lead_client, tagged):
     assert 'value="predicted" selected' in html
     bad = lead_client.get(f"/projects/{tagged.id}/gallery?tag_state=has").text
     assert "Choose a tag" in bad
+
+
+def test_image_page_shows_the_tags_their_probabilities_and_each_answer(lead_client, tagged):
+    images = all_images(tagged)
+    page = lead_client.get(f"/projects/{tagged.id}/images/{images[0].id}").text
+    assert ">Tags</h2>" in page and ">red</span>" in page
+    # p 0.1 for every tag: listed with its probability, none predicted
+    assert page.count("10.0 %") == 3 and "· predicted" not in page
+    empty = lead_client.get(f"/projects/{tagged.id}/images/{images[1].id}").text
+    assert empty.count("none of these") == 2  # the current tags, and the history's answer
+    late = lead_client.get(f"/projects/{tagged.id}/images/{images[8].id}").text
+    assert ">unlabelled</span>" in late and late.count("· predicted") == 3
