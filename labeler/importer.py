@@ -22,7 +22,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from .annotations import record_label
+from .annotations import record_label, record_tags
 from .extensions import db
 from .imaging import DecodedImage, InvalidImage, decode_and_thumbnail
 from .models import Image, Project, User
@@ -149,7 +149,7 @@ def _insert_batch(project: Project, batch: list[_Processed], report: ImportRepor
             image.queue_rank = UNRANKED_BASE + image.id  # after ranked images, in order
         # In file order, so the first copy's folder wins; a later copy (or a re-run of an
         # earlier plain import) only labels an image that has no label yet.
-        if labels_from_folders and processed.source.folder and image.label_class_id is None:
+        if labels_from_folders and processed.source.folder and image.unlabelled:
             _label_from_folder(project, image, processed.source.folder, annotator, report)
     db.session.commit()
 
@@ -157,7 +157,10 @@ def _insert_batch(project: Project, batch: list[_Processed], report: ImportRepor
 def _label_from_folder(project: Project, image: Image, folder: str, annotator: User | None,
                        report: ImportReport) -> None:
     label_class = class_by_name(project, folder, create=True)
-    record_label(image, label_class, annotator, source="folder")
+    if project.multi_label:  # the folder is the image's one tag
+        record_tags(image, [label_class], annotator, source="folder")
+    else:
+        record_label(image, label_class, annotator, source="folder")
     report.labelled += 1
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from .embeddings.export_graph import UnexportableHead, classifier_model
+from .embeddings.export_graph import UnexportableHead, classifier_model, tag_model
 from .errors import LabelerError
 from .extensions import db
 from .models import LabelClass, ModelRound, Project
@@ -87,10 +87,13 @@ def build_export_model(project: Project) -> Any:
 
 
 def _build(project: Project, head: Any) -> Any:
-    names = _class_names(project, np.asarray(head.classes_))
+    tag_head = hasattr(head, "tags_")  # a multi-label project's: columns are tag ids
+    names = _class_names(project, np.asarray(head.tags_ if tag_head else head.classes_))
     backbone = get_backbone(project_backbone_name(project))
     safe = "".join(c if c.isalnum() else "_" for c in project.name)
     try:
+        if tag_head:  # sigmoid probabilities, decisions at the thresholds, tag names
+            return tag_model(backbone, head, names, name=f"labeler_{safe}")
         return classifier_model(backbone, head, names, name=f"labeler_{safe}")
     except UnexportableHead:
         raise LabelerError(

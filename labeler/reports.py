@@ -137,24 +137,23 @@ def _predicted_tags(project: Project) -> dict[int, int]:
 
 
 def learning_curve(project: Project) -> list[dict[str, Any]]:
-    """One point per succeeded round that measured a cross-validated accuracy (in a
-    multi-label project: micro F1, with macro F1 and mAP beside it)."""
+    """One point per succeeded round that measured its quality: the cross-validated
+    accuracy, or for a multi-label project micro-F1, macro-F1 and mAP (accuracy None)."""
     rounds = db.session.scalars(
         select(ModelRound).where(ModelRound.project_id == project.id,
                                  ModelRound.status == JobStatus.SUCCEEDED)
         .order_by(ModelRound.number)).all()
-    measure = "micro_f1" if project.multi_label else "accuracy"
     points = []
     for r in rounds:
         metrics = r.metrics or {}
-        if metrics.get(measure) is None:
-            continue
-        point = {"round": r.number, "n_labels": r.n_labels,
-                 "accuracy": metrics.get("accuracy"), "macro_f1": metrics.get("macro_f1"),
-                 "strategy": r.strategy}
-        if project.multi_label:
-            point.update(micro_f1=metrics["micro_f1"], map=metrics.get("map"))
-        points.append(point)
+        point = {"round": r.number, "n_labels": r.n_labels, "accuracy": metrics.get("accuracy"),
+                 "macro_f1": metrics.get("macro_f1"), "strategy": r.strategy}
+        if metrics.get("kind") == "multi_label":
+            if metrics.get("micro_f1") is not None:
+                points.append({**point, "micro_f1": metrics["micro_f1"],
+                               "map": metrics.get("map")})
+        elif point["accuracy"] is not None:
+            points.append(point)
     return points
 
 

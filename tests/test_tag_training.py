@@ -119,3 +119,22 @@ def test_a_trained_tag_project_restores_with_its_head(tags_project, tmp_path):
     head = load_head(copy)
     assert list(head.tags_) == [c.id for c in copy.classes]
     assert _latest_round(copy).metrics["tags"] == [c.id for c in copy.classes]
+
+
+def test_stats_and_dashboard_show_the_tag_metrics_and_curve(tags_project, client, lead):
+    _tag_some(tags_project)
+    run_inline("retrain", tags_project.id, run_round)
+    headers = auth(create_api_token(lead))
+    stats = client.get(f"/api/v1/projects/{tags_project.id}/stats", headers=headers)
+    assert stats.status_code == 200, stats.json
+    active = stats.json["active_round"]
+    assert active["kind"] == "multi_label" and active["accuracy"] is None
+    assert set(active["per_tag"]) == set(active["thresholds"]) == {"red", "green", "blue"}
+    assert active["micro_f1"] > 0.9 and active["cardinality"] == 1.0
+    dashboard = client.get(f"/api/v1/projects/{tags_project.id}/dashboard", headers=headers)
+    assert dashboard.status_code == 200, dashboard.json
+    (point,) = dashboard.json["curve"]
+    assert point["accuracy"] is None and point["micro_f1"] > 0.9 and point["map"] > 0.9
+    assert {c["name"]: c["labelled"] for c in dashboard.json["classes"]} == {
+        "red": 4, "green": 4, "blue": 4}
+    assert sum(c["predicted"] for c in dashboard.json["classes"]) == 6

@@ -54,10 +54,9 @@ def dashboard(project_id: int):
         "classes": class_counts(project, counts["per_class"]),
         "curve": curve,
         "outlook": outlook(status.active_round, curve),
-        "latest_round": (serialize.model_round(status.active_round, project.multi_label)
+        "latest_round": (serialize.model_round(status.active_round)
                          if status.active_round else None),
-        "last_round": (serialize.model_round(status.last_round, project.multi_label)
-                       if status.last_round else None),
+        "last_round": serialize.model_round(status.last_round) if status.last_round else None,
         "labels_until_next_round": status.labels_until_next_round,
         "settings": _settings(project),
         "annotators": [r.as_dict() for r in annotator_reports(project.id, utcnow())],

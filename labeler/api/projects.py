@@ -41,10 +41,8 @@ def project_stats(project_id: int):
     active = status.active_round
     return {"counts": {**status.counts, "embedded": status.embedded},
             "labels_until_next_round": status.labels_until_next_round,
-            "active_round": (serialize.model_round(active, project.multi_label)
-                             if active else None),
-            "rounds": [serialize.model_round(r, project.multi_label)
-                       for r in all_rounds(project)]}
+            "active_round": serialize.model_round(active) if active else None,
+            "rounds": [serialize.model_round(r) for r in all_rounds(project)]}
 
 
 @bp.post("/projects/<id:project_id>/images")

@@ -7,19 +7,6 @@ from pydantic import Field
 from .schemas_base import Count, Shape, Timestamp
 
 
-class TagQuality(Shape):
-    """One tag's cross-validated quality in a multi-label round (null: not measurable,
-    e.g. no labelled image has the tag)."""
-
-    precision: float | None
-    recall: float | None
-    f1: float | None
-    average_precision: float | None
-    threshold: float = Field(description="The probability from which the tag is predicted, "
-                                         "chosen to maximise its F1 out of fold.")
-    support: Count = Field(description="Labelled images with the tag.")
-
-
 class ClassLabelQuality(Shape):
     quality: float
     label_issues: Count

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from .round_schemas import Calibration, FineTune, LabelQuality, Outlook, TagQuality
+from .round_schemas import Calibration, FineTune, LabelQuality, Outlook
 from .schemas_base import Count, Fraction, KindShape, Shape, Timestamp
 
 
@@ -206,9 +206,19 @@ class QueuedJob(Shape):
     status: JobState
 
 
+class TagQuality(Shape):
+    """One tag's cross-validated quality at its threshold (multi-label rounds)."""
+
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    average_precision: float | None
+    threshold: float
+    support: Count = Field(description="Labelled images that have the tag.")
+
+
 class Round(KindShape):
-    """One retrain round and its cross-validated metrics; a multi-label project's rounds
-    add the ``KIND_FIELDS`` (per-tag quality, micro/macro F1, mAP, thresholds)."""
+    """One retrain round and its cross-validated metrics."""
 
     KIND_FIELDS = ("kind", "micro_f1", "map", "cardinality", "per_tag", "thresholds")
 
@@ -231,18 +241,16 @@ class Round(KindShape):
     duration_s: float | None
     message: str | None
     created_at: Timestamp | None
-    kind: Literal["multi_label"] = Field(default="multi_label",
-                                         description="Multi-label projects only.")
-    micro_f1: float | None = Field(default=None, description="Multi-label: F1 over every "
-                                   "(image, tag) decision, cross-validated.")
-    map: float | None = Field(default=None, description="Multi-label: mean average precision "
-                              "over tags, cross-validated.")
-    cardinality: float | None = Field(default=None,
-                                      description="Multi-label: tags per labelled image.")
-    per_tag: dict[str, TagQuality] | None = Field(default=None,
-                                                  description="Multi-label: quality per tag.")
-    thresholds: dict[str, float] | None = Field(default=None, description="Multi-label: each "
-                                                "tag's decision threshold.")
+    kind: Literal["multi_label"] = Field(default="multi_label", description=MULTI_LABEL_ONLY)
+    micro_f1: float | None = Field(default=None, description=f"{MULTI_LABEL_ONLY} "
+                                   "Cross-validated micro-averaged F1 over all tags.")
+    map: float | None = Field(default=None, description=f"{MULTI_LABEL_ONLY} Mean average "
+                              "precision over the tags.")
+    cardinality: float | None = Field(default=None, description=f"{MULTI_LABEL_ONLY} Tags "
+                                      "per labelled image.")
+    per_tag: dict[str, TagQuality] = Field(default={}, description=MULTI_LABEL_ONLY)
+    thresholds: dict[str, float] = Field(default={}, description=(
+        f"{MULTI_LABEL_ONLY} The decision threshold of each tag (F1-best out of fold)."))
 
 
 class StatsCounts(Counts):
@@ -289,18 +297,18 @@ class ClassCount(Shape):
 
 
 class CurvePoint(KindShape):
-    """A trained round on the learning curve: accuracy for classes; micro F1, macro F1 and
-    mAP (the ``KIND_FIELDS``) for tags."""
-
     KIND_FIELDS = ("micro_f1", "map")
 
     round: int
     n_labels: int | None
-    accuracy: float | None = Field(description="Single-label projects; null for tags.")
+    accuracy: float | None = Field(description="Cross-validated accuracy; null in "
+                                               "multi-label projects.")
     macro_f1: float | None
     strategy: str | None
-    micro_f1: float | None = Field(default=None, description="Multi-label projects only.")
-    map: float | None = Field(default=None, description="Multi-label projects only.")
+    micro_f1: float | None = Field(default=None, description=f"{MULTI_LABEL_ONLY} "
+                                   "Cross-validated micro-averaged F1 over all tags.")
+    map: float | None = Field(default=None, description=f"{MULTI_LABEL_ONLY} Mean "
+                              "average precision over the tags.")
 
 
 class AnnotatorReport(Shape):

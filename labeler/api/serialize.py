@@ -79,22 +79,19 @@ def job(j: Job) -> dict[str, Any]:
             "created_at": j.created_at, "finished_at": j.finished_at}
 
 
-#: What a multi-label round measured (labeler.learning.tag_metrics), shown as stored.
-TAG_ROUND_FIELDS = ("micro_f1", "map", "cardinality", "per_tag", "thresholds")
+#: What a multi-label round adds to its JSON (schemas.Round leaves them out otherwise).
+TAG_ROUND_FIELDS = ("kind", "micro_f1", "map", "cardinality", "per_tag", "thresholds")
 
 
-def model_round(r: ModelRound, multi_label: bool = False) -> dict[str, Any]:
-    """A round and its metrics; ``multi_label`` adds the tag fields (null until measured)."""
+def model_round(r: ModelRound) -> dict[str, Any]:
     metrics = r.metrics or {}
-    shown = {"number": r.number, "status": r.status, "strategy": r.strategy,
-             "n_labels": r.n_labels, "accuracy": metrics.get("accuracy"),
-             "macro_f1": metrics.get("macro_f1"), "per_class": metrics.get("per_class"),
-             "labels": metrics.get("labels"), "confusion": metrics.get("confusion"),
-             "label_quality": metrics.get("label_quality"),
-             "calibration": metrics.get("calibration"),
-             "duration_s": r.duration_s, "message": r.message,
-             "created_at": r.created_at}
-    if multi_label:
-        shown["kind"] = "multi_label"
-        shown.update({name: metrics.get(name) for name in TAG_ROUND_FIELDS})
-    return shown
+    tags = ({key: metrics[key] for key in TAG_ROUND_FIELDS if metrics.get(key) is not None}
+            if metrics.get("kind") == "multi_label" else {})
+    return {**tags,"number": r.number, "status": r.status, "strategy": r.strategy,
+            "n_labels": r.n_labels, "accuracy": metrics.get("accuracy"),
+            "macro_f1": metrics.get("macro_f1"), "per_class": metrics.get("per_class"),
+            "labels": metrics.get("labels"), "confusion": metrics.get("confusion"),
+            "label_quality": metrics.get("label_quality"),
+            "calibration": metrics.get("calibration"),
+            "duration_s": r.duration_s, "message": r.message,
+            "created_at": r.created_at}
