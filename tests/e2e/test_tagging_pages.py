@@ -198,6 +198,20 @@ def test_label_tags_by_keyboard_with_suggestions_empty_set_undo_and_skip(
         assert [names[t] for t in tags_now.get(image_id, [])] == tags
     assert db.session.get(Image, skipped).tagged_at is None
 
+    # ← looks back at the last answer; its tags are toggled, a key and Enter change them.
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function(
+        f"document.getElementById('current-image').dataset.imageId === '{third}'")
+    assert page.text_content("#stage-caption").startswith("Earlier tags: bag")
+    assert {t for t, (on, _) in tag_state(page).items() if on} == {"bag"}
+    page.keyboard.press(KEY["top"])
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.getElementById('save-state').textContent === "
+                           "'all labels saved'")
+    assert active_answers(project) == {**answers, third: ["top", "bag"]}
+    page.keyboard.press("ArrowRight")
+    wait_for_next(page, third)
+
     # The list of keys names the tag keys, Enter, S and Z.
     page.keyboard.press("?")
     overlay = page.text_content("#keys-overlay")
