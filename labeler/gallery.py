@@ -20,7 +20,8 @@ from sqlalchemy import Select, and_, func, or_, select
 from .config import is_truthy
 from .errors import Conflict, LabelerError, NotFound
 from .extensions import db
-from .models import ID_MAX, Annotation, Image, ImageTag, LabelClass, Project, User
+from .gallery_tags import TagFilterError, TagFilters, apply_tag_filters, parse_tag_filters
+from .models import ID_MAX, Annotation, Image, LabelClass, Project, User
 from .projects import require_active
 from .queue import label_images
 from .tag_sets import tag_fields
@@ -55,6 +56,24 @@ class GalleryFilters:
     suspected: bool = False
     duplicate_group: str = ""  # a group number, or "any"
     sort: str = "id"  # "id" (import order) or "confidence" (least confident first)
+    # Multi-label projects only (labeler.gallery_tags).
+    tags: TagFilters = TagFilters()
+
+    @property
+    def tag(self) -> str:
+        return self.tags.tag
+
+    @property
+    def tag_state(self) -> str:
+        return self.tags.tag_state
+
+    @property
+    def min_probability(self) -> float | None:
+        return self.tags.min_probability
+
+    @property
+    def max_probability(self) -> float | None:
+        return self.tags.max_probability
 
     def query_args(self) -> dict[str, str]:
         """The non-default filters as query-string arguments (for links and cursors)."""
@@ -63,7 +82,10 @@ class GalleryFilters:
                 "max_confidence": _fmt(self.max_confidence),
                 "suspected": "1" if self.suspected else "",
                 "duplicate_group": self.duplicate_group,
-                "sort": "" if self.sort == "id" else self.sort}
+                "sort": "" if self.sort == "id" else self.sort,
+                "tag": self.tag, "tag_state": self.tag_state,
+                "min_probability": _fmt(self.min_probability),
+                "max_probability": _fmt(self.max_probability)}
         return {k: v for k, v in args.items() if v}
 
     @property
@@ -114,7 +136,11 @@ def parse_filters(args: Any) -> GalleryFilters:
     if sort not in SORTS:
         raise GalleryFilterError(f"Sort must be one of {', '.join(SORTS)}, not {sort!r}.")
     suspected = is_truthy(args.get("suspected"))
-    return GalleryFilters(label=(args.get("label") or "").strip(),
+    try:
+        tags = parse_tag_filters(args)
+    except TagFilterError as exc:
+        raise GalleryFilterError(str(exc)) from None
+    return GalleryFilters(tags=tags, label=(args.get("label") or "").strip(),
                           predicted=(args.get("predicted") or "").strip(),
                           min_confidence=low, max_confidence=high, suspected=suspected,
                           duplicate_group=group, sort=sort)
@@ -132,14 +158,18 @@ def _class_named(project: Project, name: str, what: str) -> LabelClass:
 def filtered_select(project: Project, filters: GalleryFilters) -> Select[Any]:
     """``SELECT image.id`` narrowed by ``filters`` (no order, no keyset, no limit)."""
     query = select(Image.id).where(Image.project_id == project.id)
-    if filters.label == "unlabelled":
+    if project.multi_label:
+        if filters.predicted:
+            raise GalleryFilterError("In a multi-label project, filter by a tag and "
+                                     "'tag_state=predicted' instead of 'predicted'.")
+        query = _tag_filtered(query, project, filters)
+    elif filters.tag:
+        raise GalleryFilterError("Tag filters are for multi-label projects; filter this "
+                                 "project with 'label' and 'predicted'.")
+    elif filters.label == "unlabelled":
         query = query.where(Image.unlabelled)
     elif filters.label == "labelled":
         query = query.where(Image.labelled)
-    elif filters.label and project.multi_label:  # has the tag in its current set
-        tag = _class_named(project, filters.label, "label")
-        query = query.where(Image.id.in_(select(ImageTag.image_id)
-                                         .where(ImageTag.label_class_id == tag.id)))
     elif filters.label:
         query = query.where(
             Image.label_class_id == _class_named(project, filters.label, "label").id)
@@ -157,6 +187,16 @@ def filtered_select(project: Project, filters: GalleryFilters) -> Select[Any]:
     elif filters.duplicate_group:
         query = query.where(Image.duplicate_group == int(filters.duplicate_group))
     return query
+
+
+def _tag_filtered(query: Select[Any], project: Project, filters: GalleryFilters) -> Select[Any]:
+    """The multi-label part of ``filtered_select``: labelled/unlabelled and the tag filters."""
+    try:
+        return apply_tag_filters(query, project, filters.tags, filters.label)
+    except NotFound as exc:
+        raise UnknownClass(str(exc)) from None
+    except TagFilterError as exc:
+        raise GalleryFilterError(str(exc)) from None
 
 
 def _is_id(text: str) -> bool:

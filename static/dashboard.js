@@ -2,12 +2,15 @@
 // them current while jobs run. All data goes into the page through textContent/attributes.
 
 import { apiClient } from "./api.js";
+import { el, empty, meter, num, pct, svg, table } from "./dashboard_dom.js";
+import { cardinalityText, renderTagCurve, renderTagRound } from "./dashboard_tags.js";
 
 const root = document.getElementById("dashboard");
 const projectId = root.dataset.projectId;
 const csrfToken = root.dataset.csrf;
 const api = apiClient(csrfToken);
-const SVG = "http://www.w3.org/2000/svg";
+// A multi-label project: per-tag quality and an F1/mAP curve instead of accuracy.
+const multiLabel = root.dataset.multiLabel === "true";
 const FAST_POLL_MS = 2000; // while a job is queued or running
 const SLOW_POLL_MS = 30000; // otherwise: labels arrive from annotators meanwhile
 
@@ -21,56 +24,6 @@ function showError(message) {
   $("error").hidden = !message;
 }
 
-// --- small DOM helpers ------------------------------------------------------------------------
-
-function el(tag, attrs = {}, text) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function svg(tag, attrs = {}, text) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function empty(message, hint) {
-  const box = el("div", { class: "empty-state" });
-  box.append(el("p", { class: "empty-title" }, message));
-  if (hint) box.append(el("p", { class: "empty-hint" }, hint));
-  return box;
-}
-
-const pct = (x) => (typeof x === "number" ? `${(x * 100).toFixed(1)} %` : "–");
-const num = (x) => new Intl.NumberFormat("en").format(x);
-
-function table(headers, rows, className = "table dash-table") {
-  const t = el("table", { class: className });
-  const head = el("tr");
-  for (const h of headers) {
-    head.append(el("th", { scope: "col", class: h.num ? "num" : "" }, h.label));
-  }
-  const thead = el("thead");
-  thead.append(head);
-  t.append(thead);
-  const body = el("tbody");
-  for (const cells of rows) {
-    const tr = el("tr");
-    cells.forEach((cell, i) => {
-      const td = el("td", { class: headers[i].num ? "num" : "" });
-      if (cell instanceof Node) td.append(cell);
-      else td.textContent = cell;
-      tr.append(td);
-    });
-    body.append(tr);
-  }
-  t.append(body);
-  return t;
-}
-
 // --- KPIs ---------------------------------------------------------------------------------------
 
 function renderKpis(data) {
@@ -82,10 +35,12 @@ function renderKpis(data) {
     : "labelled";
   $("kpi-embedded").textContent = num(t.embedded);
   const r = data.latest_round;
-  $("kpi-accuracy").textContent = r ? pct(r.accuracy) : "–";
+  const what = multiLabel ? "micro F1" : "accuracy";
+  $("kpi-accuracy").textContent = r ? pct(multiLabel ? r.micro_f1 : r.accuracy) : "–";
   $("kpi-accuracy-label").textContent = r
-    ? `accuracy, round ${r.number} (cross-validated)`
-    : "accuracy: no trained round yet";
+    ? `${what}, round ${r.number} (cross-validated)`
+    : `${what}: no trained round yet`;
+  if (multiLabel) $("kpi-cardinality").textContent = cardinalityText(r);
   $("kpi-next").textContent = num(data.labels_until_next_round);
   $("kpi-next-label").textContent = nextRoundLabel(data);
 }
@@ -286,16 +241,6 @@ function renderOutlook(data) {
 
 // --- per-class precision/recall and the confusion matrix -------------------------------------
 
-function meter(value, kind) {
-  const wrap = el("span", { class: "meter" });
-  const bar = el("span", { class: `meter-bar meter-${kind}` });
-  bar.style.width = `${Math.round((value || 0) * 100)}%`; // CSSOM, allowed by a strict CSP
-  const label = el("span", { class: "meter-value" }, pct(value));
-  wrap.append(el("span", { class: "meter-track" }), label);
-  wrap.firstChild.append(bar);
-  return wrap;
-}
-
 function renderRound(data) {
   const r = data.latest_round;
   const perClass = $("per-class");
@@ -393,7 +338,8 @@ function fitConfusion() {
 let resizeTimer = null;
 window.addEventListener("resize", () => {
   clearTimeout(resizeTimer);
-  resizeTimer = setTimeout(fitConfusion, 100);
+  // A multi-label project has no confusion matrix; its per-tag table always spans the row.
+  if (!multiLabel) resizeTimer = setTimeout(fitConfusion, 100);
 });
 
 // --- annotators and jobs -----------------------------------------------------------------------
@@ -611,10 +557,15 @@ async function refresh() {
     latest = data;
     renderKpis(data);
     renderClasses(data);
-    renderCurve(data);
-    renderRound(data);
-    renderCalibration(data);
-    renderOutlook(data);
+    if (multiLabel) {
+      renderTagCurve($("curve"), data);
+      renderTagRound($("per-class"), $("pr-sub"), data.latest_round);
+    } else {
+      renderCurve(data);
+      renderRound(data);
+      renderCalibration(data);
+      renderOutlook(data);
+    }
     renderAnnotators(data);
     renderReviews(data);
     renderJobs(data);

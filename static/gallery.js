@@ -2,6 +2,7 @@
 // pages by cursor. Data from the server is only ever written with textContent.
 
 import { apiClient } from "./api.js";
+import { tagCaptionNodes } from "./gallery_tags.js";
 
 const app = document.getElementById("gallery-app");
 const projectId = app.dataset.projectId;
@@ -9,6 +10,9 @@ const csrfToken = app.dataset.csrf;
 const api = apiClient(csrfToken);
 const classes = JSON.parse(app.dataset.classes);
 const colourOf = new Map(classes.map((c) => [c.name, c.colour]));
+// A multi-label project: tiles show tag sets; the toolbar adds and removes tags.
+const multiLabel = app.dataset.multiLabel === "true";
+const filterTag = app.dataset.filterTag || "";
 const grid = document.getElementById("g-grid");
 const $ = (id) => document.getElementById(id);
 
@@ -44,6 +48,7 @@ function el(tag, className, text) {
 const percent = (confidence) => `${Math.round(confidence * 100)}%`;
 
 function captionNodes(item) {
+  if (multiLabel) return tagCaptionNodes(item, colourOf, filterTag);
   const nodes = [];
   const hasConfidence = typeof item.confidence === "number";
   if (item.label) {
@@ -124,6 +129,7 @@ function tileFor(item) {
 
 // Server-rendered tiles carry their data in data- attributes; rebuild the item once.
 function itemOf(tile) {
+  if (!tile._item && tile.dataset.item) tile._item = JSON.parse(tile.dataset.item);
   if (!tile._item) {
     const data = tile.dataset;
     tile._item = {
@@ -153,8 +159,12 @@ function updateToolbar() {
     count === 0 ? "No images selected" : `${count} image${count === 1 ? "" : "s"} selected`;
   const none = count === 0 || state.busy;
   $("g-confirm").disabled = none;
-  $("g-apply").disabled = none || !$("g-label-select").options.length;
-  $("g-label-select").disabled = none || !$("g-label-select").options.length;
+  const select = $(multiLabel ? "g-tag-select" : "g-label-select");
+  const noChoice = none || !select.options.length;
+  select.disabled = noChoice;
+  for (const id of multiLabel ? ["g-add-tag", "g-remove-tag"] : ["g-apply"]) {
+    $(id).disabled = noChoice;
+  }
   $("g-clear").disabled = count === 0;
 }
 
@@ -247,7 +257,8 @@ grid.addEventListener("keydown", (event) => {
 
 // --- bulk labelling ------------------------------------------------------------------------
 
-async function bulk(body, describe) {
+// `path` is the endpoint: bulk-label for classes, bulk-tags for a multi-label project.
+async function bulk(body, describe, path = "bulk-label") {
   const ids = Array.from(state.selected, Number);
   if (!ids.length) return;
   state.busy = true;
@@ -259,7 +270,7 @@ async function bulk(body, describe) {
     let done = 0;
     // The server takes at most 500 ids a call; "select all" over several pages can exceed it.
     for (let start = 0; start < ids.length; start += 500) {
-      const result = await api("POST", `/projects/${projectId}/bulk-label`, {
+      const result = await api("POST", `/projects/${projectId}/${path}`, {
         image_ids: ids.slice(start, start + 500),
         ...body,
       });
@@ -267,9 +278,13 @@ async function bulk(body, describe) {
         const tile = byId.get(String(updated.image_id));
         if (!tile) continue;
         const item = itemOf(tile);
-        item.label = updated.label;
-        item.label_colour = updated.label_colour;
-        tile.dataset.label = updated.label;
+        if (multiLabel) {
+          item.labels = updated.labels;
+        } else {
+          item.label = updated.label;
+          item.label_colour = updated.label_colour;
+          tile.dataset.label = updated.label;
+        }
         tile.querySelector(".g-caption").replaceChildren(...captionNodes(item));
         tile.classList.remove("g-updated");
         void tile.offsetWidth; // restart the highlight animation
@@ -288,7 +303,45 @@ async function bulk(body, describe) {
   }
 }
 
-$("g-confirm").addEventListener("click", () => {
+const plural = (n) => `${n} image${n === 1 ? "" : "s"}`;
+
+function confirmTags() {
+  const unpredicted = Array.from(state.selected).filter((id) => {
+    const tile = grid.querySelector(`.g-tile[data-image-id="${CSS.escape(id)}"]`);
+    return tile && !Object.keys(itemOf(tile).tag_probabilities || {}).length;
+  });
+  if (unpredicted.length) {
+    showError(`${unpredicted.length} of the selected images have no predicted tags yet; ` +
+      "deselect them or add tags instead.");
+    return;
+  }
+  bulk({ confirm_predictions: true },
+    (n) => `Confirmed the predicted tags of ${plural(n)}`, "bulk-tags");
+}
+
+if (multiLabel) {
+  $("g-confirm").addEventListener("click", confirmTags);
+  $("g-add-tag").addEventListener("click", () => {
+    const tag = $("g-tag-select").value;
+    bulk({ add: [tag] }, (n) => `Added ${tag} to ${plural(n)}`, "bulk-tags");
+  });
+  $("g-remove-tag").addEventListener("click", () => {
+    const tag = $("g-tag-select").value;
+    bulk({ remove: [tag] }, (n) => `Removed ${tag} from ${plural(n)}`, "bulk-tags");
+  });
+  // Server-rendered tiles carry their item as JSON; draw their tags once.
+  for (const tile of tiles()) {
+    tile.querySelector(".g-caption").replaceChildren(...captionNodes(itemOf(tile)));
+  }
+} else {
+  $("g-confirm").addEventListener("click", confirmSingle);
+  $("g-apply").addEventListener("click", () => {
+    const label = $("g-label-select").value;
+    bulk({ label }, (n) => `Labelled ${n} image${n === 1 ? "" : "s"} as ${label}`);
+  });
+}
+
+function confirmSingle() {
   const unpredicted = Array.from(state.selected).filter((id) => {
     const tile = grid.querySelector(`.g-tile[data-image-id="${CSS.escape(id)}"]`);
     return tile && !tile.dataset.predicted;
@@ -300,12 +353,7 @@ $("g-confirm").addEventListener("click", () => {
   }
   bulk({ confirm_predictions: true },
     (n) => `Confirmed the prediction of ${n} image${n === 1 ? "" : "s"}`);
-});
-
-$("g-apply").addEventListener("click", () => {
-  const label = $("g-label-select").value;
-  bulk({ label }, (n) => `Labelled ${n} image${n === 1 ? "" : "s"} as ${label}`);
-});
+}
 
 $("g-clear").addEventListener("click", clearSelection);
 

@@ -2,6 +2,9 @@
 // Labels are sent in the background; "saved" shows once the server acknowledged each one.
 
 import { apiClient } from "./api.js";
+import {
+  chosenLabels, describeSet, newDraft, ownDraft, renderSuggestions, renderTags, toggle, untouched,
+} from "./label_tags.js";
 
 const app = document.getElementById("label-app");
 const projectId = app.dataset.projectId;
@@ -9,11 +12,14 @@ const csrfToken = app.dataset.csrf;
 const api = apiClient(csrfToken);
 const classes = JSON.parse(app.dataset.classes);
 const keyToLabel = new Map(classes.filter((c) => c.key).map((c) => [c.key.toLowerCase(), c.name]));
+// A multi-label project: keys toggle tags, Enter saves the set (labels: [...] in the API).
+const multiLabel = app.dataset.multiLabel === "true";
 
 const PREFETCH = 4;
 const state = {
   queue: [], // items leased to us, not yet answered; queue[0] is on screen unless reviewing
-  history: [], // {item, label, annotationId} of this sitting, oldest first
+  history: [], // {item, label | labels, annotationId} of this sitting, oldest first
+  drafts: new Map(), // multi-label: image id -> the tags toggled so far (label_tags.js)
   review: null, // index into history while looking back with the arrow keys
   pending: 0, // label requests not yet acknowledged
   fetching: false,
@@ -61,7 +67,7 @@ function current() {
   return state.queue[0] || null;
 }
 
-function renderReason(item) {
+function renderPrediction(item) {
   const reason = item.reason || {};
   const prediction = item.prediction;
   $("accept-hint").hidden = !prediction;
@@ -77,6 +83,12 @@ function renderReason(item) {
     }),
   );
   probabilities.hidden = !probabilities.children.length;
+}
+
+function renderReason(item) {
+  const reason = item.reason || {};
+  if (multiLabel) renderSuggestions(item);
+  else renderPrediction(item);
   // The server words the reason (labeler/reasons.py); the strategy's name and score are
   // for the curious, in a small line and its tooltip.
   $("reason").textContent = [reason.summary, reason.note].filter(Boolean).join(" ");
@@ -112,8 +124,26 @@ function renderReason(item) {
   );
 }
 
+// The tags being edited: the earlier answer while reviewing, else the image on screen's.
+function currentDraft() {
+  if (state.review !== null) {
+    const entry = state.history[state.review];
+    if (!entry.draft) entry.draft = ownDraft(entry.labels);
+    return entry.draft;
+  }
+  const item = state.queue[0];
+  if (!item) return null;
+  if (!state.drafts.has(item.image_id)) state.drafts.set(item.image_id, newDraft(item));
+  return state.drafts.get(item.image_id);
+}
+
+function answerText(entry) {
+  return multiLabel ? describeSet(entry.labels) : entry.label;
+}
+
 function render() {
   const item = current();
+  if (multiLabel) renderTags(item ? currentDraft() : null, item, { reviewing: state.review !== null });
   const image = $("current-image");
   const empty = $("stage-empty");
   if (!item) {
@@ -133,10 +163,12 @@ function render() {
     image.dataset.imageId = item.image_id;
   }
   const reviewing = state.review !== null ? state.history[state.review] : null;
-  $("stage-caption").textContent = reviewing
-    ? `Earlier label: ${reviewing.label} — press a class key to change it, → to go on`
-    : item.original_name.split("/").pop();
+  $("stage-caption").textContent = !reviewing ? item.original_name.split("/").pop()
+    : multiLabel
+      ? `Earlier tags: ${answerText(reviewing)} — toggle tags and press Enter to change them, → to go on`
+      : `Earlier label: ${reviewing.label} — press a class key to change it, → to go on`;
   renderReason(item);
+  if (multiLabel) return;
   for (const button of document.querySelectorAll(".class-button")) {
     button.classList.toggle("chosen", Boolean(reviewing && reviewing.label === button.dataset.label));
   }
@@ -146,14 +178,14 @@ function updateSaveState() {
   $("save-state").textContent = state.pending ? `saving ${state.pending}…` : "all labels saved";
 }
 
-async function submit(item, label, historyIndex) {
+// `answer` is a class name, or in a multi-label project the list of tags (maybe empty).
+async function submit(item, answer, historyIndex) {
   state.pending += 1;
   updateSaveState();
   try {
-    const annotation = await api("POST", `/projects/${projectId}/annotations`, {
-      image_id: item.image_id,
-      label,
-    });
+    const annotation = await api("POST", `/projects/${projectId}/annotations`, multiLabel
+      ? { image_id: item.image_id, labels: answer }
+      : { image_id: item.image_id, label: answer });
     state.history[historyIndex].annotationId = annotation.annotation_id;
     showError("");
   } catch (error) {
@@ -182,6 +214,34 @@ function label(name) {
   refill();
 }
 
+function toggleTag(name) {
+  const draft = currentDraft();
+  if (!draft) return;
+  toggle(draft, name);
+  render();
+}
+
+// Enter in a multi-label project: save the toggled set (an empty one is "none of these").
+function submitTags() {
+  if (state.review !== null) {
+    const entry = state.history[state.review];
+    entry.labels = chosenLabels(currentDraft(), classes);
+    entry.draft = null;
+    submit(entry.item, entry.labels, state.review); // a relabel adds a new annotation
+    render();
+    return;
+  }
+  const item = state.queue[0];
+  if (!item) return;
+  const labels = chosenLabels(currentDraft(), classes);
+  state.queue.shift();
+  state.drafts.delete(item.image_id);
+  state.history.push({ item, labels, annotationId: null });
+  submit(item, labels, state.history.length - 1);
+  render();
+  refill();
+}
+
 async function undoLast() {
   const entry = state.history.at(-1);
   if (!entry) return;
@@ -194,6 +254,8 @@ async function undoLast() {
     state.history.pop();
     state.review = null;
     state.queue.unshift(entry.item);
+    // The undone answer comes back toggled, to be corrected rather than redone.
+    if (multiLabel) state.drafts.set(entry.item.image_id, ownDraft(entry.labels));
     render();
     refreshProgress();
     refreshHeldItems(); // its prediction may be newer than when it was first shown
@@ -205,6 +267,7 @@ async function undoLast() {
 async function skipCurrent() {
   const item = state.queue.shift();
   if (!item) return;
+  state.drafts.delete(item.image_id);
   render();
   refill();
   try {
@@ -234,6 +297,10 @@ async function refreshHeldItems() {
     const data = await api("GET", `/projects/${projectId}/next?n=${state.queue.length}`);
     const fresh = new Map(data.items.map((item) => [item.image_id, item]));
     state.queue = state.queue.map((item) => fresh.get(item.image_id) || item);
+    // Untouched suggestions follow the new round; tags the annotator toggled stay.
+    for (const [imageId, draft] of state.drafts) {
+      if (untouched(draft) && fresh.has(imageId)) state.drafts.delete(imageId);
+    }
     render();
   } catch (error) {
     /* the old reasons stay; nothing is lost */
@@ -257,6 +324,10 @@ function refreshProgress() {
       }
       if (!active) {
         $("progress-accuracy").textContent = "no trained round yet";
+      } else if (multiLabel) {
+        $("progress-accuracy").textContent = typeof active.micro_f1 === "number"
+          ? `round ${active.number}: micro-F1 ${(active.micro_f1 * 100).toFixed(1)} %`
+          : `round ${active.number} trained; F1 once each tag has 2 images with and 2 without`;
       } else if (typeof active.accuracy === "number") {
         $("progress-accuracy").textContent =
           `round ${active.number}: ${(active.accuracy * 100).toFixed(1)} % accurate`;
@@ -274,11 +345,21 @@ document.addEventListener("keydown", (event) => {
   if (event.altKey || event.ctrlKey || event.metaKey) return;
   if (event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement) return;
   const key = event.key.toLowerCase();
-  if (keyToLabel.has(key)) {
-    label(keyToLabel.get(key));
+  const overlay = $("keys-overlay");
+  if (event.key === "?" || (event.key === "Escape" && !overlay.hidden)) {
+    overlay.hidden = !overlay.hidden;
+  } else if (!overlay.hidden) {
+    return; // the list of keys is open: no key labels behind it
+  } else if (keyToLabel.has(key)) {
+    if (multiLabel) toggleTag(keyToLabel.get(key));
+    else label(keyToLabel.get(key));
   } else if (event.key === "Enter") {
-    const item = current();
-    if (item && item.prediction) label(item.prediction.label);
+    if (multiLabel) {
+      submitTags();
+    } else {
+      const item = current();
+      if (item && item.prediction) label(item.prediction.label);
+    }
   } else if (key === "s") {
     skipCurrent();
   } else if (key === "z" || event.key === "Backspace") {
@@ -294,8 +375,9 @@ document.addEventListener("keydown", (event) => {
 });
 
 for (const button of document.querySelectorAll(".class-button")) {
-  button.addEventListener("click", () => label(button.dataset.label));
+  button.addEventListener("click", () => (multiLabel ? toggleTag : label)(button.dataset.label));
 }
+$("keys-overlay").addEventListener("click", () => { $("keys-overlay").hidden = true; });
 
 window.addEventListener("beforeunload", (event) => {
   if (state.pending) event.preventDefault(); // labels still in flight

@@ -23,6 +23,7 @@ import pytest
 from jsonschema import Draft202012Validator, ValidationError
 from openapi_spec_validator import validate as validate_openapi
 
+from labeler.projects import create_project
 from labeler.users import create_api_token, create_user
 from tests.builders import auth, colour_image, everyone_joins, label_from_queue
 
@@ -274,6 +275,19 @@ def test_a_whole_project_through_the_api_matches_the_document(
                      "/projects/{project_id}/members", "put", 200)
     c.check(client.delete(f"{API}/projects/{pid}/members/{member['user_id']}", headers=lead),
             "/projects/{project_id}/members/{user_id}", "delete", 200)
+
+    # A multi-label project's selection gets a tag in bulk.
+    tagged = create_project("tagged", ["a", "b"], multi_label=True)
+    c.check(client.post(
+        f"{API}/projects/{tagged.id}/images", headers=lead, content_type="multipart/form-data",
+        data={"files": [(io.BytesIO(colour_image((20, 30, 200), seed=98)), "blue.png")]}),
+        "/projects/{project_id}/images", "post", 200)
+    tag_ids = [item["image_id"] for item in
+               client.get(f"{API}/projects/{tagged.id}/images", headers=lead).json["items"]]
+    c.check(client.post(f"{API}/projects/{tagged.id}/bulk-tags", headers=annotator,
+                        json={"image_ids": tag_ids, "add": ["b"]}),
+            "/projects/{project_id}/bulk-tags", "post", 200)
+    assert runner(app).wait_idle(60)
 
     exercised = {(path, method) for path, method, status in c.checked if status < 300}
     not_exercised = documented_operations(contract.document) - exercised

@@ -9,7 +9,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 
 from labeler.extensions import db
-from labeler.models import Image, LabelClass, User
+from labeler.models import Image, LabelClass, Project, User
 from labeler.projects import create_project
 from tests import imagegen
 from tests.builders import everyone_joins
@@ -48,6 +48,25 @@ def test_lead_creates_a_project_with_classes(lead_client):
     assert "owl" in page and "hawk" in page and "Upload images" in page
     duplicate = lead_client.post("/projects/new", data={"name": "birds"})
     assert duplicate.status_code == 400 and "already exists" in duplicate.text
+
+
+def test_the_new_project_checkbox_makes_a_tag_project_and_its_pages_say_so(lead_client):
+    form = lead_client.get("/projects/new").text
+    assert 'name="multi_label"' in form and "any number of tags" in form
+    response = lead_client.post("/projects/new", data={"name": "scenes", "classes": "sea, sky",
+                                                       "multi_label": "y"})
+    assert response.status_code == 302
+    scenes = db.session.scalar(select(Project).where(Project.name == "scenes"))
+    assert scenes.multi_label
+    page = lead_client.get(response.headers["Location"]).text
+    assert 'class="kind-badge kind-tags"' in page and ">Tags</h2>" in page
+    lead_client.post("/projects/new", data={"name": "birds", "classes": "owl"})
+    assert not db.session.scalar(select(Project).where(Project.name == "birds")).multi_label
+    listing = lead_client.get("/").text
+    assert listing.count("kind-badge kind-tags") == 1
+    assert listing.count("kind-badge kind-classes") == 1
+    for path in ("label", "gallery", "dashboard", "export", "map"):
+        assert "kind-badge kind-tags" in lead_client.get(f"/projects/{scenes.id}/{path}").text
 
 
 def test_classes_are_added_renamed_recoloured_rekeyed_and_archived(lead_client, project):

@@ -7,10 +7,11 @@ from flask_login import current_user
 
 from ..gallery import bulk_label as label_selection
 from ..gallery import gallery_page, parse_filters
+from ..gallery_tags import bulk_tag
 from ..jobs.triggers import maybe_submit_retrain
 from ..projects import project_by_id
 from . import bp, schemas
-from .inputs import BulkLabel, ImagesQuery
+from .inputs import BulkLabel, BulkTags, ImagesQuery
 from .spec import declare
 
 
@@ -42,3 +43,25 @@ def bulk_label(project_id: int, json: BulkLabel):
     return {"updated": len(labelled), "items": [
         {"image_id": image.id, "label": c.name, "label_colour": c.colour}
         for image, c in labelled]}
+
+
+@bp.post("/projects/<id:project_id>/bulk-tags")
+@declare("bulkTags", (200, schemas.BulkTagsResult), 404, 409, json=BulkTags)
+def bulk_tags(project_id: int, json: BulkTags):
+    """Change the tags of many images of a multi-label project at once.
+
+    ``add`` and ``remove`` change each image's tags as the gallery shows them (its labelled
+    tags, or the model's predicted tags if it is not labelled yet); ``confirm_predictions``
+    gives each image exactly its predicted tags. One annotation per image (source
+    "gallery"), all in one transaction. A single-label project is a 400 (use bulk-label);
+    images or tags the project does not have, a 404; images without predicted tags
+    (``confirm_predictions``) or an archived tag, a 409.
+    """
+    project = project_by_id(project_id)
+    ids = list(dict.fromkeys(json.image_ids))  # keeps the order, drops repeats
+    changed = bulk_tag(project, ids, current_user, add=json.add or [],
+                       remove=json.remove or [], confirm=bool(json.confirm_predictions))
+    maybe_submit_retrain(current_app._get_current_object(), project)
+    return {"updated": len(changed), "items": [
+        {"image_id": image.id, "labels": [tag.name for tag in tags]}
+        for image, tags in changed]}

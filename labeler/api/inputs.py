@@ -35,6 +35,8 @@ Id = Annotated[int, Field(ge=1, le=ID_MAX), BeforeValidator(_whole_number)]
 _SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 #: Text stored or looked up in the database: no NUL (PostgreSQL refuses it in text).
 Text = Annotated[str, Field(max_length=MAX_NAME_LENGTH, pattern=r"^[^\x00]*$")]
+#: Tags one bulk change may add or remove (a project has far fewer).
+MAX_TAGS = 100
 #: A name: at most 200 characters, at least one of them visible, no NUL.
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH,
                             pattern=rf"^[^\x00]*[^\x00{_SPACE}][^\x00]*$")]
@@ -142,6 +144,33 @@ class BulkLabel(Body):
         return self
 
 
+class BulkTags(Body):
+    """Tags to ``add`` and/or ``remove``, or ``confirm_predictions: true`` (multi-label)."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"anyOf": [{"required": ["add"]}, {"required": ["remove"]}],
+         "not": {"required": ["confirm_predictions"]}},
+        {"required": ["confirm_predictions"],
+         "not": {"anyOf": [{"required": ["add"]}, {"required": ["remove"]}]}},
+    ]})
+
+    image_ids: list[Id] = Field(min_length=1, max_length=MAX_BULK)
+    add: list[Text] = optional(min_length=1, max_length=MAX_TAGS,
+                               description="Tags to add to each image's tags as shown.")
+    remove: list[Text] = optional(min_length=1, max_length=MAX_TAGS,
+                                  description="Tags to take out of each image's tags as shown.")
+    confirm_predictions: Literal[True] = optional(
+        description="Give each image exactly its predicted tags.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> BulkTags:
+        changes = bool(self.add) or bool(self.remove)
+        if changes == (self.confirm_predictions is not None):
+            raise ValueError("Send tags to 'add' or 'remove', or 'confirm_predictions': true; "
+                             "not both and not neither.")
+        return self
+
+
 class TrainingSettings(Body):
     """At least one of the settings."""
 
@@ -183,6 +212,15 @@ class ImagesQuery(Params):
                                  description="A duplicate group number or 'any'.")
     sort: Literal["id", "confidence"] = Field(
         default="id", description="Import order (default) or least confident first.")
+    tag: Text = Field(default="", description="Multi-label projects: the tag that tag_state "
+                      "and the probability range apply to.")
+    tag_state: Literal["", "has", "not_has", "predicted", "not_predicted"] = Field(
+        default="", description="Multi-label projects: images labelled with the tag, "
+        "labelled without it, or whose predicted tags include it or not.")
+    min_probability: float = optional(ge=0, le=1, description="Multi-label projects: lowest "
+                                      "predicted probability of the tag.")
+    max_probability: float = optional(ge=0, le=1, description="Multi-label projects: highest "
+                                      "predicted probability of the tag.")
     after: str = Field(default="", pattern=rf"({CURSOR})|^$",
                        description="The previous page's next_cursor, as the server sent it.")
     limit: int = Field(default=PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Images per page.")

@@ -177,6 +177,16 @@ class BulkLabelResult(Shape):
     items: list[BulkLabelled]
 
 
+class BulkTagged(Shape):
+    image_id: int
+    labels: list[str] = Field(description="The image's tags now (its new label).")
+
+
+class BulkTagsResult(Shape):
+    updated: Count
+    items: list[BulkTagged]
+
+
 JobState = Literal["queued", "running", "succeeded", "failed"]
 
 

@@ -22,7 +22,7 @@ class NewProjectForm(FlaskForm):
     name = StringField("Project name", validators=[DataRequired(), Length(max=200)])
     classes = StringField("Classes (comma-separated, in key order)",
                           validators=[Optional(), Length(max=5000)])
-    multi_label = BooleanField("Multi-label: each image gets a set of tags")
+    multi_label = BooleanField("Multi-label (tags)")
 
 
 class AddClassForm(FlaskForm):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 from flask_login import login_required
 
+from ..annotations import annotation_tag_ids
 from ..gallery import (
     PAGE_SIZE,
     GalleryFilterError,
@@ -23,6 +24,7 @@ from ..gallery import (
 )
 from ..projects import project_by_id
 from ..rounds import latest_round
+from ..tag_sets import tag_fields
 
 bp = Blueprint("gallery", __name__)
 
@@ -56,5 +58,14 @@ def image_detail(project_id: int, image_id: int):
     """One image: the image itself, its metadata, the model's view, and its label history."""
     project = project_by_id(project_id)
     image = image_of(project, image_id)
+    history = label_history(image)
+    tags, history_tags = None, {}
+    if project.multi_label:  # the tag set, its probabilities, and each answer's tags
+        tags = tag_fields(project, [image])[image.id]
+        names = {c.id: c.name for c in project.classes}
+        history_tags = {a_id: [names[t] for t in ids] for a_id, ids in
+                        annotation_tag_ids([a.id for a in history]).items()}
     return render_template("image_detail.html", project=project, image=image,
-                           history=label_history(image), pixelated=pixelated(image))
+                           history=history, pixelated=pixelated(image), tags=tags,
+                           history_tags=history_tags,
+                           colours={c.name: c.colour for c in project.classes})

@@ -64,3 +64,48 @@ def fashion_project(per_class: int = 12, labelled_per_class: int = 0,
         job = run_inline("retrain", project.id, run_round)
         assert job.status == JobStatus.SUCCEEDED, job.message
     return project
+
+
+# --- multi-label: 2×2 mosaics of demo items, tagged with the kinds of item they hold -----
+
+#: Tag name -> the demo class whose items carry it.
+MOSAIC_TAGS = {"top": "T-shirt/top", "trouser": "Trouser", "sneaker": "Sneaker", "bag": "Bag"}
+
+
+def tag_mosaics(count: int, seed: int = 0) -> list[tuple[str, bytes, list[str]]]:
+    """``count`` real 56-pixel mosaics: each quarter is a demo item of one of the tagged
+    classes or left dark; returns (file name, PNG bytes, its true tags in MOSAIC_TAGS order).
+    Every sixth mosaic is empty: an image none of the tags fits."""
+    images, labels, names = load_demo_images()
+    pools = {tag: np.flatnonzero(labels == names.index(cls)) for tag, cls in MOSAIC_TAGS.items()}
+    rng = np.random.default_rng(seed)
+    mosaics = []
+    for n in range(count):
+        # A faint noise floor: no two empty mosaics are the same file (the importer would
+        # store them once).
+        canvas = rng.integers(0, 10, size=(56, 56), dtype=np.uint8)
+        present: set[str] = set()
+        for quarter in range(0 if n % 6 == 5 else 4):  # every 6th mosaic stays empty
+            tag = rng.choice([*MOSAIC_TAGS, None])
+            if tag is None:
+                continue
+            item = images[rng.choice(pools[tag])]
+            row, col = divmod(quarter, 2)
+            canvas[row * 28:(row + 1) * 28, col * 28:(col + 1) * 28] = item
+            present.add(str(tag))
+        tags = [t for t in MOSAIC_TAGS if t in present]
+        mosaics.append((f"mosaic-{n:03d}.png", _png(canvas), tags))
+    return mosaics
+
+
+def import_mosaics(project: Project, count: int) -> dict[str, list[str]]:
+    """Import ``tag_mosaics(count)`` into ``project`` and embed them (fake backbone).
+
+    Returns the true tags of each file name.
+    """
+    register_backbone(FAKE_BACKBONE, lambda cache_dir: FakeBackbone())
+    mosaics = tag_mosaics(count)
+    sources = [Source(name, lambda data=data: data, None, len(data)) for name, data, _ in mosaics]
+    import_sources(project, sources, total=len(sources))
+    assert run_inline("embed", project.id, embed_project).status == JobStatus.SUCCEEDED
+    return {name: tags for name, _, tags in mosaics}
