@@ -36,10 +36,37 @@ def run_migrations_online() -> None:
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", process_revision_directives)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_db.metadata,
-                          **conf_args)
-        with context.begin_transaction():
-            context.run_migrations()
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite's batch migrations rebuild a table: copy, drop the old one, rename. With
+            # foreign keys enforced (labeler.database turns them on for every connection),
+            # dropping the old table cascades to every row that refers to it: rebuilding
+            # `image` deleted every annotation, rebuilding `annotation` every tag of it. So
+            # they are off while migrating (a no-op inside a transaction, hence before it)
+            # and the result is checked before it is committed.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            context.configure(connection=connection, target_metadata=target_db.metadata,
+                              **conf_args)
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    _check_foreign_keys(connection)
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
+
+
+def _check_foreign_keys(connection) -> None:
+    """Refuse to commit a migration that left a row pointing at a row that is not there."""
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(
+            f"The upgrade left {len(broken)} rows referring to missing rows (first: table "
+            f"{broken[0][0]!r}, row {broken[0][1]}, refers to {broken[0][2]!r}); nothing was "
+            "changed. Restore from a backup or report this with the table names.")
 
 
 if context.is_offline_mode():
