@@ -37,6 +37,7 @@ from tests.loadgen import (  # noqa: E402
     prepare_project,
     run_load,
     true_label_from_name,
+    true_tags_from_name,
 )
 from tests.redis_server import RedisServer  # noqa: E402
 from tests.serverproc import ServerProcess  # noqa: E402
@@ -76,6 +77,8 @@ def main() -> None:
     parser.add_argument("--job-worker", action="store_true",
                         help="Run jobs (rounds) in one `labeler worker` process on a private "
                              "redis-server (LABELER_QUEUE_URL) instead of in the web workers.")
+    parser.add_argument("--multi-label", action="store_true",
+                        help="A multi-label project: annotators send tag sets of 0-2 tags.")
     parser.add_argument("--home", type=Path, default=None,
                         help="Folder for the prepared project and each run's copy "
                              "(default: a temporary one).")
@@ -85,8 +88,11 @@ def main() -> None:
     root = args.home or Path(tempfile.mkdtemp(prefix="labeler-load-"))
     home = root / "prepared"
     print(f"preparing {args.images} images in {home} ...", flush=True)
-    prepared = prepare_project(home, args.images, max(counts), args.database_url)
+    prepared = prepare_project(home, args.images, max(counts), args.database_url,
+                               multi_label=args.multi_label)
+    answer = true_tags_from_name if args.multi_label else true_label_from_name
     engine = "PostgreSQL" if args.database_url else "SQLite"
+    kind = "multi-label (tag sets)" if args.multi_label else "single-label"
     results = []
     redis = RedisServer(root) if args.job_worker else None
     where = "rounds in a labeler worker process" if redis else "rounds in the web workers"
@@ -98,14 +104,14 @@ def main() -> None:
         env = {"LABELER_DATABASE_URL": run.database_url} if args.database_url else {}
         if redis is not None:
             env["LABELER_QUEUE_URL"] = f"{redis.url}/{number + 1}"
-        print(f"\n== {clients} annotator(s), {engine}, {where}, {args.duration:.0f} s ==",
+        print(f"\n== {clients} annotator(s), {engine}, {kind}, {where}, {args.duration:.0f} s ==",
               flush=True)
         with ServerProcess(run_home, threads=args.threads, workers=args.workers,
                            fake_backbone=False, env=env) as server, \
                 job_worker(run_home, env) if redis else contextlib.nullcontext():
             result = run_load(server.url, run.database_url, run.project_id,
                               run.annotator_tokens[:clients], run.lead_token,
-                              true_label_from_name, args.duration)
+                              answer, args.duration)
         results.append(result)
         print("\n".join(result.lines()))
         if result.client_errors:

@@ -86,8 +86,13 @@ def _percentile_ms(values: list[float], q: float) -> float:
     return float(np.percentile(values, q) * 1000) if values else float("nan")
 
 
-def _annotate(base_url: str, project_id: int, token: str, true_label: Callable[[dict], str],
-              stop: threading.Event, log: ClientLog) -> None:
+#: What an annotator answers for an image: a class name, or (multi-label) a list of tags.
+Answer = str | list[str]
+
+
+def _annotate(base_url: str, project_id: int, token: str,
+              true_label: Callable[[dict], Answer], stop: threading.Event,
+              log: ClientLog) -> None:
     # http.client, one keep-alive connection per annotator: the load generator shares the
     # machine with the server, and requests costs several times more CPU per call.
     address = urlsplit(base_url)
@@ -116,9 +121,10 @@ def _annotate(base_url: str, project_id: int, token: str, true_label: Callable[[
             item = data["items"][0]
             log.served.append((item["image_id"], time.monotonic()))
             label = true_label(item)
+            key = "labels" if isinstance(label, list) else "label"
             started = time.perf_counter()
             status, data = call("POST", label_path, {"image_id": item["image_id"],
-                                                     "label": label})
+                                                     key: label})
             log.label_latencies.append(time.perf_counter() - started)
             log.statuses[status] += 1
             if status == 201:
@@ -140,7 +146,7 @@ def _double_handouts(logs: list[ClientLog]) -> int:
 
 
 def _lost_labels(database_url: str, logs: list[ClientLog]) -> int:
-    """Acknowledged annotations missing, undone, or no longer the image's label."""
+    """Acknowledged annotations missing, undone, or no longer the image's label (or tag set)."""
     engine = create_engine(database_url)
     acknowledged = {ann: pair for log in logs for ann, pair in log.acknowledged.items()}
     try:
@@ -149,11 +155,25 @@ def _lost_labels(database_url: str, logs: list[ClientLog]) -> int:
                 "SELECT a.id, a.image_id, c.name, a.undone_at, i.label_class_id, a.label_class_id"
                 " FROM annotation a JOIN label_class c ON c.id = a.label_class_id"
                 " JOIN image i ON i.id = a.image_id")).all()
+            tag_rows = connection.execute(text(
+                "SELECT a.id, a.image_id, a.undone_at, i.tagged_at FROM annotation a"
+                " JOIN image i ON i.id = a.image_id WHERE a.label_class_id IS NULL")).all()
+            given = _names_by(connection, "SELECT t.annotation_id, c.name FROM annotation_tag t"
+                                          " JOIN label_class c ON c.id = t.label_class_id")
+            current = _names_by(connection, "SELECT t.image_id, c.name FROM image_tag t"
+                                            " JOIN label_class c ON c.id = t.label_class_id")
     finally:
         engine.dispose()
     stored = {row[0]: row for row in rows}
+    stored_sets = {row[0]: row for row in tag_rows}
     lost = 0
     for annotation_id, (image_id, label) in acknowledged.items():
+        if isinstance(label, list):  # a tag set: stored whole, and still the image's set
+            row = stored_sets.get(annotation_id)
+            lost += (row is None or row[1] != image_id or row[2] is not None or row[3] is None
+                     or given.get(annotation_id, set()) != set(label)
+                     or current.get(image_id, set()) != set(label))
+            continue
         row = stored.get(annotation_id)
         if (row is None or row[1] != image_id or row[2] != label or row[3] is not None
                 or row[4] != row[5]):
@@ -161,8 +181,16 @@ def _lost_labels(database_url: str, logs: list[ClientLog]) -> int:
     return lost
 
 
+def _names_by(connection, query: str) -> dict[int, set[str]]:
+    """{id: set of names} from rows of (id, name)."""
+    names: dict[int, set[str]] = defaultdict(set)
+    for key, name in connection.execute(text(query)):
+        names[key].add(name)
+    return names
+
+
 def run_load(base_url: str, database_url: str, project_id: int, annotator_tokens: list[str],
-             lead_token: str, true_label: Callable[[dict], str], duration_s: float,
+             lead_token: str, true_label: Callable[[dict], Answer], duration_s: float,
              retrain_at: float = 0.5) -> LoadResult:
     """Run ``len(annotator_tokens)`` annotators for ``duration_s``; retrain at ``retrain_at``."""
     stop = threading.Event()
@@ -242,6 +270,20 @@ def true_label_from_name(item: dict) -> str:
     return item["original_name"].replace("\\", "/").rsplit("/", 1)[-1].split("_", 1)[0]
 
 
+def true_tags_from_name(item: dict) -> list[str]:
+    """The tag set an annotator gives an image of a multi-label load project: the class its
+    file name says; every third image also the next class, every seventh none at all (the
+    explicit empty set), so sets of 0, 1 and 2 tags all travel."""
+    name = item["original_name"].replace("\\", "/").rsplit("/", 1)[-1]
+    tag, number = name.split("_", 1)[0], int(name.rsplit("_", 1)[-1].split(".")[0])
+    if number % 7 == 0:
+        return []
+    names = list(CLASS_COLOURS)
+    if number % 3 == 0:
+        return [tag, names[(names.index(tag) + 1) % len(names)]]
+    return [tag]
+
+
 @dataclass
 class PreparedProject:
     """A project ready to serve, with the credentials of its annotators and lead."""
@@ -253,7 +295,7 @@ class PreparedProject:
 
 
 def prepare_project(home, n_images: int, n_annotators: int, database_url: str | None = None,
-                    seed: int = 0) -> PreparedProject:
+                    seed: int = 0, multi_label: bool = False) -> PreparedProject:
     """Create a data home with an embedded ``n_images`` project and annotator tokens.
 
     The images are small generated PNGs (one colour per class plus noise); they are
@@ -295,7 +337,8 @@ def prepare_project(home, n_images: int, n_annotators: int, database_url: str | 
     backbone = WideFakeBackbone()
     register_backbone(backbone.spec.name, lambda cache_dir: backbone)
     with app.app_context():
-        project = create_project("load", names, backbone=backbone.spec.name)
+        project = create_project("load", names, backbone=backbone.spec.name,
+                                 multi_label=multi_label)
         import_paths(project, [folder])
         run_inline("embed", project.id, embed_project)
         run_inline(JobKind.RETRAIN, project.id, run_round)  # the cold-start round ranks the queue
