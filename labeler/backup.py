@@ -48,6 +48,7 @@ from .models import (
     LabelClass,
     ModelRound,
     Project,
+    ProjectMember,
     User,
     utcnow,
 )
@@ -66,7 +67,7 @@ VECTOR_ROWS = 8_192  # vector rows copied per step: bounded memory for a 1M-row 
 # Order matters on restore: each table's foreign keys point to tables before it.
 TABLES: dict[str, Table] = {t.name: t for t in (
     Project.__table__, LabelClass.__table__, User.__table__, Image.__table__,
-    Annotation.__table__, ModelRound.__table__)}
+    Annotation.__table__, ModelRound.__table__, ProjectMember.__table__)}
 USER_COLUMNS = ("id", "username", "role")  # never password hashes or tokens
 #: Multi-label rows (tag sets, tag scores): no project_id, found through their annotation
 #: or image; restored after TABLES. Archives written before them simply lack the members.
@@ -158,7 +159,8 @@ def _write_rows(archive: _ArchiveWriter, conn: Connection, table: str, query: An
                 columns: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """Stream rows into ``rows/<table>.jsonl``; return the few columns callers need later."""
     kept: list[dict[str, Any]] = []
-    wanted = {"id", "sha256", "format", "number", "annotator_id", "undone_by_id"}
+    wanted = {"id", "sha256", "format", "number", "annotator_id", "undone_by_id",
+              "user_id"}
     with archive.member(f"rows/{table}.jsonl") as write:
         for row in conn.execute(query.execution_options(yield_per=ROW_BATCH)).mappings():
             record = {k: _json_value(v) for k, v in row.items()
@@ -232,10 +234,11 @@ def backup_project(project_name: str, out: Path) -> BackupReport:
                 counts[name] = len(kept[name])
             for name, table in TAG_TABLES.items():
                 counts[name] = _write_tag_rows(archive, conn, name, table, project_id)
-            # Whoever gave or undid a label: the history names them.
+            # Whoever gave or undid a label (the history names them) or is a member.
             annotators = sorted({r[key] for r in kept["annotation"]
                                  for key in ("annotator_id", "undone_by_id")
-                                 if r.get(key) is not None})
+                                 if r.get(key) is not None}
+                                | {r["user_id"] for r in kept["project_member"]})
             users = TABLES["user"]
             counts["user"] = len(_write_rows(
                 archive, conn, "user", select(users).where(users.c.id.in_(annotators))

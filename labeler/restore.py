@@ -245,7 +245,21 @@ class _Restorer:
                 round_["message"] = "Interrupted: the backup was taken while it was running."
         _insert("model_round", rounds)
         self.counts["model_round"] = len(rounds)
+        self._insert_members(project_id)
         return project_id
+
+    def _insert_members(self, project_id: int) -> None:
+        """Who may see the project, and in what role (users matched by username).
+
+        Archives written before project membership have none: the restored project is then
+        seen by global leads, who add its members.
+        """
+        self.counts["project_member"] = 0
+        if "rows/project_member.jsonl" not in set(self.zf.namelist()):
+            return
+        members = [{**row, "project_id": project_id, "user_id": self.users[row["user_id"]]}
+                   for row in _read_rows(self.zf, "project_member")]
+        self.counts["project_member"] = len(_insert("project_member", members))
 
     def _insert_tag_rows(self, annotations: dict[int, int]) -> None:
         """Tag sets and tag scores (multi-label projects), their ids remapped."""

@@ -172,6 +172,10 @@ def test_round_trip_into_a_fresh_home_keeps_labels_history_rounds_and_vectors(
 
 def test_restore_as_a_copy_in_the_same_home_matches_annotators_by_name(
         app, project, runner, tmp_path):
+    from labeler.membership import set_member
+
+    set_member(project, db.session.scalar(select(User).where(User.username == "arno")),
+               "reviewer")
     before = describe("colours")
     archive = backup(runner, tmp_path)
     users_before = db.session.scalar(select(func.count()).select_from(User))
@@ -182,6 +186,16 @@ def test_restore_as_a_copy_in_the_same_home_matches_annotators_by_name(
     assert "(0 created)" in result.output
     assert describe("copy") == before
     assert describe("colours") == before
+    # Who may see the project, and in what role, comes back with it.
+    from labeler.models import ProjectMember
+
+    def members(name: str) -> list[tuple[str, str]]:
+        return sorted(db.session.execute(
+            select(User.username, ProjectMember.role).join(ProjectMember.user)
+            .where(ProjectMember.project_id == get_project(name).id)).all())
+
+    assert members("colours") == [("arno", "reviewer")]
+    assert members("copy") == members("colours")
     assert db.session.scalar(select(func.count()).select_from(User)) == users_before
     copy_ids = set(db.session.scalars(select(Image.id).where(
         Image.project_id == get_project("copy").id)))

@@ -14,7 +14,7 @@ from labeler.models import Project, ProjectMember, User
 from labeler.resources import resource_dir
 from tests.dbutil import database_config
 
-BEFORE = "7d3a9c51e2b8"
+BEFORE = "6a7afa1e819e"  # the revision before project members
 
 
 def test_upgrade_makes_every_user_a_member_of_every_project_with_their_rights(
