@@ -121,4 +121,5 @@ def test_breadcrumb_names_the_page(page, live_server, mapped_project):
     everyone_joins()
     log_in(page, live_server, "kim", "password-123")
     page.goto(f"{live_server}/projects/{mapped_project.id}/map")
-    assert page.inner_text(".map-crumb").strip() == "paint-chips / Embedding map"
+    # The project's name with its kind's badge (shown in capitals), then the page's name.
+    assert page.inner_text(".map-crumb").strip() == "paint-chips CLASSES / Embedding map"
