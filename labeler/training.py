@@ -21,7 +21,7 @@ import numpy as np
 from sqlalchemy import func, select, update
 
 from .embeddings.dense_head import KerasDenseHead
-from .errors import LabelerError
+from .errors import Conflict, LabelerError
 from .extensions import db
 from .learning import label_issues, label_quality, query, tag_query
 from .learning.calibration import apply_temperature
@@ -63,6 +63,15 @@ def project_head(project: Project) -> str:
     return (project.settings or {}).get("head", DEFAULT_HEAD)
 
 
+def project_strategies(project: Project) -> dict[str, str]:
+    """The sampling strategies ``project`` may use, each with its help sentence.
+
+    Tags and classes are queried differently (``learning.tag_query`` and
+    ``learning.query``), so the choice follows the project's kind.
+    """
+    return tag_query.TAG_STRATEGIES if project.multi_label else query.STRATEGIES
+
+
 def set_training_options(project: Project, *, strategy: str | None = None,
                          retrain_every: int | None = None, head: str | None = None,
                          min_round_interval_s: int | None = None) -> None:
@@ -72,11 +81,12 @@ def set_training_options(project: Project, *, strategy: str | None = None,
     """
     settings = dict(project.settings or {})
     if strategy is not None:
-        known = tag_query.TAG_STRATEGIES if project.multi_label else query.STRATEGIES
+        known = project_strategies(project)
         if strategy not in known:
             kind = "a multi-label" if project.multi_label else "a single-label"
-            raise LabelerError(f"Unknown strategy {strategy!r} for {kind} project; choose "
-                               f"one of {', '.join(known)}.")
+            # A Conflict (the API's 409): the name may be a strategy of the other kind.
+            raise Conflict(f"Unknown strategy {strategy!r} for {kind} project; choose "
+                           f"one of {', '.join(known)}.")
         settings["strategy"] = strategy
     if retrain_every is not None:
         if retrain_every < 1:

@@ -68,3 +68,28 @@ def test_single_label_rounds_keep_their_shape(lead_client, project, annotator):
     board = lead_client.get(f"/api/v1/projects/{project.id}/dashboard").json
     assert "kind" not in board["latest_round"] and "per_tag" not in board["latest_round"]
     assert board["curve"] and all("micro_f1" not in p for p in board["curve"])
+
+
+def test_the_strategy_choice_follows_the_projects_kind(app, lead, lead_client):
+    from labeler.learning.tag_query import TAG_STRATEGIES
+    from tests.test_dashboard import csrf
+
+    tags = create_project("kinds-tags", TAGS, multi_label=True)
+    classes = create_project("kinds-classes", TAGS)
+    board = lead_client.get(f"/api/v1/projects/{tags.id}/dashboard").json
+    assert [s["name"] for s in board["settings"]["strategies"]] == list(TAG_STRATEGIES)
+    assert "tag" in next(s["help"] for s in board["settings"]["strategies"]
+                         if s["name"] == "auto")
+    page = lead_client.get(f"/projects/{tags.id}/dashboard").text
+    assert 'value="tag_entropy"' in page and 'value="margin"' not in page
+
+    def choose(project, strategy):
+        return lead_client.post(f"/api/v1/projects/{project.id}/settings",
+                                headers=csrf(lead_client, project), json={"strategy": strategy})
+
+    assert choose(tags, "tag_entropy").status_code == 200
+    refused = choose(tags, "margin")  # a single-label strategy
+    assert refused.status_code == 409
+    assert "for a multi-label project; choose one of auto" in refused.json["detail"]
+    assert choose(classes, "tag_entropy").status_code == 409
+    assert choose(classes, "margin").status_code == 200

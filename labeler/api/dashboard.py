@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..finetuning import finetune_record, pending_backbone
-from ..learning.query import STRATEGIES
 from ..models import JobStatus, Project, rfc3339, utcnow
 from ..projects import project_by_id
 from ..reports import (
@@ -25,7 +24,12 @@ from ..reports import (
 )
 from ..review import review_figures
 from ..round_cadence import project_min_round_interval_s
-from ..training import project_retrain_every, project_strategy, set_training_options
+from ..training import (
+    project_retrain_every,
+    project_strategies,
+    project_strategy,
+    set_training_options,
+)
 from . import bp, schemas, serialize
 from .inputs import TrainingSettings
 from .spec import declare
@@ -38,7 +42,8 @@ def _settings(project: Project) -> dict[str, Any]:
     return {"strategy": project_strategy(project),
             "retrain_every": project_retrain_every(project),
             "min_round_interval_s": project_min_round_interval_s(project),
-            "strategies": [{"name": name, "help": text} for name, text in STRATEGIES.items()]}
+            "strategies": [{"name": name, "help": text}
+                           for name, text in project_strategies(project).items()]}
 
 
 @bp.get("/projects/<id:project_id>/dashboard")
@@ -82,7 +87,7 @@ def _finetune(project: Project) -> dict[str, Any] | None:
 
 
 @bp.post("/projects/<id:project_id>/settings")
-@declare("trainingSettings", (200, schemas.Settings), 404, json=TrainingSettings,
+@declare("trainingSettings", (200, schemas.Settings), 404, 409, json=TrainingSettings,
          lead=True)
 def training_settings(project_id: int, json: TrainingSettings):
     """Change the sampling strategy and/or the retrain cadence (leads only)."""

@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 
 from ..gallery import MAX_BULK, MAX_PAGE_SIZE, PAGE_SIZE
 from ..learning.query import STRATEGIES
+from ..learning.tag_query import TAG_STRATEGIES
 from ..models import ID_MAX
 from ..projects import MAX_NAME_LENGTH
 from ..round_cadence import MAX_MIN_ROUND_INTERVAL_S
@@ -176,7 +177,8 @@ class TrainingSettings(Body):
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
-    strategy: Literal[tuple(STRATEGIES)] = optional(  # type: ignore[valid-type]
+    # Either kind's names: which apply depends on the project (a 409 says so).
+    strategy: Literal[tuple(STRATEGIES | TAG_STRATEGIES)] = optional(  # type: ignore[valid-type]
         description="The sampling strategy of the next rounds.")
     retrain_every: Annotated[int, BeforeValidator(_whole_number)] = optional(ge=1, le=100_000,
                                   description="Start a round after this many new labels.")

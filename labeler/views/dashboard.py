@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from ..learning.query import STRATEGIES
 from ..projects import project_by_id
 from ..round_cadence import project_min_round_interval_s
-from ..training import project_retrain_every, project_strategy
+from ..training import project_retrain_every, project_strategies, project_strategy
 from .access import lead_required
 
 bp = Blueprint("dashboard", __name__)
@@ -22,7 +21,8 @@ bp = Blueprint("dashboard", __name__)
 def dashboard(project_id: int):
     """The dashboard of one project (leads only; annotators get 403)."""
     project = project_by_id(project_id)
-    return render_template("dashboard.html", project=project, strategies=STRATEGIES,
+    return render_template("dashboard.html", project=project,
+                           strategies=project_strategies(project),
                            strategy=project_strategy(project),
                            retrain_every=project_retrain_every(project),
                            min_round_interval_s=project_min_round_interval_s(project))
