@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from sqlalchemy import Select, select
 from sqlalchemy.orm import aliased
 
-from .errors import LabelerError
+from .errors import Conflict, LabelerError
 from .export_tags import iter_tag_csv, iter_tag_jsonl
 from .extensions import db
 from .models import Annotation, Image, LabelClass, Project, User, rfc3339
@@ -333,7 +333,7 @@ def write_folders(project: Project, out: Path, store: BlobStore, *,
         The path written, the number of images and the images per folder.
     """
     if project.multi_label:  # before anything is created
-        raise LabelerError(FOLDERS_NOT_FOR_TAGS)
+        raise Conflict(FOLDERS_NOT_FOR_TAGS)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     per_folder: dict[str, int] = {}

@@ -39,6 +39,16 @@ class GalleryFilterError(LabelerError):
     """A filter value in the query string that cannot be used (the message says why)."""
 
 
+class GalleryFilterConflict(GalleryFilterError, Conflict):
+    """A well-formed filter this project cannot apply: one for the other kind of project,
+    or a tag filter with no tag chosen (the API's 409, since the query's schema allows it)."""
+
+
+def _gallery_error(exc: LabelerError) -> GalleryFilterError:
+    """A tag filter's error as the gallery's, keeping whether it is a conflict."""
+    return (GalleryFilterConflict if isinstance(exc, Conflict) else GalleryFilterError)(str(exc))
+
+
 class UnknownClass(GalleryFilterError, NotFound):
     """A filter or label names a class the project does not have."""
 
@@ -139,7 +149,7 @@ def parse_filters(args: Any) -> GalleryFilters:
     try:
         tags = parse_tag_filters(args)
     except TagFilterError as exc:
-        raise GalleryFilterError(str(exc)) from None
+        raise _gallery_error(exc) from None
     return GalleryFilters(tags=tags, label=(args.get("label") or "").strip(),
                           predicted=(args.get("predicted") or "").strip(),
                           min_confidence=low, max_confidence=high, suspected=suspected,
@@ -160,11 +170,11 @@ def filtered_select(project: Project, filters: GalleryFilters) -> Select[Any]:
     query = select(Image.id).where(Image.project_id == project.id)
     if project.multi_label:
         if filters.predicted:
-            raise GalleryFilterError("In a multi-label project, filter by a tag and "
+            raise GalleryFilterConflict("In a multi-label project, filter by a tag and "
                                      "'tag_state=predicted' instead of 'predicted'.")
         query = _tag_filtered(query, project, filters)
     elif filters.tag:
-        raise GalleryFilterError("Tag filters are for multi-label projects; filter this "
+        raise GalleryFilterConflict("Tag filters are for multi-label projects; filter this "
                                  "project with 'label' and 'predicted'.")
     elif filters.label == "unlabelled":
         query = query.where(Image.unlabelled)
@@ -196,7 +206,7 @@ def _tag_filtered(query: Select[Any], project: Project, filters: GalleryFilters)
     except NotFound as exc:
         raise UnknownClass(str(exc)) from None
     except TagFilterError as exc:
-        raise GalleryFilterError(str(exc)) from None
+        raise _gallery_error(exc) from None
 
 
 def _is_id(text: str) -> bool:

@@ -29,6 +29,10 @@ class TagFilterError(LabelerError):
     """A tag filter value that cannot be used (the message says what to change)."""
 
 
+class TagFilterNeedsTag(TagFilterError, Conflict):
+    """A 'tag is' state or probability range with no tag chosen to apply it to."""
+
+
 class TagNotFound(TagFilterError, NotFound):
     """A filter or a bulk change names a tag the project does not have."""
 
@@ -70,7 +74,7 @@ def parse_tag_filters(args: Any) -> TagFilters:
                              f"not {state!r}.")
     low, high = _probability(args, "min_probability"), _probability(args, "max_probability")
     if (state or low is not None or high is not None) and not tag:
-        raise TagFilterError("Choose a tag for the 'tag is' and probability filters to "
+        raise TagFilterNeedsTag("Choose a tag for the 'tag is' and probability filters to "
                              "apply to.")
     return TagFilters(tag=tag, tag_state=state, min_probability=low, max_probability=high)
 
@@ -182,12 +186,12 @@ def bulk_tag(project: Project, image_ids: list[int], user: User, *, add: list[st
     order of ``image_ids``.
 
     Raises:
-        LabelerError: the project is single-label (bulk-label is its endpoint).
+        Conflict: the project is single-label (bulk-label is its endpoint).
         NotFound: images or tags the project does not have (nothing was labelled).
         Conflict: ``confirm`` for images without predicted tags.
     """
     if not project.multi_label:
-        raise LabelerError(f"Project {project.name!r} gives each image one class; label a "
+        raise Conflict(f"Project {project.name!r} gives each image one class; label a "
                            "selection with bulk-label and 'label' instead.")
     images = {image.id: image for image in db.session.scalars(
         select(Image).where(Image.id.in_(image_ids), Image.project_id == project.id))}

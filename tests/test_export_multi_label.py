@@ -139,3 +139,13 @@ def test_the_labels_import_command_reads_tags_and_refuses_a_label_column(tagged,
     result = runner.invoke(args=["labels", "import", "coast", str(wrong)])
     assert result.exit_code != 0 and "needs a 'labels' column" in result.output
     assert db.session.scalar(select(Image.tagged_at).where(Image.id == images[2].id))
+
+
+def test_the_folders_export_of_a_tag_project_is_a_409_that_says_what_to_use(
+        tagged, lead_client):
+    """Schema-valid (format=folders) but not for this project's kind: a conflict."""
+    project, _ = tagged
+    response = lead_client.get(f"/api/v1/projects/{project.id}/export",
+                               query_string={"format": "folders"})
+    assert response.status_code == 409
+    assert "export csv" in response.json["detail"]

@@ -16,7 +16,7 @@ from .spec import declare
 
 
 @bp.get("/projects/<id:project_id>/images")
-@declare("listImages", (200, schemas.GalleryPage), 404, query=ImagesQuery)
+@declare("listImages", (200, schemas.GalleryPage), 404, 409, query=ImagesQuery)
 def list_images(project_id: int, query: ImagesQuery):
     """A keyset-paginated, filtered page of the project's images; follow next_cursor with
     after=. A class name the project does not have is a 404."""
