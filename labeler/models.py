@@ -38,6 +38,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
 
+# The multi-label tables live beside (labeler.tag_models); importing them here registers
+# them with the metadata and keeps ``from labeler.models import ImageTag`` working.
+from .tag_models import AnnotationTag as AnnotationTag
+from .tag_models import ImageTag as ImageTag
+from .tag_models import ImageTagScore as ImageTagScore
+
 
 def utcnow() -> datetime:
     """Timezone-aware 'now' used for every timestamp column."""
@@ -232,48 +238,6 @@ class Annotation(db.Model):
     image: Mapped[Image] = relationship()
     label_class: Mapped[LabelClass | None] = relationship()
     annotator: Mapped[User | None] = relationship(foreign_keys=[annotator_id])
-
-
-class AnnotationTag(db.Model):
-    """One tag a multi-label annotation affirmed; no rows is the explicit empty set."""
-
-    __tablename__ = "annotation_tag"
-
-    annotation_id: Mapped[int] = mapped_column(
-        ForeignKey("annotation.id", ondelete="CASCADE"), primary_key=True)
-    # Like Annotation.label_class_id: the history keeps a class from being deleted.
-    label_class_id: Mapped[int] = mapped_column(ForeignKey("label_class.id"), primary_key=True)
-
-
-class ImageTag(db.Model):
-    """A tag of an image's current tag set (the mirror of its latest annotation not undone)."""
-
-    __tablename__ = "image_tag"
-    __table_args__ = (
-        # "images tagged X" and per-tag counts.
-        Index("ix_image_tag_class_image", "label_class_id", "image_id"),
-    )
-
-    image_id: Mapped[int] = mapped_column(
-        ForeignKey("image.id", ondelete="CASCADE"), primary_key=True)
-    label_class_id: Mapped[int] = mapped_column(
-        ForeignKey("label_class.id", ondelete="CASCADE"), primary_key=True)
-
-
-class ImageTagScore(db.Model):
-    """The last round's probability that an image has a tag (multi-label projects)."""
-
-    __tablename__ = "image_tag_score"
-    __table_args__ = (
-        # Gallery: "predicted X" (probability >= X's threshold) and confidence ranges.
-        Index("ix_image_tag_score_class_probability", "label_class_id", "probability"),
-    )
-
-    image_id: Mapped[int] = mapped_column(
-        ForeignKey("image.id", ondelete="CASCADE"), primary_key=True)
-    label_class_id: Mapped[int] = mapped_column(
-        ForeignKey("label_class.id", ondelete="CASCADE"), primary_key=True)
-    probability: Mapped[float] = mapped_column(Float)
 
 
 class User(UserMixin, db.Model):

@@ -209,3 +209,9 @@ def pickled_head_arrays(marker) -> bytes:
     np.savez(buffer, kind=np.array("logistic"), format=np.array(1),
              coef_=np.array([CreatesAFile(marker)], dtype=object))
     return buffer.getvalue()
+
+
+def csrf(client, project):
+    """Headers with the session's CSRF token, read from a page as the browser would."""
+    page = client.get(f"/projects/{project.id}/label").text
+    return {"X-CSRFToken": page.split('data-csrf="')[1].split('"')[0]}

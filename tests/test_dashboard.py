@@ -11,14 +11,8 @@ from labeler.jobs import create_job
 from labeler.models import Annotation, JobStatus, utcnow
 from labeler.queue import undo
 from labeler.training import project_retrain_every, project_strategy
-from tests.builders import trained
+from tests.builders import csrf, trained
 from tests.conftest import login
-
-
-def csrf(client, project):
-    """Headers with the session's CSRF token, read from a page as the browser would."""
-    page = client.get(f"/projects/{project.id}/label").text
-    return {"X-CSRFToken": page.split('data-csrf="')[1].split('"')[0]}
 
 
 def test_anonymous_users_go_to_login(client, project):

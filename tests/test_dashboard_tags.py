@@ -72,7 +72,7 @@ def test_single_label_rounds_keep_their_shape(lead_client, project, annotator):
 
 def test_the_strategy_choice_follows_the_projects_kind(app, lead, lead_client):
     from labeler.learning.tag_query import TAG_STRATEGIES
-    from tests.test_dashboard import csrf
+    from tests.builders import csrf
 
     tags = create_project("kinds-tags", TAGS, multi_label=True)
     classes = create_project("kinds-classes", TAGS)

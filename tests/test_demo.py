@@ -14,6 +14,7 @@ from labeler.demo import demo_truth, load_demo_images, prepare_demo
 from labeler.extensions import db
 from labeler.models import Image, Project
 from tests.conftest import PASSWORD, login
+from tests.demo_names import assert_neutral
 
 
 @pytest.fixture
@@ -21,22 +22,6 @@ def demo(app):
     """The demo project as `labeler demo` prepares it (3,000 images, no labels)."""
     prepare_demo("demo", "demo", PASSWORD)
     return db.session.scalar(select(Project).where(Project.name == "demo"))
-
-
-def class_words() -> list[str]:
-    """Every class name, as written and as a file name would spell it, lower case."""
-    _, _, names = load_demo_images()
-    words = set()
-    for name in names:
-        words |= {name.lower(), *re.split(r"[^a-z]+", name.lower())}
-    return sorted(word for word in words if len(word) > 1)  # "T-shirt": "shirt", not "t"
-
-
-def assert_neutral(names: list[str]) -> None:
-    words = class_words()
-    assert "trouser" in words and "shirt" in words and "boot" in words
-    leaks = [(name, word) for name in names for word in words if word in name.lower()]
-    assert not leaks, f"names that give the class away: {leaks[:5]}"
 
 
 def test_names_alt_texts_and_export_file_names_hold_no_class_name(app, client, demo):

@@ -16,7 +16,7 @@ from labeler.demo_tags import (
 )
 from labeler.extensions import db
 from labeler.models import Image, Project
-from tests.test_demo import assert_neutral
+from tests.demo_names import assert_neutral
 
 
 def test_mosaics_show_exactly_the_classes_they_are_tagged_with():

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import select
+from sqlalchemy import column, select, table
 
 from labeler import create_app
 from labeler.extensions import db
-from labeler.models import Image, Project
+from labeler.models import Image
 from labeler.resources import resource_dir
 from tests.dbutil import database_config
 
@@ -53,8 +53,12 @@ def test_server_paths_become_names_relative_to_their_import(tmp_path: Path) -> N
         try:
             upgrade(directory=directory, revision=BEFORE)
             with db.engine.begin() as connection:
-                connection.execute(Project.__table__.insert(),
-                                   [{"id": 1, "name": "one"}, {"id": 2, "name": "two"}])
+                # The project table as it was at BEFORE (the model has grown columns since).
+                old_project = table("project", column("id"), column("name"),
+                                    column("settings"), column("created_at"))
+                connection.execute(old_project.insert(), [
+                    {"id": i, "name": name, "settings": "{}", "created_at": T0}
+                    for i, name in ((1, "one"), (2, "two"))])
                 connection.execute(Image.__table__.insert(), [
                     {"id": index, "project_id": project, "sha256": f"{index:064x}",
                      "original_name": name, "format": "PNG", "width": 1, "height": 1,

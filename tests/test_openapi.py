@@ -278,6 +278,7 @@ def test_a_whole_project_through_the_api_matches_the_document(
 
     # A multi-label project's selection gets a tag in bulk.
     tagged = create_project("tagged", ["a", "b"], multi_label=True)
+    everyone_joins()  # the annotator labels it too
     c.check(client.post(
         f"{API}/projects/{tagged.id}/images", headers=lead, content_type="multipart/form-data",
         data={"files": [(io.BytesIO(colour_image((20, 30, 200), seed=98)), "blue.png")]}),

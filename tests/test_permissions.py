@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.builders import embedded_colour_project
+from tests.builders import embedded_colour_project, everyone_joins
 from tests.conftest import login
 
 # The favicon is asked for by browsers on every site, before anyone logs in; the API
@@ -38,8 +38,10 @@ def concrete_urls(app, project_id: int):
 @pytest.fixture(params=["single-label", "multi-label"])
 def project(request, app, tmp_path):
     """Both kinds of project: the rules are the same for a tagging project."""
-    return embedded_colour_project(tmp_path / "in", per_colour=2, seed_step=3,
+    made = embedded_colour_project(tmp_path / "in", per_colour=2, seed_step=3,
                                    multi_label=request.param == "multi-label")
+    everyone_joins()  # the annotator fixture's user is a member, as at upgrade
+    return made
 
 
 def test_anonymous_requests_go_to_login_or_get_401(app, client, project):
@@ -92,7 +94,12 @@ def rows_of(project, annotator):
     from tests.builders import images, label
 
     image = images(project)[0]
-    annotation = label(project, image, annotator)
+    if project.multi_label:
+        from labeler.queue import submit_tags
+
+        annotation = submit_tags(project, image.id, project.classes[:1], annotator)
+    else:
+        annotation = label(project, image, annotator)
     job = Job(kind="embed", project_id=project.id, status="succeeded")
     db.session.add(job)
     db.session.commit()

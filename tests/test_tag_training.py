@@ -19,7 +19,14 @@ from labeler.rounds import load_head
 from labeler.tag_sets import tag_fields
 from labeler.training import run_round, set_training_options
 from labeler.users import create_api_token, create_user
-from tests.builders import PASSWORD, auth, embedded_colour_project, images, true_colour
+from tests.builders import (
+    PASSWORD,
+    auth,
+    embedded_colour_project,
+    everyone_joins,
+    images,
+    true_colour,
+)
 
 
 @pytest.fixture
@@ -89,6 +96,7 @@ def test_next_images_explain_with_the_tag_heads(tags_project, client):
     _tag_some(tags_project)
     run_inline("retrain", tags_project.id, run_round)
     token = create_api_token(create_user("bea", PASSWORD, "annotator"))
+    everyone_joins()
     items = client.get(f"/api/v1/projects/{tags_project.id}/next?n=3",
                        headers=auth(token)).json["items"]
     assert len(items) == 3

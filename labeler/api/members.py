@@ -6,7 +6,7 @@ from ..extensions import db
 from ..membership import members, remove_member, set_member, user_by_name
 from ..models import ProjectMember, User
 from ..projects import project_by_id
-from . import ApiError, bp, schemas
+from . import ApiError, bp, team_schemas
 from .inputs import NewMember
 from .spec import declare
 
@@ -16,14 +16,14 @@ def _member(member: ProjectMember) -> dict[str, object]:
 
 
 @bp.get("/projects/<id:project_id>/members")
-@declare("listMembers", (200, schemas.MemberList), 404, lead=True)
+@declare("listMembers", (200, team_schemas.MemberList), 404, lead=True)
 def list_members(project_id: int):
     """The project's members with their roles (leads only)."""
     return {"members": [_member(m) for m in members(project_by_id(project_id))]}
 
 
 @bp.put("/projects/<id:project_id>/members")
-@declare("setMember", (200, schemas.Member), 404, json=NewMember, lead=True)
+@declare("setMember", (200, team_schemas.Member), 404, json=NewMember, lead=True)
 def put_member(project_id: int, json: NewMember):
     """Add a user to the project with a role, or change their role (leads only)."""
     project = project_by_id(project_id)
@@ -31,7 +31,7 @@ def put_member(project_id: int, json: NewMember):
 
 
 @bp.delete("/projects/<id:project_id>/members/<id:user_id>")
-@declare("removeMember", (200, schemas.MemberList), 404, lead=True)
+@declare("removeMember", (200, team_schemas.MemberList), 404, lead=True)
 def delete_member(project_id: int, user_id: int):
     """Take a user out of the project (leads only); answers the members left."""
     project = project_by_id(project_id)

@@ -8,7 +8,7 @@ from flask_login import current_user
 from ..membership import can_review
 from ..projects import class_by_name, project_by_id
 from ..review import review_queue, submit_review
-from . import ApiError, bp, schemas, serialize
+from . import ApiError, bp, schemas, serialize, team_schemas
 from .inputs import NewReview, ReviewQuery
 from .spec import declare
 
@@ -20,7 +20,7 @@ def _require_reviewer(project_id: int) -> None:
 
 
 @bp.get("/projects/<id:project_id>/review")
-@declare("reviewQueue", (200, schemas.ReviewQueue), 403, 404, query=ReviewQuery)
+@declare("reviewQueue", (200, team_schemas.ReviewQueue), 403, 404, query=ReviewQuery)
 def review_items(project_id: int, query: ReviewQuery):
     """Labels for the caller to review (reviewers and leads): others' hand-made labels
     not reviewed yet, newest first, suspected errors first, or a random sample."""

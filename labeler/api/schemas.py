@@ -359,37 +359,6 @@ class Dashboard(Shape):
     any_job_active: bool
 
 
-class MapClass(Shape):
-    id: int
-    name: str
-    colour: str
-    archived: bool
-
-
-class MapPoints(Shape):
-    """Parallel columns, one entry per embedded image."""
-
-    image_id: list[int]
-    x: list[float]
-    y: list[float]
-    label: list[int] = Field(description="Label class id, -1 when unlabelled.")
-    predicted: list[int] = Field(description="Predicted class id, -1 when none.")
-
-
-class Map(Shape):
-    method: Literal["pca", "tsne"] = Field(description="The layout these points are in.")
-    tsne: Literal["ready", "computing", "failed", "unavailable"] = Field(
-        description="The t-SNE layout: ready, being computed (PCA meanwhile), failed (see "
-                    "tsne_message), or unavailable (too few images).")
-    tsne_message: str
-    explained_variance: list[float]
-    classes: list[MapClass]
-    images: Count
-    empty: bool
-    message: str
-    points: MapPoints
-
-
 class Rejected(Shape):
     name: str
     reason: str
@@ -401,29 +370,3 @@ class UploadReport(Shape):
     labelled: Count
     image_ids: list[int]
     rejected: list[Rejected]
-
-
-class Member(Shape):
-    user_id: int
-    username: str
-    role: Literal["annotator", "reviewer", "lead"]
-
-
-class MemberList(Shape):
-    members: list[Member] = Field(description="The project's members, by user name.")
-
-
-class ReviewItem(Shape):
-    annotation_id: int
-    image_id: int
-    image_url: str
-    label: str = Field(description="The class the annotator gave.")
-    annotator: str
-    labelled_at: Timestamp
-    predicted: str | None = Field(description="The model's class, if it has predicted one.")
-    confidence: Fraction | None
-    suspected_error: bool = Field(description="The last round suspects the label is wrong.")
-
-
-class ReviewQueue(Shape):
-    items: list[ReviewItem] = Field(description="Labels to review, in the order asked for.")
