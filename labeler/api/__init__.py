@@ -119,6 +119,7 @@ def init_app(app: Flask) -> None:
         embedding_map,
         exports,
         gallery,
+        grid,
         labelling,
         openapi,
         projects,
