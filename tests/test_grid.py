@@ -25,16 +25,16 @@ CONFIDENCES = {"red": [0.9] * 8,
                "blue": [0.3] * 8}
 
 
-def predict(project, confidences=CONFIDENCES) -> None:
+def predict(project, confidences=CONFIDENCES, queue=("red", "green", "blue")) -> None:
     """Write predictions as a trained round does: class, confidence, and a queue rank
-    (the reverse of import order, so queue order differs from id order)."""
+    (colours in ``queue`` order, each in reverse import order: not the order of ids)."""
     seen: dict[str, int] = {}
     all_images = images(project)
     for image in all_images:
         colour = true_colour(image)
         image.predicted_class_id = class_by_name(project, colour).id
         image.confidence = confidences[colour][seen.get(colour, 0)]
-        image.queue_rank = len(all_images) - image.id
+        image.queue_rank = queue.index(colour) * 100 + len(all_images) - image.id
         seen[colour] = seen.get(colour, 0) + 1
     db.session.commit()
 
@@ -98,7 +98,7 @@ def test_two_annotators_get_disjoint_grids_and_a_reload_keeps_the_grid(project, 
 
 def test_answer_labels_the_confirmed_and_sends_the_rejected_to_single_image_mode(
         project, alice):
-    predict(project)
+    predict(project, queue=("blue", "green", "red"))  # red grids: the end of the queue
     grid = lease_grid(project, alice)
     confirm, reject = ids(grid)[:6], ids(grid)[6:]
     red = class_by_name(project, "red")
