@@ -10,19 +10,23 @@ round (and no more during the sessions: both modes face the same model). A real 
 * grid mode: reads the grid's class, walks the focus ring to each tile whose true class
   differs (arrow keys) and deselects it (Space), then confirms with Enter.
 
-Each mode labels ``--labels`` images with a fixed pause between key presses
-(``--key-delay-ms``, the same for both; 0 measures what the page and server allow), and
-the rate counts from the first key press until the server acknowledged the last label.
-Also printed: key presses per label, the share of the stored labels that are correct (read
-back from the database), and the grids' precision (the share of tiles the annotator kept).
+Every session starts from a copy of that prepared data directory, so each mode sees the
+same queue and the same predictions. Each labels ``--labels`` images with a fixed pause
+after each key press (``--key-delay-ms``, the same for both; 0 measures what the page and
+server allow), and the rate counts from the first key press until the server acknowledged
+the last label. Also printed: key presses per label, the share of the stored labels that
+are correct (read back from the database), and the grids' precision (the share of tiles
+the annotator kept).
 
     python bench/grid_mode.py [--home DIR] [--labels 64] [--key-delay-ms 0 250]
+                              [--band-low 0.5 0.7]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -41,7 +45,7 @@ from labeler.jobs import run_inline  # noqa: E402
 from labeler.models import Annotation, Image, JobStatus, Project, User  # noqa: E402
 from labeler.project_vectors import embed_project, embedding_counts  # noqa: E402
 from labeler.projects import class_by_name  # noqa: E402
-from labeler.queue import GRID_BAND, lease_next, submit_label  # noqa: E402
+from labeler.queue import GRID_BAND, GRID_ORDER, lease_next, submit_label  # noqa: E402
 from labeler.training import run_round, set_training_options  # noqa: E402
 from labeler.users import create_user  # noqa: E402
 from tests.e2e.conftest import CHROMIUM, log_in  # noqa: E402
@@ -56,6 +60,7 @@ class Session:
     key_delay_ms: int
     annotator: str
     band_low: float | None = None  # grid mode: the band's lower edge
+    order: str = "confidence"  # grid mode: labeler.queue.GRID_ORDER
     labels: int = 0
     keys: int = 0
     seconds: float = 0.0
@@ -96,7 +101,10 @@ def prepare(home: Path, seed_labels: int) -> tuple[int, dict[int, str], dict[str
             assert job.status == JobStatus.SUCCEEDED, job.message
             print(job.message, flush=True)
         keys = {c.name: c.key for c in project.active_classes()}
-        return project.id, truth, keys
+        project_id = project.id
+        db.session.remove()
+        db.engine.dispose()  # the sessions copy the data directory: no open connection
+        return project_id, truth, keys
 
 
 def single_mode(page, base: str, project_id: int, truth: dict[int, str],
@@ -164,50 +172,63 @@ def share_correct(home: Path, truth: dict[int, str], username: str) -> tuple[int
         return len(rows), right / len(rows) if rows else 0.0
 
 
-def run(home: Path, labels: int, delays: list[int], seed_labels: int,
-        band_lows: list[float]) -> None:
-    from playwright.sync_api import sync_playwright
+def run_session(browser, home: Path, project_id: int, truth: dict[int, str],
+                keys: dict[str, str], session: Session, labels: int) -> None:
+    """One session on ``home`` (a fresh copy): its own server and browser context."""
     from waitress.server import create_server
 
-    project_id, truth, keys = prepare(home, seed_labels)
     app = create_app({"HOME": home, "LOGIN_RATE_LIMIT": ""})
-    sessions = []
     with app.app_context():
-        for delay in delays:
-            for mode, low in [("single", None), *(("grid", low) for low in band_lows)]:
-                name = f"{mode}-{low}-{delay}-{int(time.time())}"
-                create_user(name, PASSWORD, "annotator")
-                sessions.append(Session(mode, delay, name, low))
+        create_user(session.annotator, PASSWORD, "annotator")
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     threading.Thread(target=server.run, daemon=True).start()
     base = f"http://127.0.0.1:{server.effective_port}"
+    # The grid's band is read at each lease, and the server runs in this process.
+    queue.GRID_BAND = (session.band_low or GRID_BAND[0], GRID_BAND[1])
+    queue.GRID_ORDER = session.order
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                                 args=["--no-sandbox", "--disable-gpu"])
-            for session in sessions:
-                # bypass_csp: wait_for_function evaluates strings, which the pages' CSP forbids.
-                context = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
-                page = context.new_page()
-                log_in(page, base, session.annotator, PASSWORD)
-                if session.band_low is not None:  # the server runs in this process
-                    queue.GRID_BAND = (session.band_low, GRID_BAND[1])
-                if session.mode == "single":
-                    single_mode(page, base, project_id, truth, keys, session, labels)
-                else:
-                    grid_mode(page, base, project_id, truth, session, labels)
-                context.close()
-            browser.close()
+        # bypass_csp: wait_for_function evaluates strings, which the pages' CSP forbids.
+        context = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
+        page = context.new_page()
+        log_in(page, base, session.annotator, PASSWORD)
+        if session.mode == "single":
+            single_mode(page, base, project_id, truth, keys, session, labels)
+        else:
+            grid_mode(page, base, project_id, truth, session, labels)
+        # The last grid's thumbnails load before the server stops serving them.
+        page.wait_for_function("Array.from(document.images).every((img) => img.complete)")
+        context.close()
     finally:
         server.close()
-    print(f"\n{'mode':<12}{'key delay':>10}{'labels':>8}{'seconds':>9}{'labels/min':>12}"
+
+
+def run(home: Path, scratch: Path, labels: int, delays: list[int], seed_labels: int,
+        band_lows: list[float], orders: list[str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    project_id, truth, keys = prepare(home, seed_labels)
+    grids = [("grid", low, order) for low in band_lows for order in orders]
+    sessions = [Session(mode, delay, f"{mode}-{delay}", low, order) for delay in delays
+                for mode, low, order in [("single", None, ""), *grids]]
+    results = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu"])
+        for number, session in enumerate(sessions):
+            # Every session starts from the same state: a copy of the prepared home.
+            copy = scratch / f"session-{number}"
+            shutil.copytree(home, copy)
+            run_session(browser, copy, project_id, truth, keys, session, labels)
+            results.append((session, *share_correct(copy, truth, session.annotator)))
+            shutil.rmtree(copy)
+        browser.close()
+    print(f"\n{'mode':<24}{'key delay':>10}{'labels':>8}{'seconds':>9}{'labels/min':>12}"
           f"{'keys/label':>12}{'correct':>9}{'grid precision':>16}")
-    for s in sessions:
-        stored, correct = share_correct(home, truth, s.annotator)
+    for s, stored, correct in results:
         assert stored == s.labels, (stored, s.labels)
         precision = f"{s.labels / s.tiles:.1%}" if s.tiles else "-"
-        mode = f"{s.mode} {s.band_low}" if s.band_low is not None else s.mode
-        print(f"{mode:<12}{s.key_delay_ms:>8}ms{s.labels:>8}{s.seconds:>9.1f}"
+        mode = f"{s.mode} {s.band_low} {s.order}" if s.band_low is not None else s.mode
+        print(f"{mode:<24}{s.key_delay_ms:>8}ms{s.labels:>8}{s.seconds:>9.1f}"
               f"{s.per_minute:>12.1f}{s.keys / s.labels:>12.2f}{correct:>9.1%}{precision:>16}")
 
 
@@ -222,12 +243,14 @@ def main() -> None:
                         help="true labels before the one trained round")
     parser.add_argument("--band-low", type=float, nargs="+", default=[GRID_BAND[0]],
                         help="grid mode: lower edges of the confidence band to compare")
+    parser.add_argument("--order", nargs="+", default=[GRID_ORDER],
+                        choices=["confidence", "queue"], help="grid mode: order in the band")
     args = parser.parse_args()
     if CHROMIUM is None:
         raise SystemExit("Chromium is not installed (apt: chromium).")
     with tempfile.TemporaryDirectory(prefix="labeler-grid-bench-") as scratch:
-        run(args.home or Path(scratch), args.labels, args.key_delay_ms, args.seed_labels,
-            args.band_low)
+        run(args.home or Path(scratch) / "home", Path(scratch), args.labels,
+            args.key_delay_ms, args.seed_labels, args.band_low, args.order)
 
 
 if __name__ == "__main__":

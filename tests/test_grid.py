@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from labeler import queue
 from labeler.extensions import db
 from labeler.models import Annotation, Image
 from labeler.projects import class_by_name
@@ -20,9 +21,11 @@ from tests.builders import auth, images, true_colour
 
 # Per true colour, the confidences the "model" gives its images (predicted = true colour).
 # Red: 8 in the band; green: 5 in the band (edges included) and 3 outside; blue: none.
-CONFIDENCES = {"red": [0.9] * 8,
-               "green": [GRID_BAND[0], 0.7, 0.7, 0.8, GRID_BAND[1], 0.99, 0.49, 0.995],
-               "blue": [0.3] * 8}
+LOW, HIGH = GRID_BAND
+MID = (LOW + HIGH) / 2
+CONFIDENCES = {"red": [round(MID - 0.04 + 0.01 * k, 3) for k in (3, 0, 6, 1, 7, 2, 4, 5)],
+               "green": [LOW, MID, MID, MID + 0.01, HIGH, HIGH + 0.005, LOW - 0.01, 0.995],
+               "blue": [LOW - 0.2] * 8}
 
 
 def predict(project, confidences=CONFIDENCES, queue=("red", "green", "blue")) -> None:
@@ -50,15 +53,23 @@ def test_before_any_prediction_there_is_no_grid_but_a_sentence(project, alice):
     assert grid.message == "Grid mode needs a trained round; label in single-image mode first."
 
 
-def test_the_fullest_class_in_the_band_is_leased_in_queue_order(project, alice):
+def test_the_fullest_class_in_the_band_is_leased_most_confident_first(project, alice):
     predict(project)
     grid = lease_grid(project, alice, n=16)
     assert grid.label_class.name == "red"
     assert {true_colour(image) for image in grid.images} == {"red"}
     assert len(grid.images) == 8
-    assert [image.queue_rank for image in grid.images] == sorted(
-        image.queue_rank for image in grid.images)
+    assert [image.confidence for image in grid.images] == sorted(CONFIDENCES["red"],
+                                                                 reverse=True)
     assert all(image.leased_to_id == alice.id for image in grid.images)
+
+
+def test_a_grid_can_follow_the_queue_order_instead(project, alice, monkeypatch):
+    monkeypatch.setattr(queue, "GRID_ORDER", "queue")
+    predict(project)
+    grid = lease_grid(project, alice, n=12)
+    ranks = [image.queue_rank for image in grid.images]
+    assert grid.label_class.name == "red" and len(ranks) == 8 and ranks == sorted(ranks)
 
 
 def test_only_images_in_the_band_are_in_a_grid(project, alice, annotator):
@@ -66,11 +77,12 @@ def test_only_images_in_the_band_are_in_a_grid(project, alice, annotator):
     lease_grid(project, alice)  # takes every red image
     grid = lease_grid(project, annotator)
     assert grid.label_class.name == "green"
-    assert sorted(image.confidence for image in grid.images) == [0.5, 0.7, 0.7, 0.8, 0.98]
+    assert sorted(image.confidence for image in grid.images) == [LOW, MID, MID, MID + 0.01,
+                                                                  HIGH]
 
 
 def test_too_few_images_in_every_band_is_a_sentence_not_an_error(project, alice):
-    predict(project, {"red": [0.99] * 8, "green": [0.6] * 3 + [0.2] * 5, "blue": [0.3] * 8})
+    predict(project, {"red": [0.99] * 8, "green": [MID] * 3 + [0.2] * 5, "blue": [0.3] * 8})
     grid = lease_grid(project, alice)
     assert grid.label_class is None and grid.images == []
     assert grid.message.startswith("No class has 4 or more unlabelled images")

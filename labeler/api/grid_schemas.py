@@ -37,7 +37,7 @@ class GridAnswer(Body):
 class Grid(Shape):
     label: str | None = Field(description="The class every image is predicted as; null when "
                                           "there is no grid (see message).")
-    items: list[ImageItem] = Field(description="The leased images, in queue order.")
+    items: list[ImageItem] = Field(description="The leased images, most confident first.")
     message: str = Field(description="Why there is no grid, in a sentence; empty otherwise.")
 
 
