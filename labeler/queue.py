@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 
 from .annotations import record_label, undo_annotation
-from .errors import Forbidden, LabelerError, NotFound
+from .errors import Conflict, Forbidden, LabelerError, NotFound
 from .extensions import commit_keep_loaded, db
 from .models import Annotation, Image, LabelClass, Project, User, utcnow
 from .projects import require_active
@@ -318,11 +318,16 @@ def answer_grid(project: Project, user: User, label_class: LabelClass,
     Returns the counts (labelled, released).
 
     Raises:
+        Conflict: an image is in both lists.
         NotFound: an id is not an image of this project.
         LeaseConflict: an image is not leased to ``user`` (another annotator's, labelled,
             or never handed to them).
         LabelerError: the class is archived or belongs to another project.
     """
+    both = set(confirm) & set(reject)
+    if both:
+        raise Conflict(f"Image {min(both)} is both confirmed and rejected; send it in one of "
+                       "the two lists.")
     ids = [*confirm, *reject]
     found = {image.id: image for image in db.session.scalars(
         select(Image).where(Image.id.in_(ids), Image.project_id == project.id))}

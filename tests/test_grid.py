@@ -170,6 +170,13 @@ def test_api_grid_then_answer(client, predicted, token):
     assert stats["counts"]["labelled"] == 6
 
 
+def test_api_an_empty_answer_changes_nothing(client, predicted, token):
+    response = client.post(f"/api/v1/projects/{predicted.id}/grid", headers=auth(token),
+                           json={"label": "red"})
+    assert response.status_code == 200
+    assert response.json == {"label": "red", "confirmed": 0, "released": 0}
+
+
 def test_api_no_grid_is_200_with_a_message(client, project, token):
     response = client.get(f"/api/v1/projects/{project.id}/grid", headers=auth(token))
     assert response.status_code == 200
@@ -189,8 +196,8 @@ def test_api_images_leased_to_someone_else_are_409(client, predicted, token):
 @pytest.mark.parametrize("body, status, detail", [
     ({"label": "red", "confirm": [999]}, 404, "Image 999 is not in project"),
     ({"label": "purple", "confirm": [1]}, 404, "has no class 'purple'"),
-    ({"label": "red"}, 400, "Send the grid's image ids"),
-    ({"label": "red", "confirm": [1], "reject": [1]}, 400, "Each image id may appear once"),
+    ({"label": "red", "confirm": [1], "reject": [1]}, 409, "both confirmed and rejected"),
+    ({"label": "red", "reject": [2, 2]}, 400, "Each image id may appear once in 'reject'"),
     ({"label": "red", "confirm": ["1"]}, 400, "should be a valid integer"),
     ({"label": "red", "confirm": [0]}, 400, "greater than or equal to 1"),
     ({"confirm": [1]}, 400, "Missing field 'label'"),

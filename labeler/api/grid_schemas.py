@@ -20,17 +20,19 @@ class GridAnswer(Body):
 
     label: Text = Field(description="The grid's class name, as GET /grid gave it.")
     confirm: list[Id] = Field(default=[], max_length=GRID_SIZES[1],
+                              json_schema_extra={"uniqueItems": True},
                               description="Images that are the class: labelled with it.")
-    reject: list[Id] = Field(default=[], max_length=GRID_SIZES[1], description=(
-        "Images that are not: released, to be labelled one by one in single-image mode."))
+    reject: list[Id] = Field(default=[], max_length=GRID_SIZES[1],
+                             json_schema_extra={"uniqueItems": True}, description=(
+        "Images that are not: released, to be labelled one by one in single-image mode. "
+        "An image in both lists is a 409."))
 
     @model_validator(mode="after")
-    def _disjoint(self) -> GridAnswer:
-        ids = [*self.confirm, *self.reject]
-        if not ids:
-            raise ValueError("Send the grid's image ids in 'confirm' and/or 'reject'.")
-        if len(set(ids)) != len(ids):
-            raise ValueError("Each image id may appear once, in 'confirm' or in 'reject'.")
+    def _unique(self) -> GridAnswer:
+        # What the document states (uniqueItems); an id in both lists is answer_grid's 409.
+        for name, ids in (("confirm", self.confirm), ("reject", self.reject)):
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"Each image id may appear once in '{name}'.")
         return self
 
 
