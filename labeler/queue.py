@@ -43,7 +43,7 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment
 
 
-def _free(now: datetime) -> ColumnElement[bool]:
+def free_now(now: datetime) -> ColumnElement[bool]:
     """Unlabelled and not under a live lease."""
     return and_(Image.unlabelled,
                 or_(Image.lease_expires_at.is_(None), Image.lease_expires_at <= now))
@@ -72,7 +72,7 @@ def lease_next(project: Project, user: User, n: int = 1,
     if len(held) < n:
         picked = (
             select(Image.id)
-            .where(Image.project_id == project.id, _free(now))
+            .where(Image.project_id == project.id, free_now(now))
             .order_by(Image.queue_rank, Image.id)
             .limit(n - len(held))
             # PostgreSQL: rows a concurrent lease has locked are passed over, and the LIMIT
@@ -86,7 +86,7 @@ def lease_next(project: Project, user: User, n: int = 1,
         held += db.session.scalars(
             # Re-checking "free" here means a row some other writer took between the
             # pick's snapshot and this update is left alone, on any backend.
-            update(Image).where(Image.id.in_(select(picked.c.id)), _free(now))
+            update(Image).where(Image.id.in_(select(picked.c.id)), free_now(now))
             .values(leased_to_id=user.id, lease_expires_at=expires)
             .returning(Image)
             .execution_options(synchronize_session=False, populate_existing=True))

@@ -223,6 +223,13 @@ def test_a_whole_project_through_the_api_matches_the_document(
     items = c.check(client.get(f"{API}/projects/{pid}/next?n=2", headers=annotator),
                     "/projects/{project_id}/next", "get", 200)["items"]
     assert items[0]["prediction"] is not None and items[0]["reason"]["probabilities"]
+    grid = c.check(client.get(f"{API}/projects/{pid}/grid?n=12", headers=annotator),
+                   "/projects/{project_id}/grid", "get", 200)
+    assert grid["items"] or grid["message"]
+    answered = c.check(client.post(f"{API}/projects/{pid}/grid", headers=annotator,
+                                   json={"label": "red", "reject": [items[1]["image_id"]]}),
+                       "/projects/{project_id}/grid", "post", 200)
+    assert answered["released"] == 1
 
     stats = c.check(client.get(f"{API}/projects/{pid}/stats", headers=annotator),
                     "/projects/{project_id}/stats", "get", 200)

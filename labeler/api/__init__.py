@@ -120,6 +120,7 @@ def init_app(app: Flask) -> None:
         embedding_map,
         exports,
         gallery,
+        grid,
         labelling,
         members,
         openapi,

@@ -17,3 +17,11 @@ def label_page(project_id: int):
     classes = [{"name": c.name, "key": c.key, "colour": c.colour}
                for c in project.active_classes()]
     return render_template("label.html", project=project, classes=classes)
+
+
+@bp.route("/<id:project_id>/grid")
+@login_required
+def grid_page(project_id: int):
+    """Grid mode: many images predicted as one class, confirmed in one keystroke."""
+    project = project_by_id(project_id)
+    return render_template("grid.html", project=project)

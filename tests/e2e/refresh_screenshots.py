@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 
 from labeler import create_app  # noqa: E402
 from labeler.database import upgrade_database  # noqa: E402
-from labeler.demo import load_demo_images, prepare_demo  # noqa: E402
+from labeler.demo import demo_truth, load_demo_images, prepare_demo  # noqa: E402
 from labeler.embedding_map import compute_tsne_layout  # noqa: E402
 from labeler.extensions import db  # noqa: E402
 from labeler.jobs import JobKind, run_inline  # noqa: E402
@@ -139,6 +139,20 @@ def shoot(home: Path, project_id: int, out: Path) -> None:
             annotator.wait_for_function("Array.from(document.images).every((i) => i.complete)")
             annotator.screenshot(path=str(out / "labelling.png"))
 
+            # Grid mode, the annotator having deselected the tiles that are not the class.
+            annotator.goto(f"{p}/grid")
+            annotator.wait_for_selector(".grid-tile")
+            annotator.wait_for_function("Array.from(document.images).every((i) => i.complete)")
+            grid_class = annotator.text_content("#grid-class")
+            with app.app_context():
+                truth = demo_truth()
+                tiles = annotator.locator(".grid-tile")
+                for i in range(tiles.count()):
+                    image = db.session.get(Image, int(tiles.nth(i).get_attribute("data-image-id")))
+                    if truth[image.original_name] != grid_class:
+                        tiles.nth(i).click()
+            annotator.screenshot(path=str(out / "grid.png"))
+
             lead = browser.new_context(viewport=VIEWPORT, bypass_csp=True).new_page()
             log_in(lead, base, LEAD, PASSWORD)
             lead.goto(f"{p}/gallery")
@@ -172,7 +186,7 @@ def shoot(home: Path, project_id: int, out: Path) -> None:
             browser.close()
     finally:
         server.close()
-    for name in ("labelling", "gallery", "dashboard", "map-labels", "map"):
+    for name in ("labelling", "grid", "gallery", "dashboard", "map-labels", "map"):
         print(f"wrote {out / (name + '.png')}")
 
 
