@@ -12,7 +12,7 @@ from labeler.models import Annotation, Image
 from labeler.projects import class_by_name
 from labeler.queue import LeaseConflict, lease_next
 from labeler.users import create_api_token, create_user
-from tests.builders import auth, images, true_colour
+from tests.builders import auth, everyone_joins, images, true_colour
 
 # Per true colour, the confidences the "model" gives its images (predicted = true colour).
 # Red: 8 in the band; green: 5 in the band (edges included) and 3 outside; blue: none.
@@ -181,6 +181,7 @@ def test_api_no_grid_is_200_with_a_message(client, project, token):
 
 def test_api_images_leased_to_someone_else_are_409(client, predicted, token):
     other = create_api_token(create_user("bea", "password-123"))
+    everyone_joins()
     url = f"/api/v1/projects/{predicted.id}/grid"
     theirs = [i["image_id"] for i in client.get(url, headers=auth(other)).json["items"]]
     response = client.post(url, headers=auth(token),

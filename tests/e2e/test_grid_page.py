@@ -7,6 +7,7 @@ import pytest
 from labeler.extensions import db
 from labeler.models import Image
 from labeler.users import create_user
+from tests.builders import everyone_joins
 from tests.e2e.conftest import log_in, screenshot
 from tests.e2e.fashion import fashion_project
 
@@ -21,6 +22,7 @@ def tile_ids(page) -> list[int]:
 def test_deselect_two_by_keyboard_and_confirm_the_rest(page, live_server, lead):
     fashion = fashion_project(per_class=20, labelled_per_class=4, annotator=lead)
     kim = create_user("kim", "password-123", "annotator")
+    everyone_joins()
     log_in(page, live_server, "kim", "password-123")
     page.goto(f"{live_server}/projects/{fashion.id}/grid")
     page.wait_for_selector(".grid-tile")
