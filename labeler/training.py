@@ -24,13 +24,13 @@ from sqlalchemy import func, select, update
 from .embeddings.dense_head import KerasDenseHead
 from .errors import LabelerError
 from .extensions import db
-from .learning import duplicates, label_quality, strategies
+from .learning import label_quality, strategies
 from .learning.heads import LogisticHead, NotEnoughLabels, pool_statistics
 from .models import Image, JobStatus, ModelRound, Project
+from .project_index import duplicate_groups, project_duplicate_threshold
 from .project_vectors import current_vectors
 from .projects import count_images, image_count
 from .rounds import save_head
-from .storage import atomic_writer
 from .vectors import VectorStore
 
 log = logging.getLogger(__name__)
@@ -224,30 +224,6 @@ def _write_predictions(project: Project, pool: _Pool, number: int, order: np.nda
         db.session.commit()
 
 
-def _near_duplicate_groups(pool: _Pool) -> np.ndarray:
-    """The pool's near-duplicate groups, recomputed only when its vectors changed.
-
-    Grouping depends on the vectors alone, yet took a third of a round on a 20,000-image
-    pool (about 19 s at 1,000,000): rounds that only bring new labels reuse the last
-    result, kept beside the vectors and keyed by the vector file's identity.
-    """
-    store = pool.store
-    stat = store.vectors_path.stat()
-    key = np.array([len(pool.image_ids), stat.st_ino, stat.st_size, stat.st_mtime_ns, SEED],
-                   dtype=np.int64)
-    cache = store.vectors_path.parent / f"{store.vectors_path.stem}.duplicates.npz"
-    try:
-        with np.load(cache, allow_pickle=False) as saved:
-            if np.array_equal(saved["key"], key) and len(saved["groups"]) == len(pool.image_ids):
-                return saved["groups"]
-    except (OSError, KeyError, ValueError):
-        pass  # missing or damaged: compute it again
-    groups = duplicates.near_duplicate_groups(pool.embeddings, seed=SEED)
-    with atomic_writer(cache) as handle:
-        np.savez(handle, key=key, groups=groups)
-    return groups
-
-
 def run_round(progress: Callable[..., None], project_id: int, queue_batch: int = 40) -> str:
     """Job: one retrain round of a project. Returns the summary sentence for the Job row."""
     project = db.session.get(Project, project_id)
@@ -279,7 +255,10 @@ def run_round(progress: Callable[..., None], project_id: int, queue_batch: int =
         picks = strategies.rank_pool(
             strategy, n=queue_batch, labelled_mask=pool.label_ids >= 0, proba=fitted["proba"],
             embeddings=pool.embeddings, n_classes=len(project.active_classes()), rng=SEED)
-        groups = _near_duplicate_groups(pool)
+        # Only vectors added since the last round are looked up (the index and the pairs
+        # found are kept beside the vectors); rounds that only bring labels search nothing.
+        groups = duplicate_groups(pool.store, pool.image_ids,
+                                  project_duplicate_threshold(project.settings))
         progress(0.7, "Writing predictions", force=True)
         _write_predictions(project, pool, number, picks.queue_order(), picks.scores,
                            fitted["proba"], classes, fitted["suspects"], groups)

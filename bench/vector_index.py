@@ -1,0 +1,349 @@
+"""Nearest labelled images and near-duplicate groups: today's code against vector indexes.
+
+Synthetic float16 pools shaped like pooled ReLU features (all-positive rows around 1,000
+cluster centres, pairwise cosine ~0.65-0.85) with planted near-duplicates: 1 % of the rows
+are copies of another row turned by an angle whose cosine is drawn from [0.955, 0.995].
+Each measurement runs in its own process, so memory is that method's alone: the peak of
+anonymous resident memory (the memory-mapped pool's pages are not counted) above what the
+process held before it started.
+
+Two tasks, as the app has them:
+
+* **nearest labelled** (``why this image``): 10 % of the rows are labelled; build an index
+  over them, then 300 single queries (one thread, as a web worker) for the 5 nearest.
+  Recall@5 is against the exact float32 answer. Today: ``explain._labelled_index`` (the
+  labelled rows gathered into a float32 unit matrix, cached) and a matrix-vector product.
+* **near-duplicates** over the whole pool at cosine >= 0.95: today the hand-written LSH
+  (``learning.duplicates.near_duplicate_groups``); with an index, build it over the pool
+  and look up each row's nearest neighbours (``learning.vector_index``). Recall is the
+  share of planted pairs whose stored cosine is >= 0.95 that end up in one group.
+
+    nice -n 10 python bench/vector_index.py [--rows 100000] [--methods ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+DIM = 1280
+THRESHOLD = 0.95
+LABELLED_SHARE = 0.10
+QUERIES = 300
+K = 5
+DATA = Path(os.environ.get("BENCH_DATA", "/tmp/labeler-bench-vector-index"))
+LABELLED_METHODS = ["today-labelled", "faiss-flat", "usearch-flat", "faiss-hnsw",
+                    "usearch-hnsw", "hnswlib-hnsw"]
+DUPLICATE_METHODS = ["today-lsh", "faiss-dups", "usearch-dups", "hnswlib-dups"]
+
+
+# --- data ---------------------------------------------------------------------------------
+
+
+def _paths(rows: int) -> tuple[Path, Path]:
+    return DATA / f"pool-{rows}.f16", DATA / f"pool-{rows}.pairs.npy"
+
+
+def make_pool(rows: int, seed: int = 0) -> None:
+    """Write the pool (float16, row-major) and its planted pairs, once per size."""
+    pool_path, pairs_path = _paths(rows)
+    if pool_path.exists() and pairs_path.exists():
+        return
+    DATA.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((1000, DIM), dtype=np.float32)
+    pool = np.lib.format.open_memmap(DATA / "tmp.npy", mode="w+", dtype=np.float16,
+                                     shape=(rows, DIM))
+    for start in range(0, rows, 20_000):
+        n = min(20_000, rows - start)
+        block = centres[rng.integers(0, len(centres), n)]
+        block += 0.7 * rng.standard_normal((n, DIM), dtype=np.float32)
+        pool[start : start + n] = np.abs(block)
+    n_copies = rows // 100
+    copies = rng.choice(rows, size=2 * n_copies, replace=False)
+    sources, targets = copies[:n_copies], copies[n_copies:]
+    for start in range(0, n_copies, 10_000):
+        s, t = sources[start : start + 10_000], targets[start : start + 10_000]
+        x = pool[s].astype(np.float32)
+        noise = rng.standard_normal(x.shape, dtype=np.float32)
+        noise -= (np.einsum("ij,ij->i", noise, x) / np.einsum("ij,ij->i", x, x))[:, None] * x
+        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+        cosine = rng.uniform(0.955, 0.995, len(s)).astype(np.float32)
+        turn = np.sqrt(1 / cosine**2 - 1) * np.linalg.norm(x, axis=1)
+        pool[t] = x + turn[:, None] * noise
+    pool.flush()
+    with open(pool_path, "wb") as out:
+        for start in range(0, rows, 50_000):
+            out.write(np.ascontiguousarray(pool[start : start + 50_000]).tobytes())
+    del pool
+    (DATA / "tmp.npy").unlink()
+    np.save(pairs_path, np.stack([sources, targets], axis=1))
+
+
+def load_pool(rows: int) -> tuple[np.ndarray, np.ndarray]:
+    pool_path, pairs_path = _paths(rows)
+    return (np.memmap(pool_path, dtype=np.float16, mode="r", shape=(rows, DIM)),
+            np.load(pairs_path))
+
+
+# --- measuring ----------------------------------------------------------------------------
+
+
+class AnonPeak:
+    """Peak anonymous resident memory (MiB) of this process above where it started."""
+
+    def __init__(self) -> None:
+        self.start = self._anon()
+        self.peak = self.start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _anon() -> float:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, self._anon())
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._anon())
+        return self.peak - self.start
+
+
+def _unit32(rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.float32)
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
+def _latencies(search, queries: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    found, times = [], []
+    for query in queries:
+        started = time.perf_counter()
+        found.append(np.asarray(search(query)))
+        times.append(time.perf_counter() - started)
+    return found, np.array(times) * 1000
+
+
+def run_labelled(method: str, rows: int) -> dict:
+    pool, _ = load_pool(rows)
+    rng = np.random.default_rng(1)
+    labelled = np.sort(rng.choice(rows, int(rows * LABELLED_SHARE), replace=False))
+    queries = _unit32(pool[rng.choice(rows, QUERIES, replace=False)])
+    memory = AnonPeak()
+    started = time.perf_counter()
+    if method == "today-labelled":
+        # explain._labelled_index: gather, float32, unit length; _nearest_labelled: product.
+        unit = _unit32(pool[labelled])
+
+        def search(query: np.ndarray) -> np.ndarray:
+            scores = unit @ query
+            top = np.argpartition(-scores, 32)[:32]
+            return labelled[top[np.argsort(-scores[top])][:K]]
+    elif method == "faiss-flat":
+        from labeler.learning.vector_index import ExactIndex
+
+        index = ExactIndex(labelled, pool[labelled])
+
+        def search(query: np.ndarray) -> np.ndarray:
+            return index.search(query, K)[0]
+    elif method == "faiss-hnsw":
+        from labeler.learning.vector_index import PoolIndex
+
+        index = PoolIndex(DIM)
+        index.add(pool[labelled])
+
+        def search(query: np.ndarray) -> np.ndarray:
+            return labelled[index.search(query[None], K)[0][0]]
+    elif method == "usearch-flat":
+        from usearch.index import search as usearch_flat
+
+        matrix = np.asarray(pool[labelled])
+
+        def search(query: np.ndarray) -> np.ndarray:
+            found = usearch_flat(matrix, query.astype(np.float16), K, "cos", exact=True,
+                                 threads=1)
+            return labelled[np.asarray(found.keys, dtype=np.int64)]
+    elif method == "usearch-hnsw":
+        from usearch.index import Index
+
+        index = Index(ndim=DIM, metric="cos", dtype="f16", connectivity=16,
+                      expansion_add=40, expansion_search=32)
+        index.add(labelled, np.asarray(pool[labelled]), threads=2)
+
+        def search(query: np.ndarray) -> np.ndarray:
+            return np.asarray(index.search(query, K, threads=1).keys, dtype=np.int64)
+    elif method == "hnswlib-hnsw":
+        import hnswlib
+
+        index = hnswlib.Index(space="ip", dim=DIM)
+        index.init_index(max_elements=len(labelled), M=16, ef_construction=40)
+        for start in range(0, len(labelled), 50_000):
+            chunk = labelled[start : start + 50_000]
+            index.add_items(_unit32(pool[chunk]), chunk, num_threads=2)
+        index.set_ef(32)
+
+        def search(query: np.ndarray) -> np.ndarray:
+            return index.knn_query(query[None], K, num_threads=1)[0][0]
+    else:
+        raise SystemExit(f"unknown method {method}")
+    build_s = time.perf_counter() - started
+    # One BLAS/OpenMP thread while answering, as in a web worker (labeler serve).
+    with threadpool_limits(1):
+        found, ms = _latencies(search, queries)
+    memory_mib = memory.stop()
+    truth_unit = _unit32(pool[labelled])
+    truth = [set(labelled[np.argsort(-(truth_unit @ q))[:K]].tolist()) for q in queries]
+    recall = np.mean([len(truth[i] & set(found[i].tolist())) / K for i in range(QUERIES)])
+    return {"task": "nearest labelled", "method": method, "rows": rows,
+            "indexed": len(labelled), "build_s": build_s, "memory_mib": memory_mib,
+            "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
+            "recall": float(recall)}
+
+
+def _planted_recall(pool: np.ndarray, pairs: np.ndarray, groups: np.ndarray) -> tuple[float, int]:
+    a, b = _unit32(pool[pairs[:, 0]]), _unit32(pool[pairs[:, 1]])
+    real = pairs[np.einsum("ij,ij->i", a, b) >= THRESHOLD]
+    together = (groups[real[:, 0]] >= 0) & (groups[real[:, 0]] == groups[real[:, 1]])
+    return float(together.mean()), len(real)
+
+
+def _knn_pairs(knn, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, neighbour) pairs near the threshold from a library's batch k-NN search."""
+    found_a, found_b = [], []
+    for start in range(0, rows, 20_000):
+        found, similarity = knn(start, min(rows, start + 20_000))
+        own = np.arange(start, start + len(found))[:, None].repeat(found.shape[1], 1)
+        keep = (similarity >= THRESHOLD - 0.01) & (found >= 0)
+        found_a.append(own[keep])
+        found_b.append(found[keep])
+    return np.concatenate(found_a), np.concatenate(found_b)
+
+
+def run_duplicates(method: str, rows: int) -> dict:
+    from labeler.learning.duplicates import groups_from_pairs, verified_pairs
+    from labeler.learning.vector_index import PoolIndex
+
+    pool, pairs = load_pool(rows)
+    memory = AnonPeak()
+    started = time.perf_counter()
+    build_s = None
+    if method == "today-lsh":
+        from lsh_baseline.duplicates import near_duplicate_groups
+
+        groups = near_duplicate_groups(pool, THRESHOLD)
+    else:
+        if method == "faiss-dups":
+            index = PoolIndex(DIM)
+            index.add(pool)
+            build_s = time.perf_counter() - started
+            a, b = index.close_pairs(pool, THRESHOLD)
+        elif method == "usearch-dups":
+            from usearch.index import Index
+
+            index = Index(ndim=DIM, metric="cos", dtype="f16", connectivity=16,
+                          expansion_add=40, expansion_search=32)
+            for start in range(0, rows, 20_000):
+                block = np.asarray(pool[start : start + 20_000])
+                index.add(np.arange(start, start + len(block)), block, threads=2)
+            build_s = time.perf_counter() - started
+
+            def knn(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+                found = index.search(np.asarray(pool[start:stop]), 9, threads=2)
+                return (np.asarray(found.keys, dtype=np.int64).reshape(stop - start, -1),
+                        1 - np.asarray(found.distances).reshape(stop - start, -1))
+
+            a, b = _knn_pairs(knn, rows)
+        elif method == "hnswlib-dups":
+            import hnswlib
+
+            index = hnswlib.Index(space="ip", dim=DIM)
+            index.init_index(max_elements=rows, M=16, ef_construction=40)
+            for start in range(0, rows, 20_000):
+                block = _unit32(pool[start : start + 20_000])
+                index.add_items(block, np.arange(start, start + len(block)), num_threads=2)
+            index.set_ef(32)
+            build_s = time.perf_counter() - started
+
+            def knn(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+                found, distance = index.knn_query(_unit32(pool[start:stop]), 9, num_threads=2)
+                return found.astype(np.int64), 1 - distance
+
+            a, b = _knn_pairs(knn, rows)
+        else:
+            raise SystemExit(f"unknown method {method}")
+        a, b = verified_pairs(pool, a, b, THRESHOLD)
+        groups = groups_from_pairs(rows, a, b)
+    total_s = time.perf_counter() - started
+    memory_mib = memory.stop()
+    recall, planted = _planted_recall(pool, pairs, groups)
+    return {"task": "near-duplicates", "method": method, "rows": rows, "build_s": build_s,
+            "total_s": total_s, "memory_mib": memory_mib, "recall": recall,
+            "planted": planted, "groups": int(groups.max() + 1)}
+
+
+# --- driver -------------------------------------------------------------------------------
+
+
+def _print(result: dict) -> None:
+    if "error" in result:
+        print(f"{result['rows']:>9,}  {result['method']:<15} failed: {result['error']}")
+    elif result["task"] == "nearest labelled":
+        print(f"{result['rows']:>9,}  {result['method']:<15} build {result['build_s']:7.2f} s"
+              f"  mem {result['memory_mib']:7.0f} MiB  p50 {result['p50_ms']:7.2f} ms"
+              f"  p99 {result['p99_ms']:7.2f} ms  recall@5 {result['recall']:.3f}")
+    else:
+        build = f"{result['build_s']:7.1f} s" if result["build_s"] is not None else "     -   "
+        print(f"{result['rows']:>9,}  {result['method']:<15} build {build}"
+              f"  total {result['total_s']:7.1f} s  mem {result['memory_mib']:7.0f} MiB"
+              f"  recall {result['recall']:.3f} of {result['planted']:,} pairs"
+              f"  ({result['groups']:,} groups)")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--methods", nargs="+", default=LABELLED_METHODS + DUPLICATE_METHODS)
+    parser.add_argument("--child", nargs=2, metavar=("METHOD", "ROWS"), help=argparse.SUPPRESS)
+    parser.add_argument("--json", type=Path, help="append each result as a JSON line here")
+    args = parser.parse_args()
+    if args.child:
+        method, rows = args.child[0], int(args.child[1])
+        run = run_labelled if method in LABELLED_METHODS else run_duplicates
+        print(json.dumps(run(method, rows)))
+        return
+    print(f"cores: {os.cpu_count()}, dim {DIM}, float16 pool, threshold {THRESHOLD}")
+    for rows in args.rows:
+        make_pool(rows)
+        for method in args.methods:
+            done = subprocess.run([sys.executable, __file__, "--child", method, str(rows)],
+                                  capture_output=True, text=True)
+            try:
+                result = json.loads(done.stdout.strip().splitlines()[-1])
+            except (IndexError, json.JSONDecodeError):
+                result = {"rows": rows, "method": method,
+                          "error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
+            _print(result)
+            if args.json:
+                with open(args.json, "a") as out:
+                    out.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
