@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import logging
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,4 +90,12 @@ def test_the_import_contracts_hold():
     # contracts in pyproject.toml, also run by .ci/run as `lint-imports`.
     from importlinter.cli import lint_imports
 
-    assert lint_imports(config_filename=str(REPO / "pyproject.toml"), no_cache=True) == 0
+    # import-linter configures logging and so disables every logger that exists already;
+    # later tests in this process would then see no log records. Put them back.
+    loggers = [logger for logger in logging.root.manager.loggerDict.values()
+               if isinstance(logger, logging.Logger) and not logger.disabled]
+    try:
+        assert lint_imports(config_filename=str(REPO / "pyproject.toml"), no_cache=True) == 0
+    finally:
+        for logger in loggers:
+            logger.disabled = False
