@@ -10,12 +10,18 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 
 from labeler.embeddings import register_backbone
+from labeler.errors import LabelerError
 from labeler.explain import explain
 from labeler.extensions import db
 from labeler.importer import import_paths
 from labeler.jobs import run_inline
 from labeler.models import Image
-from labeler.project_index import index_path, manifest_path, update_index
+from labeler.project_index import (
+    index_path,
+    manifest_path,
+    project_duplicate_threshold,
+    update_index,
+)
 from labeler.project_vectors import current_vectors, embed_project
 from labeler.projects import create_project
 from labeler.queue import lease_next
@@ -145,3 +151,11 @@ def test_duplicate_groups_and_nearest_labelled_match_a_full_comparison(grids, al
     best = np.argsort(-scores, kind="stable")[:3]
     assert [n["image_id"] for n in neighbours] == ids[labelled][best].tolist()
     np.testing.assert_allclose([n["similarity"] for n in neighbours], scores[best], atol=1e-5)
+
+
+@pytest.mark.parametrize("value", [0, 1.5, "high", None])
+def test_a_threshold_outside_0_to_1_is_refused_with_a_sentence(value):
+    with pytest.raises(LabelerError, match="must be a cosine similarity above 0 and at most 1"):
+        project_duplicate_threshold({"duplicate_threshold": value})
+    assert project_duplicate_threshold({}) == 0.95
+    assert project_duplicate_threshold({"duplicate_threshold": "0.9"}) == 0.9
