@@ -22,6 +22,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from .database import engine_options
     from .extensions import csrf, db, login_manager, migrate
     from .resources import resource_dir
+    from .routing import IdConverter
 
     settings = load_config(config)
     app = Flask(__name__, template_folder=str(resource_dir("templates")),
@@ -45,6 +46,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     users.init_app(app)
     jobs.init_app(app)
+    # <id:...> in the pages' and the API's routes: a database id, else no route (404).
+    app.url_map.converters["id"] = IdConverter
     views.init_app(app)
     api.init_app(app)
     cli.init_app(app)

@@ -67,7 +67,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BACKBONE", "efficientnet-lite0", "Backbone that turns images into embeddings "
             "for new projects (`labeler backbones` lists them)."),
     Setting("LOGIN_RATE_LIMIT", "10 per minute; 50 per hour", "Login attempts allowed per "
-            "client address (Flask-Limiter syntax); empty turns the limit off."),
+            "client address (Flask-Limiter syntax); empty turns the limit off. Counted per "
+            "server process, or in the Redis of `LABELER_QUEUE_URL` when set, so that every "
+            "worker and host shares one count."),
     Setting("SESSION_COOKIE_SECURE", False, "Send the session cookie over HTTPS only; turn "
             "on behind TLS.", is_truthy),
     Setting("LOG_LEVEL", "INFO", "Logging level of the server and CLI."),

@@ -17,7 +17,7 @@ import shutil
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from sqlalchemy import Select, select
@@ -25,11 +25,12 @@ from sqlalchemy.orm import aliased
 
 from .errors import LabelerError
 from .extensions import db
-from .models import Annotation, Image, LabelClass, Project, User
+from .models import Annotation, Image, LabelClass, Project, User, rfc3339
 from .storage import BlobStore, atomic_folder, atomic_writer, extension_for
 
 FORMATS = ("csv", "jsonl", "folders", "model")
-COLUMNS = ("file_name", "sha256", "label", "annotator", "labelled_at")
+# image_id and sha256 join a row to the API's images; file_name is the name it was imported as.
+COLUMNS = ("image_id", "file_name", "sha256", "label", "annotator", "labelled_at")
 PREDICTION_COLUMNS = ("predicted", "confidence")
 BATCH_ROWS = 1000  # rows per fetch from the database, and per yielded text chunk
 # Formats keras.utils.image_dataset_from_directory reads; others are converted to PNG.
@@ -41,6 +42,7 @@ _UNSAFE = re.compile(r"[^\w. ()+,=@-]+")  # \w: letters of any script, digits, _
 class ExportRow:
     """One image as exported: its current label (if any) and the latest prediction."""
 
+    image_id: int
     file_name: str
     sha256: str
     format: str
@@ -50,25 +52,17 @@ class ExportRow:
     predicted: str | None
     confidence: float | None
 
-    def as_dict(self, include_predictions: bool) -> dict[str, str | float | None]:
-        """The row's export columns (``labelled_at`` as ISO 8601 in UTC)."""
-        data: dict[str, str | float | None] = {
-            "file_name": self.file_name, "sha256": self.sha256, "label": self.label,
-            "annotator": self.annotator, "labelled_at": _iso(self.labelled_at),
+    def as_dict(self, include_predictions: bool) -> dict[str, str | int | float | None]:
+        """The row's export columns (``labelled_at`` in RFC 3339, UTC with its offset)."""
+        data: dict[str, str | int | float | None] = {
+            "image_id": self.image_id, "file_name": self.file_name, "sha256": self.sha256,
+            "label": self.label, "annotator": self.annotator,
+            "labelled_at": rfc3339(self.labelled_at),
         }
         if include_predictions:
             data["predicted"] = self.predicted
             data["confidence"] = self.confidence
         return data
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    # SQLite hands back naive datetimes; every timestamp is written in UTC (models.utcnow).
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat()
 
 
 def _rows_statement(project: Project, *, labelled_only: bool, order_by_label: bool) -> Select:
@@ -85,7 +79,7 @@ def _rows_statement(project: Project, *, labelled_only: bool, order_by_label: bo
         .scalar_subquery()
     )
     statement = (
-        select(Image.original_name, Image.sha256, Image.format, label.name, User.username,
+        select(Image.id, Image.original_name, Image.sha256, Image.format, label.name, User.username,
                Annotation.created_at, predicted.name, Image.confidence)
         .select_from(Image)
         .outerjoin(label, label.id == Image.label_class_id)
@@ -121,9 +115,8 @@ def iter_rows(project: Project, *, include_unlabelled: bool = False,
                                 order_by_label=order_by_label)
     result = db.session.execute(statement.execution_options(yield_per=BATCH_ROWS))
     try:
-        for name, sha256, image_format, label, annotator, at, predicted, confidence in result:
-            yield ExportRow(name, sha256, image_format, label, annotator, at, predicted,
-                            confidence)
+        for row in result:
+            yield ExportRow(*row)
     finally:
         result.close()  # ends the snapshot even when the consumer stops early
 
@@ -133,13 +126,32 @@ def columns(include_predictions: bool) -> tuple[str, ...]:
     return COLUMNS + PREDICTION_COLUMNS if include_predictions else COLUMNS
 
 
-def iter_csv(project: Project, *, include_predictions: bool = False) -> Iterator[str]:
+#: Per class name, the confidence an auto-tag needs to be exported (None: none is).
+Thresholds = dict[str, float | None]
+
+
+def _export_rows(project: Project, include_predictions: bool,
+                 thresholds: Thresholds | None) -> Iterator[ExportRow]:
+    """The rows to export: with ``thresholds``, only the auto-tags that reach them."""
+    for row in iter_rows(project, include_unlabelled=include_predictions):
+        if thresholds is None or row.label is not None:
+            yield row
+            continue
+        needed = thresholds.get(row.predicted or "")
+        if needed is not None and row.confidence is not None and row.confidence >= needed:
+            yield row
+
+
+def iter_csv(project: Project, *, include_predictions: bool = False,
+             thresholds: Thresholds | None = None) -> Iterator[str]:
     """Stream the CSV export as text chunks: a header, then one row per image.
 
     Args:
         project: the project to export.
         include_predictions: add ``predicted`` and ``confidence`` columns and rows for the
             unlabelled images (the auto-tagged collection).
+        thresholds: keep only the auto-tags (unlabelled rows) whose confidence reaches
+            their class's threshold (``rounds.confidence_thresholds``).
 
     Yields:
         Chunks of CSV text (``\\r\\n`` line ends, as the csv module writes them).
@@ -147,7 +159,7 @@ def iter_csv(project: Project, *, include_predictions: bool = False) -> Iterator
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns(include_predictions))
     writer.writeheader()
-    for count, row in enumerate(iter_rows(project, include_unlabelled=include_predictions), 1):
+    for count, row in enumerate(_export_rows(project, include_predictions, thresholds), 1):
         writer.writerow({key: "" if value is None else value
                          for key, value in row.as_dict(include_predictions).items()})
         if count % BATCH_ROWS == 0:
@@ -157,18 +169,20 @@ def iter_csv(project: Project, *, include_predictions: bool = False) -> Iterator
     yield buffer.getvalue()
 
 
-def iter_jsonl(project: Project, *, include_predictions: bool = False) -> Iterator[str]:
+def iter_jsonl(project: Project, *, include_predictions: bool = False,
+               thresholds: Thresholds | None = None) -> Iterator[str]:
     """Stream the JSON Lines export: one JSON object per image, null where nothing is known.
 
     Args:
         project: the project to export.
         include_predictions: add ``predicted`` and ``confidence`` and the unlabelled images.
+        thresholds: as in :func:`iter_csv`.
 
     Yields:
         Chunks of text, each holding whole lines.
     """
     lines: list[str] = []
-    for row in iter_rows(project, include_unlabelled=include_predictions):
+    for row in _export_rows(project, include_predictions, thresholds):
         lines.append(json.dumps(row.as_dict(include_predictions), ensure_ascii=False) + "\n")
         if len(lines) == BATCH_ROWS:
             yield "".join(lines)
@@ -184,14 +198,18 @@ def _atomic_text(out: Path, chunks: Iterable[str]) -> Path:
     return Path(out)
 
 
-def write_csv(project: Project, out: Path, *, include_predictions: bool = False) -> Path:
+def write_csv(project: Project, out: Path, *, include_predictions: bool = False,
+              thresholds: Thresholds | None = None) -> Path:
     """Write the CSV export to ``out`` (never half-written under that name)."""
-    return _atomic_text(out, iter_csv(project, include_predictions=include_predictions))
+    return _atomic_text(out, iter_csv(project, include_predictions=include_predictions,
+                                      thresholds=thresholds))
 
 
-def write_jsonl(project: Project, out: Path, *, include_predictions: bool = False) -> Path:
+def write_jsonl(project: Project, out: Path, *, include_predictions: bool = False,
+                thresholds: Thresholds | None = None) -> Path:
     """Write the JSON Lines export to ``out`` (never half-written under that name)."""
-    return _atomic_text(out, iter_jsonl(project, include_predictions=include_predictions))
+    return _atomic_text(out, iter_jsonl(project, include_predictions=include_predictions,
+                                        thresholds=thresholds))
 
 
 def safe_name(name: str, fallback: str = "unnamed") -> str:

@@ -1,18 +1,25 @@
 """Exports as HTTP downloads, shared by the JSON API and the lead's export page.
 
 CSV and JSON Lines are streamed straight from ``labeler.export``'s single SELECT, so the
-download is one snapshot of the database however long the client takes to read it. A
-folders zip cannot be streamed as it is built (the zip's directory comes last and a failure
-half-way would leave the client a truncated file that looks complete), so it is built under
-a private temporary name first, as the CLI builds it, and then streamed from disk.
+download is one snapshot of the database however long the client takes to read it. The
+first chunk (the SELECT run, the header and the first rows formatted) is made before the
+response is returned, so a failure there is an ordinary error answer (the API's JSON, the
+page's message) rather than a download cut off after its first byte.
+
+A folders zip cannot be streamed as it is built (the zip's directory comes last and a
+failure half-way would leave the client a truncated file that looks complete), so it is
+built under a private temporary name first, as the CLI builds it, and then streamed from
+disk.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 from flask import Response, send_file, stream_with_context
 
@@ -30,9 +37,35 @@ def download_base(project: Project) -> str:
     return export.safe_name(project.name, f"project-{project.id}")
 
 
-def attachment(filename: str) -> dict[str, str]:
-    """Headers that make the browser save the response as ``filename``."""
-    return {"Content-Disposition": f'attachment; filename="{filename}"'}
+def attachment(filename: str, fallback: str = "download") -> dict[str, str]:
+    """Headers that make the browser save the response as ``filename`` (any characters).
+
+    HTTP header values are Latin-1, and gunicorn refuses a response whose header holds
+    anything else (a project called "海" made every CSV export of it a 500). So the name
+    goes twice, as RFC 6266 says: ``filename`` an ASCII rendering (``fallback`` when
+    nothing of it is ASCII), ``filename*`` the exact name, UTF-8 and percent-encoded.
+    """
+    stem, dot, suffix = filename.rpartition(".")
+    if not dot:
+        stem, suffix = filename, ""
+    ascii_stem = "".join(char for char in unicodedata.normalize("NFKD", stem)
+                         if " " <= char <= "~" and char not in '"\\')
+    ascii_name = (ascii_stem.strip() or fallback) + (f".{suffix}" if dot else "")
+    value = f'attachment; filename="{ascii_name}"'
+    if ascii_name != filename:
+        value += f"; filename*=UTF-8''{quote(filename, safe='', errors='replace')}"
+    return {"Content-Disposition": value}
+
+
+def _stream(first: str, rest: Iterator[str]) -> Iterator[str]:
+    """``first``, then the rest; closing the stream closes ``rest`` (and its SELECT)."""
+    try:
+        yield first
+        yield from rest
+    finally:
+        close = getattr(rest, "close", None)
+        if close is not None:
+            close()
 
 
 def parse_val_split(raw: str | None) -> float | None:
@@ -55,13 +88,21 @@ def parse_val_split(raw: str | None) -> float | None:
 
 
 def text_export(project: Project, export_format: str, *, include_predictions: bool) -> Response:
-    """The CSV or JSON Lines export, streamed as it is read from one database snapshot."""
+    """The CSV or JSON Lines export, streamed as it is read from one database snapshot.
+
+    The first chunk is made here, before any byte is sent: an error in running the SELECT
+    or in formatting the first rows raises from this function, so the caller answers it
+    like any other error instead of sending a download that stops short.
+    """
     if export_format == "csv":
         chunks = export.iter_csv(project, include_predictions=include_predictions)
     else:
         chunks = export.iter_jsonl(project, include_predictions=include_predictions)
-    return Response(stream_with_context(chunks), mimetype=TEXT_FORMATS[export_format],
-                    headers=attachment(f"{download_base(project)}.{export_format}"))
+    first = next(chunks)  # every iterator of labeler.export yields at least the header
+    return Response(stream_with_context(_stream(first, chunks)),
+                    content_type=TEXT_FORMATS[export_format],
+                    headers=attachment(f"{download_base(project)}.{export_format}",
+                                       f"project-{project.id}"))
 
 
 def send_built_file(build: Callable[[Path], object], suffix: str, download_name: str,

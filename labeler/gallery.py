@@ -18,9 +18,9 @@ from flask import url_for
 from sqlalchemy import Select, and_, func, or_, select
 
 from .config import is_truthy
-from .errors import LabelerError, NotFound
+from .errors import Conflict, LabelerError, NotFound
 from .extensions import db
-from .models import Annotation, Image, LabelClass, Project, User
+from .models import ID_MAX, Annotation, Image, LabelClass, Project, User
 from .projects import require_active
 from .queue import label_images
 
@@ -35,6 +35,12 @@ PIXELATED_BELOW_PX = 128
 
 class GalleryFilterError(LabelerError):
     """A filter value in the query string that cannot be used (the message says why)."""
+
+
+class UnknownClass(GalleryFilterError, NotFound):
+    """A filter or label names a class the project does not have."""
+
+
 
 
 @dataclass(frozen=True)
@@ -96,13 +102,12 @@ def parse_filters(args: Any) -> GalleryFilters:
     Raises:
         GalleryFilterError: a value is malformed (the message names it).
     """
+    # A minimum above the maximum is a filter nothing matches: an empty page, not an error
+    # (the API's document cannot state the order of two parameters).
     low = _confidence(args, "min_confidence")
     high = _confidence(args, "max_confidence")
-    if low is not None and high is not None and low > high:
-        raise GalleryFilterError(f"The minimum confidence ({low:g}) is above the maximum "
-                                 f"({high:g}); swap them or clear one.")
     group = (args.get("duplicate_group") or "").strip().lower()
-    if group and group != "any" and not group.isdigit():
+    if group and group != "any" and not _is_id(group):
         raise GalleryFilterError("The duplicate group must be a group number or 'any'.")
     sort = (args.get("sort") or "id").strip()
     if sort not in SORTS:
@@ -119,8 +124,8 @@ def _class_named(project: Project, name: str, what: str) -> LabelClass:
         if label_class.name == name:
             return label_class
     known = ", ".join(c.name for c in project.classes) or "none yet"
-    raise GalleryFilterError(f"The {what} filter names a class {name!r} that this project "
-                             f"does not have (classes: {known}).")
+    raise UnknownClass(f"The {what} filter names a class {name!r} that this project "
+                       f"does not have (classes: {known}).")
 
 
 def filtered_select(project: Project, filters: GalleryFilters) -> Select[Any]:
@@ -149,23 +154,38 @@ def filtered_select(project: Project, filters: GalleryFilters) -> Select[Any]:
     return query
 
 
+def _is_id(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also takes '²'), at most 9 (an ``integer`` column)."""
+    return text.isascii() and text.isdigit() and len(text) <= 9
+
+
+def _cursor_id(text: str) -> int:
+    """The image id of a cursor; one beyond every id stays one (an empty page follows)."""
+    if not (text.isascii() and text.isdigit()):
+        raise GalleryFilterError("The 'after' cursor is not one this server made; "
+                                 "start again from the first page.")
+    return min(int(text), ID_MAX)
+
+
 def _keyset(query: Select[Any], sort: str, after: str) -> Select[Any]:
-    """Order ``query`` and start it after the cursor ``after`` (see ``_cursor``)."""
+    """Order ``query`` and start it after the cursor ``after`` (see ``_cursor``).
+
+    Either sort takes either form of cursor (a cursor is the last image seen): an id
+    cursor when sorting by confidence means "images without a prediction after it".
+    """
     if sort == "id":
         if after:
-            if not after.isdigit():
-                raise GalleryFilterError("The 'after' cursor is not one this server made; "
-                                         "start again from the first page.")
-            query = query.where(Image.id > int(after))
+            query = query.where(Image.id > _cursor_id(after.rpartition(":")[2]))
         return query.order_by(Image.id)
     # Least confident first, images without a prediction last; ties broken by id.
     if after:
-        value, _, last_id = after.partition(":")
-        if not last_id.isdigit():
+        value, _, last_id = after.rpartition(":")
+        value = value or "none"
+        if not (last_id.isascii() and last_id.isdigit()):
             raise GalleryFilterError("The 'after' cursor is not one this server made; "
                                      "start again from the first page.")
         if value == "none":
-            query = query.where(Image.confidence.is_(None), Image.id > int(last_id))
+            query = query.where(Image.confidence.is_(None), Image.id > _cursor_id(last_id))
         else:
             try:
                 conf = float(value)
@@ -173,7 +193,8 @@ def _keyset(query: Select[Any], sort: str, after: str) -> Select[Any]:
                 raise GalleryFilterError("The 'after' cursor is not one this server made; "
                                          "start again from the first page.") from None
             query = query.where(or_(Image.confidence > conf,
-                                    and_(Image.confidence == conf, Image.id > int(last_id)),
+                                    and_(Image.confidence == conf,
+                                         Image.id > _cursor_id(last_id)),
                                     Image.confidence.is_(None)))
     return query.order_by(Image.confidence.is_(None), Image.confidence, Image.id)
 
@@ -299,15 +320,15 @@ def bulk_label(project: Project, image_ids: list[int], user: User, *,
             target = _class_named(project, label, "label")
         except GalleryFilterError:
             known = ", ".join(c.name for c in project.active_classes()) or "none yet"
-            raise LabelerError(f"Project {project.name!r} has no class {label!r} "
-                               f"(classes: {known}).") from None
+            raise NotFound(f"Project {project.name!r} has no class {label!r} "
+                           f"(classes: {known}).") from None
         plan = [(images[i], target) for i in image_ids]
     else:
         classes = {c.id: c for c in project.classes}
         unpredicted = [i for i in image_ids if images[i].predicted_class_id not in classes]
         if unpredicted:
-            raise LabelerError(f"{len(unpredicted)} of the selected images have no prediction "
-                               "yet; deselect them or use 'Set label'. Nothing was labelled.")
+            raise Conflict(f"{len(unpredicted)} of the selected images have no prediction "
+                           "yet; deselect them or use 'Set label'. Nothing was labelled.")
         plan = [(images[i], classes[images[i].predicted_class_id]) for i in image_ids]
         require_active((c for _, c in plan), "set the label of those images instead")
     label_images(project, plan, user, source="gallery", respect_leases=False)

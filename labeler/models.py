@@ -39,6 +39,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def rfc3339(value: datetime | None) -> str | None:
+    """``value`` in UTC as RFC 3339 with its offset (``2026-12-03T08:08:23.079114+00:00``).
+
+    SQLite hands back naive datetimes; every timestamp is written in UTC (``utcnow``), so a
+    naive one is UTC. PostgreSQL hands back the session's time zone, converted here.
+    """
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
+
+
 class Role(enum.StrEnum):
     LEAD = "lead"
     ANNOTATOR = "annotator"
@@ -271,3 +284,8 @@ class ModelRound(db.Model):
     strategy: Mapped[str] = mapped_column(String(32), default="")
     duration_s: Mapped[float | None] = mapped_column(Float)
     message: Mapped[str] = mapped_column(Text, default="")  # why it failed, or what it did
+
+
+#: The largest id a row can have on both databases: PostgreSQL's ``integer`` columns
+#: (SQLite's are 64-bit). The API refuses larger ids before they reach a query.
+ID_MAX = 2**31 - 1

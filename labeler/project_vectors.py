@@ -166,10 +166,15 @@ def current_vectors(project: Project) -> VectorStore | None:
 
 
 def set_project_backbone(project: Project, name: str) -> None:
-    """Switch the project's backbone; its images are embedded anew in the new space."""
+    """Switch the project's backbone; its images are embedded anew in the new space.
+
+    A fine-tuned backbone still waiting for its embeddings is dropped: the user's choice
+    wins over finishing that switch later.
+    """
     settings = dict(project.settings or {})
     settings["backbone"] = name
     settings.pop("embedding_space", None)
+    settings.pop("pending_backbone", None)
     project.settings = settings  # reassign: JSON columns do not track in-place changes
     db.session.commit()
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from flask import current_app
 from sqlalchemy import Select, func, select
 
-from .errors import AlreadyExists, LabelerError, NotFound
+from .errors import AlreadyExists, Conflict, LabelerError, NotFound
 from .extensions import db
 from .models import Image, LabelClass, Project
 
@@ -48,7 +48,7 @@ def parse_label_list(text: str) -> list[str]:
     return names
 
 
-class ArchivedClass(LabelerError):
+class ArchivedClass(Conflict):
     """Labels were asked for in a class that is archived."""
 
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, or_, select, update
 
 from .annotations import record_label, undo_annotation
-from .errors import LabelerError, NotFound
+from .errors import Forbidden, LabelerError, NotFound
 from .extensions import commit_keep_loaded, db
 from .models import Annotation, Image, LabelClass, Project, User, utcnow
 from .projects import require_active
@@ -173,7 +173,8 @@ def undo(annotation_id: int, user: User) -> Annotation:
     if annotation is None:
         raise NotFound(f"Annotation {annotation_id} does not exist.")
     if annotation.annotator_id != user.id and not user.is_lead:
-        raise LabelerError("You can only undo your own labels.")
+        raise Forbidden("You can only undo your own labels; ask a project lead to undo "
+                        "someone else's.")
     undo_annotation(annotation)
     image = db.session.get(Image, annotation.image_id)
     if image is not None and image.label_class_id is None:

@@ -37,6 +37,9 @@ def describe(strategy: str | None, probabilities: list[dict[str, Any]]) -> str:
     if strategy == "typical":
         return ("A typical example of a group of similar images; groups that nobody has "
                 "labelled yet come first, so each label teaches the model a whole group.")
+    if strategy in ("probcover", "maxherding", "typiclust"):
+        return ("Chosen to cover the collection: it stands for many similar images that no "
+                "label covers yet, so each label teaches the model a whole region.")
     if strategy == "random":
         return ("Picked at random: this project's baseline order, which the other "
                 "strategies are measured against.")

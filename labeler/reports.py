@@ -36,14 +36,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from .extensions import db
-from .models import Annotation, Image, Job, JobStatus, ModelRound, Project, User
+from .learning.stopping import (
+    MIN_POINTS,
+    accuracy_interval,
+    accuracy_rises,
+    expected_gain,
+    fit_learning_curve,
+)
+from .models import Annotation, Image, Job, JobStatus, ModelRound, Project, User, rfc3339
 from .project_vectors import embedding_counts, project_backbone_name
 from .projects import project_counts
 from .rounds import latest_round
@@ -108,6 +115,59 @@ def learning_curve(project: Project) -> list[dict[str, Any]]:
              "accuracy": (r.metrics or {}).get("accuracy"),
              "macro_f1": (r.metrics or {}).get("macro_f1"), "strategy": r.strategy}
             for r in rounds if (r.metrics or {}).get("accuracy") is not None]
+
+
+#: Labels whose expected gain the stopping hint predicts.
+NEXT_LABELS = 100
+#: A curve flat at this accuracy or above is a real plateau, not a biased estimate.
+SATURATED_ACCURACY = 0.98
+
+
+def outlook(active_round: ModelRound | None, curve: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The stopping hint: auto-tag accuracy now (95 % interval), and what the next 100
+    labels are expected to add (inverse power law over the rounds' accuracies).
+
+    Args:
+        active_round: The round in use.
+        curve: :func:`learning_curve` of the project.
+
+    Returns:
+        None before a round has measured its accuracy; else ``accuracy``, ``low``,
+        ``high``, ``n`` (out-of-fold predictions behind it), ``n_labels``,
+        ``gain_next_100`` and ``plateau`` (None until :data:`MIN_POINTS` rounds are
+        measured), ``rounds`` (points fitted) and ``note`` (a sentence for the lead).
+    """
+    metrics = (active_round.metrics or {}) if active_round is not None else {}
+    accuracy, n = metrics.get("accuracy"), metrics.get("n")
+    if accuracy is None or not n:
+        return None
+    low, high = accuracy_interval(float(accuracy), int(n))
+    counts, accuracies = [p["n_labels"] or 0 for p in curve], [p["accuracy"] for p in curve]
+    fitted = fit_learning_curve(counts, accuracies)
+    if (fitted is not None and not accuracy_rises(counts, accuracies)
+            and max(accuracies) < SATURATED_ACCURACY):
+        fitted = None  # a falling curve says nothing about what more labels add
+        falling = True
+    else:
+        falling = False
+    n_labels = int(active_round.n_labels or n)
+    gain = expected_gain(fitted, n_labels, NEXT_LABELS) if fitted is not None else None
+    if falling:
+        note = ("Cross-validated accuracy has not risen with the last rounds' labels: the "
+                "queue serves the hardest images, whose labels pull this estimate down, so "
+                "what more labels would add cannot be read from the curve yet.")
+    elif gain is None:
+        note = (f"The gain of more labels is estimated once {MIN_POINTS} rounds at different "
+                "label counts have measured their accuracy.")
+    else:
+        note = (f"The next {NEXT_LABELS} labels are expected to add about "
+                f"{gain * 100:.1f} points of accuracy (the curve levels off near "
+                f"{fitted.a:.0%})."
+                + (" More labels have stopped paying much." if gain < 0.005 else ""))
+    return {"accuracy": float(accuracy), "low": low, "high": high, "n": int(n),
+            "n_labels": n_labels, "gain_next_100": gain,
+            "plateau": fitted.a if fitted is not None else None, "rounds": len(curve),
+            "note": note}
 
 
 def all_rounds(project: Project) -> list[ModelRound]:
@@ -198,15 +258,12 @@ class AnnotatorReport:
         """The JSON shape of ``GET /projects/<id>/dashboard``'s ``annotators`` items."""
         seconds = self.activity.active_seconds
         per_hour = self.per_hour
-        last = self.last_label_at
-        if last is not None and last.tzinfo is None:  # SQLite hands back naive UTC
-            last = last.replace(tzinfo=UTC)
         return {"username": self.username, "labels": self.labels,
                 "last_hour": self.last_hour, "recent_labels": self.recent_labels,
                 "per_hour": None if per_hour is None else round(per_hour, 1),
                 "active_seconds": None if seconds is None else round(seconds, 1),
                 "active_minutes": None if seconds is None else round(seconds / 60, 1),
-                "last_label_at": last.isoformat() if last else None}
+                "last_label_at": rfc3339(self.last_label_at)}
 
 
 def _seconds_between(later: Any, earlier: Any) -> ColumnElement[float]:

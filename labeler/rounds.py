@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from .cache import HEADS, app_cache
 from .embeddings.dense_head import KERAS_DENSE, dense_arrays, dense_from_arrays
+from .errors import LabelerError
 from .extensions import db
 from .learning.head_store import (
     LOGISTIC,
@@ -120,6 +121,27 @@ def load_head(project: Project, round_: ModelRound | None = None) -> Any | None:
         log.warning("Round %d of project %r has an unreadable head file %s (%s); it is "
                     "retrained from the labels.", round_.number, project.name, path, exc)
         return None
+
+
+def confidence_thresholds(project: Project, min_precision: float) -> dict[str, float | None]:
+    """Per class name, the calibrated confidence an auto-tag of the active round needs for
+    its class's out-of-fold precision to reach ``min_precision`` (None: no auto-tag does).
+
+    Raises:
+        LabelerError: no trained round measured it (too few labels, or an older round), or
+            ``min_precision`` is not one a round records.
+    """
+    round_ = latest_round(project)
+    table = ((round_.metrics or {}).get("precision_thresholds") or {}) if round_ else {}
+    if not table:
+        raise LabelerError("No round has measured its precision yet (every class needs at "
+                           "least 2 labels); label more images, retrain, then export again.")
+    key = next((k for k in table if abs(float(k) - min_precision) < 1e-9), None)
+    if key is None:
+        raise LabelerError(f"--min-precision {min_precision} is not measured; choose one of "
+                           f"{', '.join(sorted(table))}.")
+    names = {str(c.id): c.name for c in project.classes}
+    return {names[k]: v for k, v in table[key].items() if k in names}
 
 
 def head_missing(project: Project) -> bool:

@@ -3,6 +3,11 @@
 Each yields ``Source`` items that read their bytes lazily, or ``Rejected`` items for
 entries refused before reading (unsafe zip paths, zip bombs, nested archives). Hostile
 archives are judged from their directory alone, before a byte is decompressed.
+
+A source's name is what the image is called from then on (its ``original_name``): the path
+relative to what was imported, never where the file sat on the server. A folder's files
+keep the folder's own name (``holiday/beach.jpg``), a zip's entries the zip's name
+(``holiday.zip!beach.jpg``), a single file its name.
 """
 
 from __future__ import annotations
@@ -55,25 +60,44 @@ def _too_large(size: int, limits: SourceLimits) -> str | None:
     return None
 
 
+def display_text(name: str) -> str:
+    """``name`` as text a database stores: undecodable bytes of a file name become U+FFFD.
+
+    Python hands a file name that is not UTF-8 over with surrogate escapes, which neither
+    SQLite nor PostgreSQL accept (such a name made the whole import fail); PostgreSQL
+    refuses NUL in text too, which an uploaded file's name can carry.
+    """
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text.replace("\x00", "\ufffd")
+
+
 def iter_folder(root: Path, limits: SourceLimits) -> Iterator[Source | Rejected]:
-    """Every non-hidden file below ``root``, in a stable (sorted) order."""
+    """Every non-hidden file below ``root``, in a stable (sorted) order.
+
+    Each is named by its path below ``root`` after ``root``'s own name
+    (``holiday/2024/beach.jpg`` for ``/srv/photos/holiday``).
+    """
     skip = limits.skip_dir.resolve() if limits.skip_dir else None
+    # abspath, not resolve: the name the user gave, even when it is a symbolic link.
+    top = PurePosixPath(Path(os.path.abspath(root)).name)
     for dirpath, dirnames, filenames in os.walk(root):
         if skip is not None and Path(dirpath).resolve() == skip:
             dirnames[:] = []
             continue
         dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+        below = PurePosixPath(*Path(dirpath).relative_to(root).parts)
         for filename in sorted(filenames):
             if _is_hidden(filename):
                 continue
             path = Path(dirpath) / filename
-            yield from iter_file(path, limits, display=str(path))
+            yield from iter_file(path, limits, display=str(top / below / filename))
 
 
 def iter_file(path: Path, limits: SourceLimits, display: str | None = None
               ) -> Iterator[Source | Rejected]:
-    """A single file on disk, or the entries of a zip archive."""
-    display = display or str(path)
+    """A single file on disk, or the entries of a zip archive (named ``display``, by
+    default the file's own name)."""
+    display = display_text(display or path.name or str(path))
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -103,6 +127,10 @@ def iter_zip(path: Path, limits: SourceLimits, display: str) -> Iterator[Source 
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         yield Rejected(display, f"corrupt zip archive: {exc}")
+        return
+    except UnicodeDecodeError:
+        yield Rejected(display, "the archive says its entry names are UTF-8 but they are "
+                                "not; re-create the zip with another tool")
         return
     lock = threading.Lock()  # one archive handle shared by the decoding threads
 
@@ -148,7 +176,7 @@ def iter_paths(paths: list[Path], limits: SourceLimits) -> Iterator[Source | Rej
         elif path.exists():
             yield from iter_file(path, limits)
         else:
-            yield Rejected(str(path), "no such file or folder")
+            yield Rejected(display_text(str(path)), "no such file or folder")
 
 
 class Upload(Protocol):
@@ -162,7 +190,7 @@ class Upload(Protocol):
 def upload_display_name(filename: str | None, index: int) -> str:
     """The file's own name without any client-supplied directories (never used as a path)."""
     name = PurePosixPath((filename or "").replace("\\", "/")).name.strip()
-    return name or f"upload-{index + 1}"
+    return display_text(name) or f"upload-{index + 1}"
 
 
 def iter_uploads(files: list[Upload], workdir: Path, limits: SourceLimits

@@ -11,7 +11,6 @@ cold start (most typical image of each cluster) and records why, as a skipped ro
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Callable
@@ -24,9 +23,14 @@ from sqlalchemy import func, select, update
 from .embeddings.dense_head import KerasDenseHead
 from .errors import LabelerError
 from .extensions import db
-from .learning import label_quality, strategies
-from .learning.heads import LogisticHead, NotEnoughLabels, pool_statistics
+from .learning import label_issues, label_quality, query
+from .learning.calibration import apply_temperature
+from .learning.head_options import DEFAULT_HEAD, HEAD_OPTIONS, NEEDS_GRAPH, head_factory
+from .learning.heads import NotEnoughLabels
+from .learning.round_fit import fit_round
+from .learning.round_report import calibration_report, precision_thresholds
 from .models import Image, JobStatus, ModelRound, Project
+from .pool_derived import pool_graph
 from .project_index import duplicate_groups, project_duplicate_threshold
 from .project_vectors import current_vectors
 from .projects import count_images, image_count
@@ -37,8 +41,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_STRATEGY = "auto"
 DEFAULT_RETRAIN_EVERY = 20
-DEFAULT_HEAD = "logistic"
-HEADS: dict[str, Callable[[], Any]] = {"logistic": LogisticHead, "keras_dense": KerasDenseHead}
+#: The heads a project can choose: those of ``learning.head_options`` and the Keras head.
+HEADS: tuple[str, ...] = (*HEAD_OPTIONS, "keras_dense")
 WRITE_CHUNK = 5_000  # rows per transaction when writing predictions: short write locks
 SEED = 0
 
@@ -63,9 +67,9 @@ def set_training_options(project: Project, *, strategy: str | None = None,
     """Change a project's strategy, retrain interval or head (validated, committed)."""
     settings = dict(project.settings or {})
     if strategy is not None:
-        if strategy not in strategies.STRATEGIES:
+        if strategy not in query.STRATEGIES:
             raise LabelerError(f"Unknown strategy {strategy!r}; choose one of "
-                               f"{', '.join(strategies.STRATEGIES)}.")
+                               f"{', '.join(query.STRATEGIES)}.")
         settings["strategy"] = strategy
     if retrain_every is not None:
         if retrain_every < 1:
@@ -131,11 +135,14 @@ def _load_pool(project: Project) -> _Pool:
 
 
 def _fit_and_measure(project: Project, pool: _Pool) -> dict[str, Any]:
-    """Fit the head on the labelled pool; cross-validate; return head, proba, metrics."""
-    labelled = np.flatnonzero(pool.label_ids >= 0)
-    y = pool.label_ids[labelled]
+    """Fit and calibrate the head (``learning.round_fit``, as ``simulate`` does); measure it.
+
+    Returns the head to save (temperature folded in), the raw probabilities of the pool
+    (the queue ranks by these), its calibrated ones (what auto-tags show), the metrics and
+    the suspected label errors, all from one out-of-fold pass.
+    """
     names = {c.id: c.name for c in project.classes}
-    present = np.unique(y)
+    present = np.unique(pool.label_ids[pool.label_ids >= 0])
     if len(present) < 2:
         # Said here with the class name; the head would only know the class id.
         which = f" ({names.get(int(present[0]), '?')!r})" if len(present) else ""
@@ -143,39 +150,55 @@ def _fit_and_measure(project: Project, pool: _Pool) -> dict[str, Any]:
             f"Only one class{which} has labels; label at least one image of another class "
             "before training." if len(present) else
             "No images with embeddings have labels yet; label images of at least two classes.")
-    X = np.asarray(pool.embeddings[labelled], dtype=np.float32)
-    make_head = _head_factory(project, pool)
-    head = make_head().fit(X, y)
-    metrics: dict[str, Any] = {"trained": True, "classes": [int(c) for c in head.classes_]}
-    cv = label_quality.cross_validated_proba(make_head, X, y, max_folds=5, rng=SEED)
+    fitted = fit_round(_head_factory(project, pool), pool.embeddings, pool.label_ids, SEED)
+    metrics: dict[str, Any] = {"trained": True, "head": project_head(project),
+                               "classes": [int(c) for c in fitted.head.classes_]}
     suspects: list[int] = []
-    if cv is None:
+    oof = fitted.oof
+    if oof is None:
         metrics["cv_note"] = ("Too few labels per class to cross-validate (every class needs "
                               "at least 2); accuracy is shown from the next round on.")
     else:
-        cv_proba, cv_classes = cv
-        measured = label_quality.round_metrics(y, cv_proba, cv_classes)
+        measured = label_quality.round_metrics(oof.labels, oof.calibrated, oof.classes)
         metrics.update(_with_class_names(measured, names))
-        errors = label_quality.suspected_label_errors(cv_proba, y, cv_classes)
-        suspects = [int(pool.image_ids[labelled[e.index]]) for e in errors]
+        metrics["calibration"] = calibration_report(fitted)
+        metrics["precision_thresholds"] = precision_thresholds(oof)  # keyed by class id
+        # cleanlab's confident learning on the out-of-fold probabilities, most doubtful
+        # first (the review flow's order).
+        errors = label_issues.find_label_issues(oof.calibrated, oof.labels, oof.classes)
+        metrics["label_quality"] = _label_quality(
+            label_issues.label_health(oof.calibrated, oof.labels, oof.classes), names)
+        suspects = [int(pool.image_ids[oof.positions[e.index]]) for e in errors]
         metrics["suspected_errors"] = [
-            {"image_id": int(pool.image_ids[labelled[e.index]]),
+            {"image_id": int(pool.image_ids[oof.positions[e.index]]),
              "given": names.get(int(e.given_label), str(e.given_label)),
              "given_probability": float(e.given_probability),
              "suggested": names.get(int(e.suggested_label), str(e.suggested_label)),
              "suggested_probability": float(e.suggested_probability)}
             for e in errors[:200]]
-    proba = head.predict_proba(pool.embeddings)
-    return {"head": head, "proba": proba, "metrics": metrics, "suspects": suspects}
+    proba = fitted.head.predict_proba(pool.embeddings)
+    calibrated = (proba if fitted.temperature == 1.0
+                  else apply_temperature(proba, fitted.temperature))
+    return {"head": fitted.calibrated_head, "proba": proba, "calibrated": calibrated,
+            "metrics": metrics, "suspects": suspects}
+
+
+def _label_quality(health: label_issues.LabelHealth, names: dict[int, str]) -> dict[str, Any]:
+    """cleanlab's label health with class names, as the dashboard shows it."""
+    return {"overall": health.overall, "per_class": {
+        names.get(int(q.label), str(q.label)): {
+            "quality": q.quality, "label_issues": q.label_issues, "given": q.given,
+            "label_noise": q.label_noise, "inverse_label_noise": q.inverse_label_noise}
+        for q in health.per_class}}
 
 
 def _head_factory(project: Project, pool: _Pool) -> Callable[[], Any]:
-    """A maker of the project's head; the logistic head is standardised by pool statistics."""
+    """A maker of the project's head, standardised by the pool (and given its graph)."""
     name = project_head(project)
-    if name != "logistic":
-        return HEADS[name]
-    mean, scale = pool_statistics(pool.embeddings)
-    return functools.partial(LogisticHead, pool_mean=mean, pool_scale=scale)
+    if name not in HEAD_OPTIONS:
+        return KerasDenseHead
+    graph = pool_graph(pool.store, pool.embeddings) if name in NEEDS_GRAPH else None
+    return head_factory(name, pool.embeddings, graph, seed=SEED)
 
 
 def _with_class_names(measured: dict[str, Any], names: dict[int, str]) -> dict[str, Any]:
@@ -245,14 +268,14 @@ def run_round(progress: Callable[..., None], project_id: int, queue_batch: int =
         try:
             fitted = _fit_and_measure(project, pool)
         except NotEnoughLabels as exc:
-            fitted = {"head": None, "proba": None, "suspects": [],
+            fitted = {"head": None, "proba": None, "calibrated": None, "suspects": [],
                       "metrics": {"trained": False, "reason": str(exc)}}
         progress(0.55, "Ranking images for the queue", force=True)
         classes = fitted["head"].classes_ if fitted["head"] is not None else None
         strategy = project_strategy(project)
-        if fitted["proba"] is None and strategy not in ("auto", "typical", "random"):
+        if fitted["proba"] is None and strategy not in query.NEEDS_NO_MODEL:
             strategy = "auto"  # uncertainty needs a model; cold start until there is one
-        picks = strategies.rank_pool(
+        picks = query.rank_pool(
             strategy, n=queue_batch, labelled_mask=pool.label_ids >= 0, proba=fitted["proba"],
             embeddings=pool.embeddings, n_classes=len(project.active_classes()), rng=SEED)
         # Only vectors added since the last round are looked up (the index and the pairs
@@ -260,8 +283,9 @@ def run_round(progress: Callable[..., None], project_id: int, queue_batch: int =
         groups = duplicate_groups(pool.store, pool.image_ids,
                                   project_duplicate_threshold(project.settings))
         progress(0.7, "Writing predictions", force=True)
+        # Auto-tags carry the calibrated confidence; the queue was ranked on the raw one.
         _write_predictions(project, pool, number, picks.queue_order(), picks.scores,
-                           fitted["proba"], classes, fitted["suspects"], groups)
+                           fitted["calibrated"], classes, fitted["suspects"], groups)
         if fitted["head"] is not None:
             save_head(project.id, number, fitted["head"])
         metrics = fitted["metrics"]

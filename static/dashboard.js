@@ -199,6 +199,80 @@ function renderCurve(data) {
   box.replaceChildren(chart);
 }
 
+// --- calibration: the reliability curve of the round's out-of-fold predictions --------------
+
+function renderCalibration(data) {
+  const box = $("calibration");
+  const c = data.latest_round && data.latest_round.calibration;
+  if (!c) {
+    $("calibration-sub").textContent = "How often an auto-tag is right, against the confidence it shows.";
+    box.replaceChildren(empty("No calibration yet.",
+      "It is measured by cross-validation once every class has at least 2 labels."));
+    return;
+  }
+  const nbsp = (x) => pct(x).replace(" ", "\u00a0"); // "4.2 %" never splits a line
+  $("calibration-sub").textContent =
+    `Out-of-fold predictions of ${num(c.n)} labels in round ${data.latest_round.number}: ` +
+    `expected calibration error ${nbsp(c.ece)} (${nbsp(c.ece_raw)} before scaling the ` +
+    `confidences by the temperature ${c.temperature.toFixed(2)}). On the diagonal, a ` +
+    "confidence of 80 % is right 80 % of the time.";
+  const W = 320;
+  const H = 260;
+  const m = { left: 44, right: 22, top: 10, bottom: 36 };
+  const px = (x) => m.left + x * (W - m.left - m.right);
+  const py = (y) => H - m.bottom - y * (H - m.top - m.bottom);
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "curve reliability", role: "img",
+    "aria-label": c.bins.map((b) =>
+      `confidence ${pct(b.confidence)}: right ${pct(b.accuracy)} of ${b.count}`).join("; ") });
+  for (const v of [0, 0.25, 0.5, 0.75, 1]) {
+    chart.append(svg("line", { x1: m.left, x2: W - m.right, y1: py(v), y2: py(v), class: "grid" }));
+    chart.append(svg("text", { x: m.left - 6, y: py(v), class: "tick", "text-anchor": "end",
+      "dominant-baseline": "middle" }, `${v * 100} %`));
+    chart.append(svg("text", { x: px(v), y: H - m.bottom + 16, class: "tick",
+      "text-anchor": "middle" }, `${v * 100} %`));
+  }
+  chart.append(svg("text", { x: (m.left + W - m.right) / 2, y: H - 4, class: "axis-title",
+    "text-anchor": "middle" }, "confidence shown"));
+  chart.append(svg("line", { x1: px(0), y1: py(0), x2: px(1), y2: py(1), class: "diagonal" }));
+  const most = Math.max(...c.bins.map((b) => b.count));
+  const series = [[c.bins_raw, "raw", "before scaling"], [c.bins, "calibrated", "shown"]];
+  for (const [bins, kind, words] of series) {
+    const d = bins.map((b, i) =>
+      `${i ? "L" : "M"}${px(b.confidence).toFixed(1)},${py(b.accuracy).toFixed(1)}`).join(" ");
+    chart.append(svg("path", { d, class: `line line-${kind}` }));
+    for (const b of bins) {
+      const dot = svg("circle", { cx: px(b.confidence), cy: py(b.accuracy),
+        r: (2.5 + 4 * Math.sqrt(b.count / most)).toFixed(1), class: `dot dot-${kind}` });
+      dot.append(svg("title", {}, `${words}: confidence ${pct(b.confidence)}, right ` +
+        `${pct(b.accuracy)} of ${num(b.count)} predictions`));
+      chart.append(dot);
+    }
+  }
+  box.replaceChildren(chart);
+}
+
+// --- the stopping hint: accuracy now, and what more labels buy -------------------------------
+
+function renderOutlook(data) {
+  const box = $("outlook");
+  const o = data.outlook;
+  if (!o) {
+    box.replaceChildren(empty("No estimate yet.",
+      "It appears once a round has cross-validated (every class with at least 2 labels)."));
+    return;
+  }
+  const gain = typeof o.gain_next_100 === "number" ? `+${(o.gain_next_100 * 100).toFixed(1)} points` : "–";
+  const rows = el("dl", { class: "outlook" });
+  for (const [term, value, id] of [
+    ["Auto-tag accuracy", `${pct(o.accuracy)}`, "outlook-accuracy"],
+    ["95 % interval", `${pct(o.low)} – ${pct(o.high)}`, "outlook-interval"],
+    ["Next 100 labels", gain, "outlook-gain"],
+  ]) {
+    rows.append(el("dt", {}, term), el("dd", { id }, value));
+  }
+  box.replaceChildren(rows, el("p", { class: "hint", id: "outlook-note" }, o.note));
+}
+
 // --- per-class precision/recall and the confusion matrix -------------------------------------
 
 function meter(value, kind) {
@@ -225,14 +299,30 @@ function renderRound(data) {
     fitConfusion();
     return;
   }
+  // Label quality: cleanlab's estimate of the share of each class's labels that are right.
+  const quality = r.label_quality;
   $("pr-sub").textContent = `Per class, in round ${r.number} (${num(r.n_labels)} labels, ` +
-    `macro F1 ${pct(r.macro_f1)}).`;
+    `macro F1 ${pct(r.macro_f1)}` +
+    (quality ? `, label health ${pct(quality.overall)}). Label quality is cleanlab's ` +
+      "estimate of the share of right labels, from the same cross-validated predictions: " +
+      "while accuracy is low it mostly reflects the model's confusion." : ").");
   const names = r.labels;
+  const columns = [{ label: "Class" }, { label: "Precision" }, { label: "Recall" }];
+  if (quality) columns.push({ label: "Label quality" });
+  columns.push({ label: "Labels", num: true });
   perClass.replaceChildren(table(
-    [{ label: "Class" }, { label: "Precision" }, { label: "Recall" }, { label: "Labels", num: true }],
+    columns,
     names.map((name) => {
       const m = r.per_class[name] || {};
-      return [name, meter(m.precision, "precision"), meter(m.recall, "recall"), num(m.support ?? 0)];
+      const row = [name, meter(m.precision, "precision"), meter(m.recall, "recall")];
+      if (quality) {
+        const q = quality.per_class[name];
+        const cell = meter(q ? q.quality : null, "quality");
+        if (q) cell.title = `${num(q.label_issues)} of ${num(q.given)} labels look wrong`;
+        row.push(cell);
+      }
+      row.push(num(m.support ?? 0));
+      return row;
     }),
     "table dash-table pr-table",
   ));
@@ -402,23 +492,24 @@ function showRetrain(text, progress) {
   $("retrain-progress").value = progress;
 }
 
-async function followJob(jobId) {
+// `what` names the job ("Retrain", "Fine-tune"); `button` is enabled again when it ends.
+async function followJob(jobId, what = "Retrain", button = $("retrain")) {
   try {
     const job = await api("GET", `/jobs/${jobId}`);
     const share = Math.round((job.progress || 0) * 100);
-    showRetrain(`Retrain job #${job.job_id}: ${job.status}` +
+    showRetrain(`${what} job #${job.job_id}: ${job.status}` +
       (job.message ? ` — ${job.message}` : "") +
       (job.status === "running" ? ` (${share} %)` : ""), job.progress || 0);
     $("retrain-status").dataset.status = job.status;
     if (job.status === "succeeded" || job.status === "failed") {
-      $("retrain").disabled = false;
+      button.disabled = false;
       refresh();
       return;
     }
   } catch (error) {
     showError(`Could not read the job's progress: ${error.message}`);
   }
-  setTimeout(() => followJob(jobId), 700);
+  setTimeout(() => followJob(jobId, what, button), 700);
 }
 
 $("retrain").addEventListener("click", async () => {
@@ -438,6 +529,40 @@ $("retrain").addEventListener("click", async () => {
   }
 });
 
+// --- fine-tuning ---------------------------------------------------------------------------------
+
+$("finetune").addEventListener("click", async () => {
+  $("finetune").disabled = true;
+  showError("");
+  try {
+    const job = await api("POST", `/projects/${projectId}/finetune`);
+    $("retrain-status").dataset.status = job.status;
+    showRetrain(`Fine-tune job #${job.job_id}: ${job.status}`, 0);
+    followJob(job.job_id, "Fine-tune", $("finetune"));
+    refresh();
+  } catch (error) {
+    $("finetune").disabled = false;
+    showError(error.status === 409
+      ? `${error.message} Its progress shows in the job list below.`
+      : `Could not start fine-tuning: ${error.message}`);
+  }
+});
+
+function renderFineTune(data) {
+  const box = $("finetune-result");
+  const f = data.finetune;
+  box.hidden = !f;
+  if (!f) return;
+  const pct = (x) => `${(x * 100).toFixed(1)} %`;
+  const verdict = f.adopted
+    ? (f.pending ? "adopted; the pool is being embedded with it (the current model serves " +
+                   "until that is done)" : "adopted")
+    : "not adopted: the frozen backbone stays";
+  box.textContent = `Last fine-tune (${new Date(f.at).toLocaleString()}, ${num(f.n_labels)} ` +
+    `labels): held-out accuracy ${pct(f.finetuned_accuracy)} fine-tuned against ` +
+    `${pct(f.frozen_accuracy)} frozen — ${verdict}.`;
+}
+
 // --- refresh loop --------------------------------------------------------------------------------
 
 let loadFailed = false;
@@ -450,9 +575,12 @@ async function refresh() {
     renderClasses(data);
     renderCurve(data);
     renderRound(data);
+    renderCalibration(data);
+    renderOutlook(data);
     renderAnnotators(data);
     renderJobs(data);
     renderSettings(data);
+    renderFineTune(data);
     root.dataset.loaded = "true";
     if (loadFailed) showError(""); // only clear our own message, not a retrain error
     loadFailed = false;

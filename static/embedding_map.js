@@ -40,6 +40,7 @@ const state = {
   grid: null, // {start: Int32Array(cells + 1), items: Int32Array(n)}
   hovered: -1,
   drawPending: false,
+  shown: null, // the payload on screen: its method and t-SNE state
 };
 
 
@@ -273,16 +274,39 @@ function renderLegend() {
 }
 
 function renderSummary(data) {
-  const method = data.method.toUpperCase();
+  const method = METHOD_NAMES[data.method] || data.method.toUpperCase();
   let text = `${state.n.toLocaleString()} images · ${method}`;
   if (data.explained_variance.length === 2) {
     const [a, b] = data.explained_variance.map((v) => (100 * v).toFixed(1));
     text += ` · the two axes explain ${a}% and ${b}% of the variance`;
   }
   $("map-summary").textContent = text;
+  $("map-projection").textContent = projectionNote(data);
   const axis = data.method === "pca" ? "PC" : method;
   $("axis-x").textContent = `${axis} 1 →`;
   $("axis-y").textContent = `↑ ${axis} 2`;
+}
+
+const METHOD_NAMES = { pca: "PCA", tsne: "t-SNE" };
+
+function projectionNote(data) {
+  // Which projection the map shows, and what becomes of the t-SNE layout.
+  if (data.method === "tsne") {
+    return "Projection: t-SNE. Images the model finds alike lie close together; " +
+      "distances between far-apart groups mean little.";
+  }
+  switch (data.tsne) {
+    case "computing":
+      return "Projection: PCA, while the t-SNE layout is being computed. " +
+        "The map switches to it by itself when it is ready.";
+    case "failed":
+      return `Projection: PCA. The t-SNE layout could not be computed: ${data.tsne_message} ` +
+        "It is tried again when new images are embedded.";
+    case "unavailable":
+      return "Projection: PCA. Too few images (or all alike) for a t-SNE layout.";
+    default:
+      return "Projection: PCA.";
+  }
 }
 
 // --- interaction ------------------------------------------------------------------------
@@ -411,10 +435,42 @@ function bindEvents() {
 
 // --- start ------------------------------------------------------------------------------
 
+const POLL_MS = 3000; // while the t-SNE layout is computed
+
+async function fetchMap() {
+  return api("GET", `/projects/${projectId}/map`);
+}
+
+function show(data) {
+  load(data);
+  state.shown = data;
+  renderSummary(data);
+  $("map-note").textContent = data.message;
+  renderLegend();
+  fit();
+  setHovered(-1);
+  scheduleDraw();
+  canvas.dataset.method = data.method;
+}
+
+async function pollLayout() {
+  // Ask again until the t-SNE layout is ready (or failed), then redraw with it.
+  let data;
+  try {
+    data = await fetchMap();
+  } catch (error) {
+    setTimeout(pollLayout, POLL_MS * 3); // the server may be restarting; keep PCA shown
+    return;
+  }
+  if (data.empty) return;
+  if (data.method !== state.shown.method || data.tsne !== state.shown.tsne) show(data);
+  if (data.tsne === "computing") setTimeout(pollLayout, POLL_MS);
+}
+
 async function start() {
   let data;
   try {
-    data = await api("GET", `/projects/${projectId}/map`);
+    data = await fetchMap();
   } catch (error) {
     $("map-loading").hidden = true;
     $("map-summary").textContent = "The map could not be loaded.";
@@ -429,15 +485,13 @@ async function start() {
     canvas.hidden = true;
     return;
   }
-  load(data);
-  renderSummary(data);
-  $("map-note").textContent = data.message;
-  renderLegend();
   $("colour-by").disabled = false;
   $("reset-view").disabled = false;
   canvas.style.cursor = "grab";
   bindEvents();
   resize();
+  show(data);
+  if (data.tsne === "computing") setTimeout(pollLayout, POLL_MS);
 }
 
 start();

@@ -21,6 +21,7 @@ from labeler.database import upgrade_database
 from labeler.extensions import db
 from tests import dbutil
 from tests.builders import PASSWORD, embedded_colour_project
+from tests.redis_server import RedisServer, server_url_from_env
 
 
 def pytest_report_header() -> str:
@@ -126,3 +127,16 @@ def alice(app):
     from labeler.users import create_user
 
     return create_user("alice", "password-1", "annotator")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The CI's Redis (LABELER_TEST_REDIS_URL), else a redis-server started for the session."""
+    if url := server_url_from_env():
+        yield url
+        return
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server.url
+    finally:
+        server.stop()

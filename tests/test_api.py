@@ -48,8 +48,11 @@ def test_leased_image_is_409_for_another_annotator(client, project, token):
 
 @pytest.mark.parametrize("body, detail", [
     ({"image_id": 1}, "Missing field 'label'"),
-    ({"image_id": "1", "label": "red"}, "must be an integer"),
-    ({"image_id": 1, "label": "purple"}, "has no class 'purple'"),
+    ({"image_id": "1", "label": "red"}, "Field 'image_id' should be a valid integer"),
+    ({"image_id": 2**31, "label": "red"}, "Field 'image_id' should be less than or equal to "
+                                          "2147483647"),
+    ({"image_id": 0, "label": "red"}, "Field 'image_id' should be greater than or equal to 1"),
+    ({"image_id": 1, "label": "red", "note": "x"}, "The field 'note' is not one"),
     ([1, 2], "must be an object"),
 ])
 def test_bad_bodies_are_400_with_a_reason(client, project, token, body, detail):
@@ -58,9 +61,36 @@ def test_bad_bodies_are_400_with_a_reason(client, project, token, body, detail):
     assert response.status_code == 400 and detail in response.json["detail"]
 
 
+def test_a_class_the_project_does_not_have_is_404(client, project, token):
+    response = client.post(f"/api/v1/projects/{project.id}/annotations", headers=auth(token),
+                           json={"image_id": 1, "label": "purple"})
+    assert response.status_code == 404 and "has no class 'purple'" in response.json["detail"]
+
+
 def test_non_json_body_is_400(client, project, token):
     response = client.post(f"/api/v1/projects/{project.id}/annotations", headers=auth(token),
                            data="not json", content_type="text/plain")
+    assert response.status_code == 400 and "JSON" in response.json["detail"]
+
+
+def test_reads_sent_with_the_json_content_type_and_no_body_are_served(lead_client, project):
+    # What the pages' fetch helper (static/api.js) sends on every GET.
+    headers = {"Content-Type": "application/json"}
+    for url in (f"/api/v1/projects/{project.id}/stats", f"/api/v1/projects/{project.id}/next?n=4",
+                f"/api/v1/projects/{project.id}/dashboard"):
+        response = lead_client.get(url, headers=headers)
+        assert response.status_code == 200, (url, response.json)
+
+
+def test_bodiless_posts_with_the_json_content_type_work_and_bodies_are_still_required(
+        client, project, lead):
+    from labeler.users import create_api_token
+
+    headers = {**auth(create_api_token(lead)), "Content-Type": "application/json"}
+    # The dashboard's retrain button: a POST with no body.
+    assert client.post(f"/api/v1/projects/{project.id}/retrain", headers=headers).status_code in (
+        202, 409)
+    response = client.post(f"/api/v1/projects/{project.id}/annotations", headers=headers)
     assert response.status_code == 400 and "JSON" in response.json["detail"]
 
 

@@ -95,9 +95,10 @@ def assert_stored_images_whole(home: Home) -> dict[str, int]:
             with PILImage.open(io.BytesIO(payload)) as decoded:
                 decoded.load()  # raises on a truncated file
     # Even files no row points to yet (stored before their batch was committed) are whole
-    # under their final name: a half-written file can only be a ".tmp-" one.
+    # under their final name: a half-written file can only be a hidden temporary one
+    # (storage.atomic_writer names them ".<final name>.<random>").
     for stored in (home.path / "images").rglob("*"):
-        if stored.is_file() and not stored.name.startswith(".tmp-"):
+        if stored.is_file() and not stored.name.startswith("."):
             assert hashlib.sha256(stored.read_bytes()).hexdigest() == stored.name.split(".")[0]
     return {sha256: image_id for image_id, sha256, _ in rows}
 

@@ -124,10 +124,11 @@ def test_settings_endpoint_saves(lead_client, project):
 
 
 @pytest.mark.parametrize("body, detail", [
-    ({"strategy": "clairvoyant"}, "Unknown strategy 'clairvoyant'"),
-    ({"retrain_every": 0}, "at least 1"),
-    ({"retrain_every": "5"}, "must be an integer"),
-    ({"retrain_every": 10**9}, "at most 100000"),
+    ({"strategy": "clairvoyant"}, "'strategy' should be 'auto', 'random'"),
+    ({"retrain_every": 0}, "'retrain_every' should be greater than or equal to 1"),
+    ({"retrain_every": "5"}, "'retrain_every' should be a valid integer"),
+    ({"retrain_every": 10**9}, "'retrain_every' should be less than or equal to 100000"),
+    ({"strategy": None}, "'strategy' should be"),
     ({}, "Send 'strategy' and/or 'retrain_every'"),
 ])
 def test_settings_endpoint_validates(lead_client, project, body, detail):
@@ -146,3 +147,57 @@ def test_retrain_while_one_is_running_is_409_with_a_sentence(lead_client, projec
     assert f"#{running.id}" in response.json["detail"] and "wait" in response.json["detail"]
     data = lead_client.get(f"/api/v1/projects/{project.id}/dashboard").json
     assert data["any_job_active"] is True and data["jobs"][0]["status"] == "running"
+
+
+def test_dashboard_shows_calibration_and_the_stopping_hint(lead_client, project, annotator):
+    from labeler.jobs import run_inline
+    from labeler.queue import lease_next
+    from labeler.training import run_round
+    from tests.builders import label
+
+    trained(project, annotator, n=9)
+    data = lead_client.get(f"/api/v1/projects/{project.id}/dashboard").json
+    calibration = data["latest_round"]["calibration"]
+    assert calibration["n"] == 9 and calibration["temperature"] > 0
+    assert sum(b["count"] for b in calibration["bins"]) == 9
+    outlook = data["outlook"]
+    assert outlook["low"] <= outlook["accuracy"] <= outlook["high"] and outlook["n"] == 9
+    assert outlook["gain_next_100"] is None and "3 rounds" in outlook["note"]
+
+    for _ in range(2):  # two more rounds at more labels: the curve can be fitted
+        for image in lease_next(project, annotator, n=3):
+            label(project, image, annotator)
+        run_inline("retrain", project.id, run_round)
+    outlook = lead_client.get(f"/api/v1/projects/{project.id}/dashboard").json["outlook"]
+    assert outlook["rounds"] == 3 and outlook["n"] == 15
+    assert outlook["gain_next_100"] >= 0 and "next 100 labels" in outlook["note"]
+
+
+def test_project_show_prints_the_stopping_hint(runner, project, annotator):
+    before = runner.invoke(args=["project", "show", project.name]).output
+    assert "auto-tag accuracy" not in before
+    trained(project, annotator, n=9)
+    shown = runner.invoke(args=["project", "show", project.name]).output
+    assert "auto-tag accuracy:" in shown and "95 % interval" in shown
+    assert "next 100 labels:" in shown
+
+
+def test_the_fine_tune_button_starts_one_job_and_the_dashboard_shows_both_figures(
+        lead_client, project):
+    assert 'id="finetune"' in lead_client.get(f"/projects/{project.id}/dashboard").text
+    running = create_job("finetune", project.id, status=JobStatus.RUNNING)
+    response = lead_client.post(f"/api/v1/projects/{project.id}/finetune",
+                                headers=csrf(lead_client, project))
+    assert response.status_code == 409 and f"#{running.id}" in response.json["detail"]
+    assert lead_client.get(f"/api/v1/projects/{project.id}/dashboard").json["finetune"] is None
+
+    project.settings = {**project.settings, "pending_backbone": "/x/tuned.keras", "finetune": {
+        "at": "2026-12-03T14:00:00+00:00", "n_labels": 200, "split": [120, 40, 40],
+        "frozen_accuracy": 0.8, "finetuned_accuracy": 0.85, "adopted": True, "epochs": 5,
+        "best_epoch": 3, "seconds": {}, "reason": "The fine-tuned backbone beats ..."}}
+    db.session.commit()
+    shown = lead_client.get(f"/api/v1/projects/{project.id}/dashboard").json["finetune"]
+
+    assert shown == {"at": "2026-12-03T14:00:00+00:00", "n_labels": 200,
+                     "frozen_accuracy": 0.8, "finetuned_accuracy": 0.85, "adopted": True,
+                     "pending": True, "reason": "The fine-tuned backbone beats ..."}

@@ -35,23 +35,10 @@ from tests import dbutil
 from tests.builders import COLOURS, colour_image
 from tests.conftest import migrated_app
 from tests.fakes import FAKE_BACKBONE
-from tests.redis_server import RedisServer, db_url, server_url_from_env
+from tests.redis_server import db_url
 from tests.worker_child import add_tiny_images, start_worker
 
 HOST = socket.gethostname()
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The CI's Redis (LABELER_TEST_REDIS_URL), else a redis-server started for the session."""
-    if url := server_url_from_env():
-        yield url
-        return
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -157,9 +144,10 @@ def test_a_large_embedding_is_split_into_chunks_that_two_workers_share(app, work
     job = submit_embedding(app, project)
     assert job is not None
     wait_for(lambda: db.session.get(Job, job.id).status == JobStatus.SUCCEEDED
-             and bool(jobs_of(project.id, "retrain"))
-             and jobs_of(project.id, "retrain")[0].status == JobStatus.SUCCEEDED,
-             "the embedding and its follow-up round")
+             and all(bool(jobs_of(project.id, kind))
+                     and jobs_of(project.id, kind)[0].status == JobStatus.SUCCEEDED
+                     for kind in ("retrain", "map")),
+             "the embedding and its follow-ups: a round and the map's layout", 600)
     for process in workers:
         process.send_signal(signal.SIGTERM)  # warm shutdown: both are idle again
         assert finished(process, 60) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -44,12 +45,12 @@ def test_csv_has_one_row_per_labelled_image(project, alice):
     text = "".join(export.iter_csv(project))
     rows = read_csv(text)
 
-    assert text.splitlines()[0] == "file_name,sha256,label,annotator,labelled_at"
+    assert text.splitlines()[0] == "image_id,file_name,sha256,label,annotator,labelled_at"
     assert len(rows) == 6
-    by_sha = {image.sha256: image for image in images(project)}
+    by_id = {image.id: image for image in images(project)}
     for row in rows:
-        image = by_sha[row["sha256"]]
-        assert row["file_name"] == image.original_name
+        image = by_id[int(row["image_id"])]  # joins the API's images by id
+        assert (row["sha256"], row["file_name"]) == (image.sha256, image.original_name)
         assert row["label"] == true_colour(image)
         assert row["annotator"] == "alice"
         assert datetime.fromisoformat(row["labelled_at"]).utcoffset().total_seconds() == 0
@@ -101,7 +102,10 @@ def test_jsonl_matches_csv_with_nulls(project, alice):
     assert set(records[0]) == {*export.COLUMNS, "predicted", "confidence"}
     assert sum(record["label"] is None for record in records) == 12
     assert all(record["annotator"] is None for record in records if record["label"] is None)
+    by_id = {image.id: image.sha256 for image in images(project)}
+    assert [(r["image_id"], r["sha256"]) for r in records] == sorted(by_id.items())
     labelled = [record for record in records if record["label"]]
+    assert all(r["labelled_at"].endswith("+00:00") for r in labelled)  # RFC 3339, UTC
     assert {r["sha256"] for r in labelled} == {
         row["sha256"] for row in read_csv("".join(export.iter_csv(project)))}
 
@@ -313,7 +317,7 @@ def test_api_downloads_for_leads_only(app, lead_client, project, token, monkeypa
 
     response = lead_client.get(f"{url}?format=csv&include_predictions=1")
     assert response.status_code == 200 and response.is_streamed is True
-    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"  # charset once
     assert response.headers["Content-Disposition"] == 'attachment; filename="colours.csv"'
     assert len(read_csv(response.text)) == 24
 
@@ -326,16 +330,16 @@ def test_api_downloads_for_leads_only(app, lead_client, project, token, monkeypa
     with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
         assert sum(n.startswith("val/") and not n.endswith("/") for n in archive.namelist()) == 6
 
-    for query, detail in (("format=pdf", "Unknown export format"),
-                          ("format=folders&val_split=2", "between 0 and 1")):
+    for query, detail in (("format=pdf", "'format' should be 'csv', 'jsonl'"),
+                          ("format=folders&val_split=2", "'val_split' should be less than 1")):
         response = lead_client.get(f"{url}?{query}")
         assert response.status_code == 400 and detail in response.json["detail"]
     response = lead_client.get(f"{url}?format=model")  # no trained round: a sentence, no 500
-    assert response.status_code == 400 and response.json["detail"].endswith(".")
+    assert response.status_code == 409 and response.json["detail"].endswith(".")
     assert not any((Path(app.config["HOME"]) / "tmp").iterdir())  # scratch folder removed
     monkeypatch.setattr(export, "model_exporter", lambda: None)
     response = lead_client.get(f"{url}?format=model")
-    assert response.status_code == 400 and "not available" in response.json["detail"]
+    assert response.status_code == 409 and "not available" in response.json["detail"]
 
     fresh = app.test_client()  # no session cookie: the bearer token decides who calls
     assert fresh.get(f"{url}?format=csv", headers=auth(token)).status_code == 403
@@ -369,3 +373,52 @@ def test_unreadable_csv_is_a_sentence(project, tmp_path):
         import_labels(project, tmp_path / "bad.csv")
     with pytest.raises(LabelerError, match="Cannot read"):
         import_labels(project, tmp_path / "missing.csv")
+
+
+def test_min_precision_exports_only_the_auto_tags_above_their_class_threshold(
+        runner, project, alice, tmp_path):
+    from labeler.jobs import run_inline
+    from labeler.rounds import latest_round
+    from labeler.training import run_round
+
+    label_from_queue(project, alice, n=12)
+    run_inline("retrain", project.id, run_round)
+    round_ = latest_round(project)
+    table = copy.deepcopy(round_.metrics["precision_thresholds"])  # a change SQLAlchemy sees
+    assert set(table["0.95"]) == {str(c.id) for c in project.classes}
+    # Known thresholds: red's auto-tags need 0.9 (a cut through them), green's none, blue
+    # is never precise enough.
+    ids = {c.name: str(c.id) for c in project.classes}
+    table["0.95"] = {ids["red"]: 0.9, ids["green"]: 0.0, ids["blue"]: None}
+    round_.metrics = {**round_.metrics, "precision_thresholds": table}
+    db.session.commit()
+    tags = read_csv("".join(export.iter_csv(project, include_predictions=True)))
+    for row in tags:  # make red's confidences straddle 0.9
+        if not row["label"] and row["predicted"] == "red":
+            image = db.session.scalar(select(Image).where(Image.sha256 == row["sha256"]))
+            image.confidence = 0.95 if image.id % 2 else 0.85
+    db.session.commit()
+
+    out = tmp_path / "tags.csv"
+    result = runner.invoke(args=["export", "colours", "--format", "csv", "--out", str(out),
+                                 "--min-precision", "0.95"])
+
+    assert result.exit_code == 0, result.output
+    rows = read_csv(out.read_text())
+    all_rows = read_csv("".join(export.iter_csv(project, include_predictions=True)))
+    assert [r for r in rows if r["label"]] == [r for r in all_rows if r["label"]]
+    auto = [r for r in rows if not r["label"]]
+    expected = [r for r in all_rows if not r["label"] and (
+        r["predicted"] == "green" or (r["predicted"] == "red" and float(r["confidence"]) >= 0.9))]
+    assert auto == expected
+    assert {r["predicted"] for r in all_rows if not r["label"]} >= {"red"}
+    assert not any(r["predicted"] == "blue" for r in auto)
+
+
+def test_min_precision_needs_a_measured_round(runner, project, tmp_path):
+    result = runner.invoke(args=["export", "colours", "--format", "csv", "--out",
+                                 str(tmp_path / "x.csv"), "--min-precision", "0.95"])
+    assert result.exit_code != 0 and "No round has measured its precision" in result.output
+    result = runner.invoke(args=["export", "colours", "--format", "folders", "--out",
+                                 str(tmp_path / "x"), "--min-precision", "0.95"])
+    assert result.exit_code != 0 and "csv or jsonl" in result.output

@@ -83,16 +83,32 @@ def test_filters_by_prediction_confidence_label_suspected_and_group(lead_client,
                          "suspected_error", "duplicate_group"}
 
 
+@pytest.mark.parametrize("args", [{"predicted": "purple"}, {"label": "purple"}])
+def test_a_filter_naming_a_class_the_project_lacks_is_404(lead_client, predicted, args):
+    response = lead_client.get(f"/api/v1/projects/{predicted.id}/images", query_string=args)
+    assert response.status_code == 404 and "does not have" in response.json["detail"]
+
+
+@pytest.mark.parametrize("args", [
+    {"min_confidence": "0.9", "max_confidence": "0.1"},  # nothing lies in that range
+    {"after": "9" * 19},  # beyond every id (and beyond 64 bits)
+    {"after": "none:" + "9" * 19, "sort": "confidence"},
+])
+def test_filters_nothing_can_match_give_an_empty_page(lead_client, predicted, args):
+    response = lead_client.get(f"/api/v1/projects/{predicted.id}/images", query_string=args)
+    assert response.status_code == 200, response.json
+    assert response.json["items"] == [] and response.json["next_cursor"] is None
+
+
 @pytest.mark.parametrize("args, detail", [
-    ({"predicted": "purple"}, "does not have"),
-    ({"label": "purple"}, "does not have"),
-    ({"min_confidence": "high"}, "must be a number"),
-    ({"max_confidence": "1.5"}, "from 0 to 1"),
-    ({"min_confidence": "0.9", "max_confidence": "0.1"}, "above the maximum"),
+    ({"min_confidence": "high"}, "'min_confidence' should be a valid number"),
+    ({"max_confidence": "1.5"}, "'max_confidence' should be less than or equal to 1"),
     ({"duplicate_group": "x"}, "group number"),
-    ({"sort": "random"}, "Sort must be"),
-    ({"after": "abc"}, "cursor"),
+    ({"duplicate_group": "9" * 10}, "group number"),
+    ({"sort": "random"}, "'sort' should be 'id' or 'confidence'"),
+    ({"after": "abc"}, "next_cursor"),
     ({"limit": "0"}, "'limit'"),
+    ({"colour": "red"}, "'colour' is not one this request takes"),
 ])
 def test_bad_filters_are_400_with_a_sentence(lead_client, predicted, args, detail):
     response = lead_client.get(f"/api/v1/projects/{predicted.id}/images", query_string=args)
@@ -205,10 +221,12 @@ def test_bulk_label_refuses_bad_requests_and_labels_nothing(lead_client, predict
     cases = [
         ({"image_ids": [images[0].id, foreign.id], "label": "red"}, 404, "not in project"),
         ({"image_ids": [images[0].id, 999999], "label": "red"}, 404, "999999"),
-        ({"image_ids": list(range(1, 502)), "label": "red"}, 400, "At most 500"),
-        ({"image_ids": [], "label": "red"}, 400, "empty"),
-        ({"image_ids": ["1"], "label": "red"}, 400, "list of integers"),
-        ({"image_ids": [images[0].id], "label": "purple"}, 400, "no class 'purple'"),
+        ({"image_ids": list(range(1, 502)), "label": "red"}, 400, "at most 500 items"),
+        ({"image_ids": [], "label": "red"}, 400, "at least 1 item"),
+        ({"image_ids": ["1"], "label": "red"}, 400, "'image_ids[0]' should be a valid integer"),
+        ({"image_ids": [306360960415584681984], "label": "red"}, 400,
+         "'image_ids[0]' should be less than or equal to 2147483647"),
+        ({"image_ids": [images[0].id], "label": "purple"}, 404, "no class 'purple'"),
         ({"image_ids": [images[0].id]}, 400, "either 'label'"),
         ({"image_ids": [images[0].id], "label": "red", "confirm_predictions": True}, 400,
          "not both"),
@@ -223,7 +241,7 @@ def test_bulk_label_refuses_bad_requests_and_labels_nothing(lead_client, predict
     db.session.commit()
     response = post_bulk(lead_client, predicted, {"image_ids": [images[0].id, images[1].id],
                                                   "confirm_predictions": True})
-    assert response.status_code == 400 and "no prediction yet" in response.json["detail"]
+    assert response.status_code == 409 and "no prediction yet" in response.json["detail"]
     html = lead_client.get(f"/projects/{predicted.id}/gallery").text
     token = html.split('data-csrf="')[1].split('"')[0]
     assert lead_client.post("/api/v1/projects/999/bulk-label", headers={"X-CSRFToken": token},

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ast
-import logging
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,8 +78,9 @@ def test_no_module_imports_another_modules_private_names():
     offenders = []
     for path in sorted(LABELER.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            ours = node.level or "labeler" in (getattr(node, "module", "") or "")
-            if isinstance(node, ast.ImportFrom) and ours:
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level or "labeler" in (node.module or ""):
                 offenders += [f"{path.relative_to(REPO)}:{node.lineno} imports {alias.name}"
                               for alias in node.names
                               if alias.name.startswith("_") and not alias.name.startswith("__")]
@@ -88,14 +90,11 @@ def test_no_module_imports_another_modules_private_names():
 def test_the_import_contracts_hold():
     # The layers, a pure learning package, TensorFlow only in embeddings, no cycles: the
     # contracts in pyproject.toml, also run by .ci/run as `lint-imports`.
-    from importlinter.cli import lint_imports
-
-    # import-linter configures logging and so disables every logger that exists already;
-    # later tests in this process would then see no log records. Put them back.
-    loggers = [logger for logger in logging.root.manager.loggerDict.values()
-               if isinstance(logger, logging.Logger) and not logger.disabled]
-    try:
-        assert lint_imports(config_filename=str(REPO / "pyproject.toml"), no_cache=True) == 0
-    finally:
-        for logger in loggers:
-            logger.disabled = False
+    # In a child process: import-linter configures logging with dictConfig, which disables
+    # every logger that exists (labeler's included) for the rest of a pytest session.
+    script = ("import sys; from importlinter.cli import lint_imports; "
+              f"sys.exit(lint_imports(config_filename={str(REPO / 'pyproject.toml')!r}, "
+              "no_cache=True))")
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from tests.conftest import login
 
-# The favicon is asked for by browsers on every site, before anyone logs in.
-PUBLIC = {"auth.login", "static", "api.openapi", "favicon.favicon"}
+# The favicon is asked for by browsers on every site, before anyone logs in; the API
+# reference renders the OpenAPI document, which is public too.
+PUBLIC = {"auth.login", "static", "api.openapi", "api_docs.reference", "favicon.favicon"}
 LEAD_ONLY = {
     "projects.new", "projects.add_class_view", "projects.update_class_view", "projects.upload",
     "users.index", "users.update", "dashboard.dashboard",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from labeler.learning.projection import fit_pca, layout_2d, sample_rows, transform
 
@@ -81,13 +80,3 @@ def test_degenerate_inputs_give_finite_zeros():
     bad = np.ones((4, 3), dtype=np.float16)
     bad[0, 0] = np.inf
     assert np.isfinite(layout_2d(bad).coords).all()
-
-
-def test_umap_falls_back_to_pca_and_unknown_method_is_refused(monkeypatch):
-    import labeler.learning.projection as projection
-
-    monkeypatch.setattr(projection, "umap_available", lambda: False)
-    x, _ = blobs(20)
-    assert layout_2d(x, method="umap").method == "pca"
-    with pytest.raises(ValueError, match="Unknown projection method"):
-        layout_2d(x, method="tsne")

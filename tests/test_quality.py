@@ -1,4 +1,4 @@
-"""Label quality: suspected label errors, cross-validated metrics, near-duplicate groups."""
+"""Label quality: cross-validated metrics, near-duplicate groups (label issues: elsewhere)."""
 
 from __future__ import annotations
 
@@ -11,69 +11,7 @@ from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_
 
 from labeler.learning.duplicates import near_duplicate_groups
 from labeler.learning.heads import LogisticHead
-from labeler.learning.label_quality import (
-    SuspectedError,
-    cross_validated_proba,
-    round_metrics,
-    suspected_label_errors,
-)
-
-# --- suspected label errors ------------------------------------------------------------------
-
-
-def test_the_rule_on_hand_written_probabilities() -> None:
-    proba = np.array(
-        [
-            [0.9, 0.1],  # labelled a, sure of a
-            [0.8, 0.2],  # labelled a
-            [0.2, 0.8],  # labelled a, but b as confident as b's own items: flagged
-            [0.1, 0.9],  # labelled b
-            [0.3, 0.7],  # labelled b, below b's threshold, but a is not confident either
-        ]
-    )
-    given = np.array(["a", "a", "a", "b", "b"])
-    # Thresholds: a = mean(0.9, 0.8, 0.2) = 0.633, b = mean(0.9, 0.7) = 0.8.
-    errors = suspected_label_errors(proba, given, np.array(["a", "b"]))
-    assert errors == [SuspectedError(2, "a", 0.2, "b", 0.8)]
-    assert type(errors[0].given_label) is str and type(errors[0].index) is int
-    # A fixed threshold replaces the per-class ones.
-    assert [e.index for e in suspected_label_errors(proba, given, ["a", "b"], threshold=0.65)] == [
-        2
-    ]
-    assert suspected_label_errors(proba, given, ["a", "b"], threshold=0.95) == []
-
-
-def test_most_suspicious_first_and_the_columns_follow_classes() -> None:
-    # Columns in a non-sorted order: the classes argument says which is which.
-    classes = np.array([2, 0, 1])
-    proba = np.array(
-        [
-            [0.05, 0.9, 0.05],  # labelled 2 but surely 0
-            [0.25, 0.7, 0.05],  # labelled 2, 0 just as sure as for 0's own items
-            [0.1, 0.85, 0.05],  # labelled 0
-            [0.4, 0.55, 0.05],  # labelled 0, unsure, but no other class is confident
-            [0.8, 0.1, 0.1],  # labelled 2
-            [0.9, 0.05, 0.05],  # labelled 2
-            [0.05, 0.05, 0.9],  # labelled 1
-        ]
-    )
-    # Thresholds: class 2 = mean(0.05, 0.25, 0.8, 0.9) = 0.5, class 0 = 0.7, class 1 = 0.9.
-    given = np.array([2, 2, 0, 0, 2, 2, 1])
-    errors = suspected_label_errors(proba, given, classes)
-    assert [(e.index, e.given_label, e.suggested_label) for e in errors] == [(0, 2, 0), (1, 2, 0)]
-    assert errors[0].given_probability == pytest.approx(0.05)
-    assert errors[0].suggested_probability == pytest.approx(0.9)
-
-
-def test_bad_inputs_are_explained() -> None:
-    proba = np.full((2, 2), 0.5)
-    with pytest.raises(ValueError, match="not among the classes"):
-        suspected_label_errors(proba, np.array(["a", "z"]), np.array(["a", "b"]))
-    with pytest.raises(ValueError, match="expected \\(3, 2\\)"):
-        suspected_label_errors(proba, np.array(["a", "a", "b"]), np.array(["a", "b"]))
-    with pytest.raises(ValueError, match="threshold"):
-        suspected_label_errors(proba, np.array(["a", "b"]), np.array(["a", "b"]), threshold=1.5)
-    assert suspected_label_errors(np.empty((0, 2)), np.array([]), np.array(["a", "b"])) == []
+from labeler.learning.label_quality import cross_validated_proba, round_metrics
 
 
 @pytest.fixture(scope="module")
@@ -81,25 +19,6 @@ def blobs() -> tuple[np.ndarray, np.ndarray]:
     """Four well-separated blobs in 16 dimensions, float16 like the embedding matrix."""
     X, y = make_blobs(200, n_features=16, centers=4, cluster_std=1.0, random_state=3)
     return X.astype(np.float16), np.array(["cat", "dog", "fox", "owl"])[y]
-
-
-def test_a_flipped_label_is_flagged_with_the_right_suggestion(blobs) -> None:
-    X, truth = blobs
-    noisy = truth.copy()
-    noisy[17] = "owl" if truth[17] != "owl" else "cat"
-    proba, classes = cross_validated_proba(LogisticHead, X, noisy, rng=0)
-    errors = suspected_label_errors(proba, noisy, classes)
-    assert errors[0].index == 17
-    assert errors[0].given_label == noisy[17]
-    assert errors[0].suggested_label == truth[17]
-    assert errors[0].suggested_probability > 0.5 > errors[0].given_probability
-    assert len(errors) <= 3  # the planted error, and at most a couple of borderline points
-
-
-def test_clean_labels_raise_few_flags(blobs) -> None:
-    X, truth = blobs
-    proba, classes = cross_validated_proba(LogisticHead, X, truth, rng=0)
-    assert len(suspected_label_errors(proba, truth, classes)) <= 2  # 1 % of 200
 
 
 # --- cross-validation --------------------------------------------------------------------------

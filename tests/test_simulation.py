@@ -14,7 +14,7 @@ from sklearn.datasets import make_blobs
 from labeler.embeddings import BackboneSpec
 from labeler.embeddings.registry import known_identity, load_backbone
 from labeler.errors import LabelerError
-from labeler.learning import strategies
+from labeler.learning import query
 from labeler.learning.simulation import (
     CURVE_COLUMNS,
     CurveRow,
@@ -95,7 +95,7 @@ def test_auto_follows_choose_strategy(blobs, monkeypatch):
     used: list[tuple[int, str]] = []
 
     def spy(strategy, **kwargs):
-        picks = strategies.rank_pool(strategy, **kwargs)
+        picks = query.rank_pool(strategy, **kwargs)
         used.append((int(kwargs["labelled_mask"].sum()), picks.strategy))
         return picks
 
@@ -111,7 +111,7 @@ def test_model_strategies_start_at_random_and_batches_are_capped(blobs, monkeypa
 
     def spy(strategy, **kwargs):
         asked.append((strategy, kwargs["n"]))
-        return strategies.rank_pool(strategy, **kwargs)
+        return query.rank_pool(strategy, **kwargs)
 
     monkeypatch.setattr(replay, "rank_pool", spy)
     simulate(X, y, ["margin"], [1, 10], seeds=[0], max_batch=4)
@@ -268,3 +268,75 @@ def test_real_backbone_embeds_once_then_serves_the_cache(tmp_path):
     second = cached_embeddings(dataset.paths, cache, no_backbone, identity=identity)
     np.testing.assert_array_equal(second, first)
     assert store.stat().st_mtime_ns == written
+
+
+# --- heads, policies and calibration -------------------------------------------------------------
+
+
+def test_a_semi_supervised_head_is_fitted_on_the_whole_pool(blobs, monkeypatch):
+    from labeler.learning.pseudo_label import UNLABELLED, PseudoLabelHead
+
+    X, y = blobs
+    seen: list[tuple[int, int]] = []
+    fit = PseudoLabelHead.fit
+
+    def spy(self, X_fit, y_fit, held_out=None):
+        seen.append((len(X_fit), int(np.count_nonzero(np.asarray(y_fit) != UNLABELLED))))
+        return fit(self, X_fit, y_fit, held_out)
+
+    monkeypatch.setattr(PseudoLabelHead, "fit", spy)
+    rows = simulate(X, y, ["random"], [6, 12], seeds=[0], head="pseudo_label")
+    pool = len(split_pool(y, 0)[0])
+    assert seen == [(pool, 6), (pool, 12)]  # every image, with the labels so far marked
+    assert all(0.0 <= r.accuracy <= 1.0 for r in rows)
+
+
+def test_the_auto_policy_reaches_the_rounds(blobs, monkeypatch):
+    X, y = blobs
+    used: list[str] = []
+
+    def spy(strategy, **kwargs):
+        picks = query.rank_pool(strategy, **kwargs)
+        used.append(picks.strategy)
+        return picks
+
+    monkeypatch.setattr(replay, "rank_pool", spy)
+    policy = query.AutoPolicy(cold_start="maxherding", labels_per_class=1, then="margin")
+    simulate(X, y, ["auto"], [6, 12], seeds=[0], max_batch=6, policy=policy)
+    assert used == ["maxherding", "margin"]
+
+
+def test_calibration_is_measured_only_when_asked(blobs):
+    X, y = blobs
+    plain = simulate(X, y, ["random"], [12, 24], seeds=[0])
+    curves = []
+    measured = simulate(X, y, ["random"], [12, 24], seeds=[0], calibrate=True,
+                        on_reliability=lambda row, *both: curves.append((row, *both)))
+    assert all(np.isnan(r.ece) for r in plain)
+    assert [row for row, _, _ in curves] == measured
+    assert all(before.ece == row.ece and after.ece == row.ece_calibrated
+               and before.counts.sum() == len(y) // 3 for row, before, after in curves)
+    assert [r.accuracy for r in plain] == [r.accuracy for r in measured]
+    assert all(0.0 <= r.ece <= 1.0 and 0.0 <= r.ece_calibrated <= 1.0 for r in measured)
+    assert all(r.temperature > 0 for r in measured)
+
+
+def test_the_temperature_is_the_one_a_round_fits(blobs, monkeypatch):
+    X, y = blobs
+    temperatures: list[float] = []
+    fit_round = replay.fit_round
+
+    def spy(*args, **kwargs):
+        fitted = fit_round(*args, **kwargs)
+        temperatures.append(fitted.temperature)
+        return fitted
+
+    monkeypatch.setattr(replay, "fit_round", spy)
+    rows = simulate(X, y, ["random"], [12, 24], seeds=[0], calibrate=True)
+    assert [r.temperature for r in rows] == temperatures
+
+
+def test_unknown_head_is_refused(blobs):
+    X, y = blobs
+    with pytest.raises(ValueError, match="Unknown head"):
+        simulate(X, y, ["random"], [5], head="oracle")

@@ -193,7 +193,7 @@ def test_failed_round_keeps_the_previous_one_active(project, alice, monkeypatch)
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(training.strategies, "rank_pool", broken)
+    monkeypatch.setattr(training.query, "rank_pool", broken)
     job = run_inline("retrain", project.id, run_round)
 
     assert job.status == JobStatus.FAILED and "disk on fire" in job.message

@@ -72,6 +72,18 @@ def test_unknown_ids_are_404_pages_not_errors(lead_client):
         assert response.status_code == 404 and "Not Found" in response.text
 
 
+def test_ids_beyond_the_database_range_are_404_pages_not_500(lead_client):
+    # SQLite raises OverflowError past 64 bits and PostgreSQL past 2**31-1 (integer ids).
+    for huge in (2**31, 2**63, 10**30):
+        for url in (f"/projects/{huge}", f"/projects/{huge}/dashboard", f"/projects/{huge}/map",
+                    f"/projects/{huge}/gallery", f"/images/{huge}/thumbnail",
+                    f"/projects/1/images/{huge}"):
+            response = lead_client.get(url)
+            assert response.status_code == 404, (url, response.status_code)
+        response = lead_client.post(f"/users/{huge}")
+        assert response.status_code == 404, response.status_code
+
+
 def test_images_need_login(client):
     assert client.get("/images/1/thumbnail").status_code == 302
 

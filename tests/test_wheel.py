@@ -54,6 +54,9 @@ def test_wheel_contains_templates_static_and_migrations(installed_wheel):
     package = installed_wheel / "labeler"
     assert (package / "templates" / "base.html").is_file()
     assert (package / "static" / "app.css").is_file()
+    # Vendored code ships with its licence and notice (Apache-2.0 asks for both).
+    vendor = package / "static" / "vendor" / "swagger-ui"
+    assert {"swagger-ui-bundle.js", "LICENSE", "NOTICE"} <= {p.name for p in vendor.iterdir()}
     assert list((package / "migrations" / "versions").glob("*.py"))
 
 

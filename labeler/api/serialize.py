@@ -1,4 +1,7 @@
-"""JSON shapes of the API's objects (one place, so every endpoint agrees)."""
+"""The API's objects as dicts of their response models (``labeler.api.schemas``).
+
+Timestamps stay datetimes here: the models serialise them, UTC with the offset.
+"""
 
 from __future__ import annotations
 
@@ -48,15 +51,13 @@ def image_item(p: Project, image: Image, head: Any | None = None,
 def annotation(a: Annotation) -> dict[str, Any]:
     return {"annotation_id": a.id, "image_id": a.image_id, "label": a.label_class.name,
             "annotator": a.annotator.username if a.annotator else None,
-            "created_at": a.created_at.isoformat(),
-            "undone_at": a.undone_at.isoformat() if a.undone_at else None}
+            "created_at": a.created_at, "undone_at": a.undone_at}
 
 
 def job(j: Job) -> dict[str, Any]:
     return {"job_id": j.id, "kind": j.kind, "project_id": j.project_id, "status": j.status,
             "progress": j.progress, "message": j.message,
-            "created_at": j.created_at.isoformat() if j.created_at else None,
-            "finished_at": j.finished_at.isoformat() if j.finished_at else None}
+            "created_at": j.created_at, "finished_at": j.finished_at}
 
 
 def model_round(r: ModelRound) -> dict[str, Any]:
@@ -65,5 +66,7 @@ def model_round(r: ModelRound) -> dict[str, Any]:
             "n_labels": r.n_labels, "accuracy": metrics.get("accuracy"),
             "macro_f1": metrics.get("macro_f1"), "per_class": metrics.get("per_class"),
             "labels": metrics.get("labels"), "confusion": metrics.get("confusion"),
+            "label_quality": metrics.get("label_quality"),
+            "calibration": metrics.get("calibration"),
             "duration_s": r.duration_s, "message": r.message,
-            "created_at": r.created_at.isoformat() if r.created_at else None}
+            "created_at": r.created_at}

@@ -80,12 +80,19 @@ def import_command(project_name: str, paths: tuple[Path, ...], labels_from_folde
 @click.option("--val-split", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=None, metavar="FRACTION",
               help="folders: put this share of each class in val/, the rest in train/.")
+@click.option("--min-precision", type=click.Choice(["0.8", "0.9", "0.95", "0.98", "0.99"]),
+              default=None,
+              help="csv/jsonl: export only the auto-tags above the per-class confidence at "
+                   "which the active round's cross-validated precision reaches this "
+                   "(implies --include-predictions).")
 @with_database
 def export_command(project_name: str, export_format: str, out: Path,
-                   include_predictions: bool, val_split: float | None) -> None:
+                   include_predictions: bool, val_split: float | None,
+                   min_precision: str | None) -> None:
     """Export PROJECT's labels, images or model; the file appears only when complete."""
     from .. import export
     from ..projects import get_project
+    from ..rounds import confidence_thresholds
     from ..storage import blob_store
 
     project = get_project(project_name)
@@ -96,10 +103,19 @@ def export_command(project_name: str, export_format: str, out: Path,
         # Names the round and its accuracy: which model a file holds is otherwise invisible.
         click.echo(str(export_model(project, out)))
         return
+    thresholds = None
+    if min_precision is not None:
+        if export_format not in ("csv", "jsonl"):
+            raise click.UsageError("--min-precision filters auto-tags: use it with --format "
+                                   "csv or jsonl.")
+        thresholds = confidence_thresholds(project, float(min_precision))
+        include_predictions = True
     if export_format == "csv":
-        export.write_csv(project, out, include_predictions=include_predictions)
+        export.write_csv(project, out, include_predictions=include_predictions,
+                         thresholds=thresholds)
     elif export_format == "jsonl":
-        export.write_jsonl(project, out, include_predictions=include_predictions)
+        export.write_jsonl(project, out, include_predictions=include_predictions,
+                           thresholds=thresholds)
     else:
         result = export.write_folders(project, out, blob_store(), val_split=val_split)
         click.echo(f"{result.images} images in {len(result.per_folder)} folders.")

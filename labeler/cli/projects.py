@@ -47,11 +47,13 @@ def project_list() -> None:
 @with_database
 def project_show(name: str) -> None:
     """Show project NAME: images, and labelled images per class."""
+    from ..finetuning import finetune_record, pending_backbone
     from ..projects import get_project
-    from ..reports import project_status
+    from ..reports import learning_curve, outlook, project_status
 
     project = get_project(name)
     status = project_status(project)
+    hint = outlook(status.active_round, learning_curve(project))
     counts = status.counts
     click.echo(f"Project {project.name} (id {project.id})")
     click.echo(f"  images:     {counts['images']}")
@@ -67,6 +69,14 @@ def project_show(name: str) -> None:
                    f"{counts['per_class'][label_class.name]} labelled{archived}")
     if status.last_round is not None:
         click.echo(f"  last round: {status.last_round.message or status.last_round.status}")
+    if hint is not None:
+        click.echo(f"  auto-tag accuracy: {hint['accuracy']:.1%} (95 % interval "
+                   f"{hint['low']:.1%}-{hint['high']:.1%}, {hint['n']} cross-validated labels)")
+        click.echo(f"  next 100 labels: {hint['note']}")
+    if (record := finetune_record(project)) is not None:
+        waiting = (" Its embeddings are not complete yet; `labeler finetune --resume` "
+                   "finishes them." if pending_backbone(project) else "")
+        click.echo(f"  fine-tune:  {record['reason']}{waiting}")
 
 
 @project_group.command("set-backbone")
@@ -89,11 +99,14 @@ def project_set_backbone(name: str, backbone: str) -> None:
 @click.option("--strategy", metavar="NAME",
               help="How the queue picks the next images: auto (default: cold start, then "
                    "margin with diversity), margin_diverse, margin, entropy, least_confident, "
-                   "typical or random.")
+                   "typical, random, or the coverage cold starts probcover, maxherding, "
+                   "typiclust.")
 @click.option("--retrain-every", type=click.IntRange(1), metavar="N",
               help="Start a retrain round after every N new labels.")
-@click.option("--head", type=click.Choice(["logistic", "keras_dense"]),
-              help="Classifier head trained on the embeddings.")
+@click.option("--head", type=click.Choice(["pseudo_label", "self_training", "logistic",
+                                           "keras_dense"]),
+              help="Classifier head trained on the embeddings (default pseudo_label: the "
+                   "labels plus pseudo-labels from the unlabelled images).")
 @with_database
 def project_set(name: str, strategy: str | None, retrain_every: int | None,
                 head: str | None) -> None:

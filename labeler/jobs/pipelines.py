@@ -1,8 +1,9 @@
 """Jobs that lead to the next one: import, then embed; embed, then rank in a round.
 
-New images are useless until embedded, and new vectors are images no round has ranked:
-so an import (by upload, or ``labeler import --queue`` on a worker) queues an embedding,
-and an embedding that stored vectors queues a round. These are the job functions and the
+New images are useless until embedded, and new vectors are images no round has ranked
+and the map has not laid out: so an import (by upload, or ``labeler import --queue`` on a
+worker) queues an embedding, and an embedding that stored vectors queues a round and the
+map's layout. These are the job functions and the
 calls that queue them; the work itself is the services' (``importer``,
 ``project_vectors``, ``training``).
 """
@@ -16,12 +17,14 @@ from flask import Flask, current_app
 
 from ..errors import LabelerError
 from ..extensions import db
+from ..finetuning import finetune_project
 from ..importer import ImportReport, import_paths, import_uploads
 from ..models import Job, Project, User
 from ..project_vectors import embed_project, embedding_counts
 from ..sources import Upload
 from .backend import runner
 from .kinds import JobKind
+from .map_layouts import submit_map_layout
 from .rows import JobAlreadyRunning
 from .triggers import submit_retrain
 
@@ -32,7 +35,8 @@ def embed_then_round(progress: Callable[..., None], project_id: int) -> str:
     """Job: embed the project's new images, then queue a round so they are ranked and tagged.
 
     New vectors mean images no round has predicted or ranked yet, so a round follows
-    whenever this job embedded anything, not only when enough labels arrived.
+    whenever this job embedded anything, not only when enough labels arrived; and the
+    map's t-SNE layout is queued for the new vectors.
     """
     before, _ = embedding_counts(db.session.get(Project, project_id))
     summary = embed_project(progress=progress, project_id=project_id)
@@ -43,7 +47,19 @@ def embed_then_round(progress: Callable[..., None], project_id: int) -> str:
             submit_retrain(app, project)
         except JobAlreadyRunning:
             pass  # the running round started after some of these vectors; the next catches up
+        # A layout already queued or running is of fewer rows; opening the map queues
+        # the next one once it has finished.
+        submit_map_layout(app, project)
     return summary
+
+
+def submit_finetune(app: Flask, project: Project) -> Job:
+    """Queue a fine-tune of the project's backbone (raises JobAlreadyRunning if one is active).
+
+    The job trains, judges, and when adopted re-embeds the pool and runs a round
+    (``finetuning.finetune_project``); the dashboard's button and the API start it.
+    """
+    return runner(app).submit(JobKind.FINETUNE, project.id, finetune_project)
 
 
 def submit_embedding(app: Flask, project: Project) -> Job | None:

@@ -13,9 +13,12 @@ from flask import Flask
 from sqlalchemy import select
 
 from ..extensions import db
+from ..finetuning import pending_backbone, resume_switch
 from ..models import Job, Project
 from ..project_vectors import embedding_counts
 from ..rounds import head_missing
+from .backend import runner
+from .kinds import JobKind
 from .pipelines import submit_embedding
 from .rows import JobAlreadyRunning
 from .triggers import maybe_submit_retrain, submit_retrain
@@ -43,6 +46,11 @@ def submit_due_work(app: Flask) -> list[Job]:
                 jobs.append(submit_retrain(app, project))
             except JobAlreadyRunning:
                 pass
+        if embedded == total and pending_backbone(project):
+            try:  # a fine-tune stopped while re-embedding: finish moving to its backbone
+                jobs.append(runner(app).submit(JobKind.FINETUNE, project.id, resume_switch))
+            except JobAlreadyRunning:
+                pass  # the fine-tune itself, or a resume, is still at it
     return jobs
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..embedding_map import compute_tsne_layout
+from ..finetuning import finetune_project, resume_switch
 from ..project_vectors import embed_project
 from ..training import run_round
 from .execute import JobFunction
@@ -45,6 +47,9 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     Task("retrain", JobKind.RETRAIN, run_round),
     Task("import_then_embed", JobKind.IMPORT, import_then_embed),
     Task("export_model", JobKind.EXPORT, export_model_job),
+    Task("map_layout", JobKind.MAP, compute_tsne_layout),
+    Task("finetune", JobKind.FINETUNE, finetune_project),
+    Task("finetune_resume", JobKind.FINETUNE, resume_switch),
 )}
 
 

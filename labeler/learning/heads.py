@@ -222,12 +222,17 @@ class LogisticHead(ClassifierMixin, BaseEstimator):
         self.pool_mean = pool_mean
         self.pool_scale = pool_scale
 
-    def fit(self, X: Any, y: Any) -> LogisticHead:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None,
+            start_from: LogisticHead | None = None) -> LogisticHead:
         """Fit on labelled embeddings.
 
         Args:
             X: Embeddings, shape ``(n_labelled, dim)``.
             y: Labels (strings or integers), shape ``(n_labelled,)``.
+            sample_weight: Optional weight per row (below 1 for pseudo-labels).
+            start_from: A fitted head with the same classes and standardisation whose
+                solution starts the solver (a refit on a few more rows converges in fewer
+                iterations); the optimum reached is the same.
 
         Returns:
             self
@@ -237,15 +242,20 @@ class LogisticHead(ClassifierMixin, BaseEstimator):
         """
         X, y, classes = check_training_labels(self, X, y)
         if self.pool_mean is None or self.pool_scale is None:
-            scaler = StandardScaler().fit(X)
+            scaler = StandardScaler().fit(X, sample_weight=sample_weight)
             mean, scale = scaler.mean_, scaler.scale_
         else:
             mean = np.asarray(self.pool_mean, dtype=np.float64)
             scale = np.asarray(self.pool_scale, dtype=np.float64)
             if mean.shape != (X.shape[1],) or scale.shape != (X.shape[1],):
                 raise ValueError(f"pool_mean and pool_scale need {X.shape[1]} values each.")
-        model = LogisticRegression(C=self.C, max_iter=self.max_iter)
-        model.fit((X - mean) / scale, y)
+        model = LogisticRegression(C=self.C, max_iter=self.max_iter,
+                                   warm_start=start_from is not None)
+        if start_from is not None and np.array_equal(start_from.classes_, classes):
+            # Back to the standardised space the solver works in (undo the folding below).
+            model.coef_ = np.asarray(start_from.coef_) * scale
+            model.intercept_ = np.asarray(start_from.intercept_) + start_from.coef_ @ mean
+        model.fit((X - mean) / scale, y, sample_weight=sample_weight)
         # Fold the standardisation into the weights: w.((x - m) / s) + b = (w / s).x + b'.
         # Scoring the whole pool is then one float32 matrix product per chunk, instead of a
         # scaled copy of each chunk and a float32-by-float64 product that skips BLAS (4x

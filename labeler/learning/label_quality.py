@@ -1,4 +1,4 @@
-"""Label quality: cross-validated metrics and suspected label errors.
+"""Label quality: out-of-fold probabilities and the metrics of a round.
 
 Pure functions on arrays, called by the retrain round (:mod:`labeler.training`): no Flask, no
 database, no TensorFlow. (Near-duplicate images are :mod:`labeler.learning.duplicates`.)
@@ -6,13 +6,12 @@ database, no TensorFlow. (Near-duplicate images are :mod:`labeler.learning.dupli
 * :func:`cross_validated_proba` gives every labelled item a prediction from a model that did
   not see its label (out-of-fold probabilities); :func:`round_metrics` turns them into the
   accuracy, per-class scores and confusion matrix the dashboard shows, and
-  :func:`suspected_label_errors` into a list of labels worth a second look.
+  :mod:`labeler.learning.label_issues` (cleanlab) into the labels worth a second look.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,29 +19,10 @@ from sklearn.model_selection import StratifiedKFold
 
 from .rng import RandomLike, seed_of
 
-# --- label errors ----------------------------------------------------------------------------
+# --- shared checks ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SuspectedError:
-    """A labelled item whose given label the cross-validated model doubts.
-
-    Attributes:
-        index: Position of the item in the labelled set (the row of ``cv_proba``).
-        given_label: The label it was given (an entry of ``classes``, as a Python value).
-        given_probability: Out-of-fold probability of the given label.
-        suggested_label: The label the model confidently predicts instead.
-        suggested_probability: Out-of-fold probability of the suggested label.
-    """
-
-    index: int
-    given_label: Any
-    given_probability: float
-    suggested_label: Any
-    suggested_probability: float
-
-
-def _columns_of(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+def label_columns(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Column of each label in ``classes`` (any order); ValueError for unknown labels."""
     order = np.argsort(classes, kind="stable")
     pos = np.searchsorted(classes[order], labels).clip(0, max(len(classes) - 1, 0))
@@ -56,7 +36,8 @@ def _columns_of(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return cols.astype(np.int64)
 
 
-def _check_proba(cv_proba: Any, n_items: int, classes: np.ndarray) -> np.ndarray:
+def check_proba(cv_proba: Any, n_items: int, classes: np.ndarray) -> np.ndarray:
+    """``cv_proba`` as float64, checked to have one row per item and one column per class."""
     proba = np.asarray(cv_proba, dtype=np.float64)
     if proba.ndim != 2 or proba.shape != (n_items, len(classes)):
         raise ValueError(
@@ -64,81 +45,6 @@ def _check_proba(cv_proba: Any, n_items: int, classes: np.ndarray) -> np.ndarray
             "per labelled item and one column per class."
         )
     return proba
-
-
-def suspected_label_errors(
-    cv_proba: np.ndarray,
-    given: np.ndarray,
-    classes: np.ndarray,
-    threshold: float | None = None,
-) -> list[SuspectedError]:
-    """Flag labelled items whose given label is probably wrong (confident learning).
-
-    The rule, from Northcutt et al., "Confident Learning" (JAIR 2021), made slightly stricter:
-
-    1. Each class ``j`` gets a confidence threshold ``t_j``: the mean out-of-fold probability
-       of ``j`` over the items labelled ``j`` (how sure the model usually is of that class).
-       A fixed ``threshold`` replaces every ``t_j`` instead. A class nobody labelled has no
-       threshold and is never suggested.
-    2. An item labelled ``i`` is flagged when the probability of ``i`` is below ``t_i`` **and**
-       some other class ``j`` reaches its own ``t_j``. The suggested label is the most probable
-       such ``j`` (the class confident learning's "confident joint" counts the item under).
-
-    Confident learning itself also flags items whose own class reaches ``t_i`` but another
-    class is more probable still; requiring the given label to fall below its threshold keeps
-    those borderline items off the list, so a lead reviews fewer false alarms.
-
-    Args:
-        cv_proba: Out-of-fold probabilities of the labelled items, shape
-            ``(n_labelled, n_classes)`` (see :func:`cross_validated_proba`).
-        given: The given label of each item, shape ``(n_labelled,)``.
-        classes: The label of each column of ``cv_proba``.
-        threshold: One probability threshold for every class, in ``(0, 1]``; ``None`` (the
-            default) for the per-class thresholds above.
-
-    Returns:
-        The flagged items, most suspicious first: lowest probability of the given label,
-        then highest probability of the suggested label, then position.
-
-    Raises:
-        ValueError: Shapes do not match, a given label is not in ``classes``, or the
-            threshold is outside ``(0, 1]``.
-    """
-    classes = np.asarray(classes)
-    given = np.asarray(given)
-    proba = _check_proba(cv_proba, len(given), classes)
-    if threshold is not None and not 0.0 < threshold <= 1.0:
-        raise ValueError(f"threshold must be in (0, 1]; got {threshold}.")
-    if len(given) == 0:
-        return []
-    rows = np.arange(len(given))
-    cols = _columns_of(given, classes)
-    self_confidence = proba[rows, cols]
-    if threshold is None:
-        counts = np.bincount(cols, minlength=len(classes))
-        sums = np.bincount(cols, weights=self_confidence, minlength=len(classes))
-        thresholds = np.full(len(classes), np.inf)
-        np.divide(sums, counts, out=thresholds, where=counts > 0)
-    else:
-        thresholds = np.full(len(classes), float(threshold))
-    confident = proba >= thresholds
-    suggested = np.where(confident, proba, -np.inf).argmax(axis=1)
-    flagged = np.flatnonzero(
-        confident.any(axis=1) & (self_confidence < thresholds[cols]) & (suggested != cols)
-    )
-    suggested_p = proba[flagged, suggested[flagged]]
-    order = np.lexsort((flagged, -suggested_p, self_confidence[flagged]))
-    labels = classes.tolist()
-    return [
-        SuspectedError(
-            index=int(flagged[k]),
-            given_label=labels[cols[flagged[k]]],
-            given_probability=float(self_confidence[flagged[k]]),
-            suggested_label=labels[suggested[flagged[k]]],
-            suggested_probability=float(suggested_p[k]),
-        )
-        for k in order
-    ]
 
 
 # --- cross-validation and metrics ------------------------------------------------------------
@@ -228,11 +134,11 @@ def round_metrics(y_true: Any, cv_proba: np.ndarray, classes: np.ndarray) -> dic
     """
     classes = np.asarray(classes)
     y_true = np.asarray(y_true)
-    proba = _check_proba(cv_proba, len(y_true), classes)
+    proba = check_proba(cv_proba, len(y_true), classes)
     if len(y_true) == 0:
         raise ValueError("No labelled items to measure; label some images first.")
     k = len(classes)
-    true_cols = _columns_of(y_true, classes)
+    true_cols = label_columns(y_true, classes)
     pred_cols = proba.argmax(axis=1)
     confusion = np.bincount(true_cols * k + pred_cols, minlength=k * k).reshape(k, k)
     hits = np.diag(confusion).astype(np.float64)

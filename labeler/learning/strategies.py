@@ -218,7 +218,8 @@ def diverse_uncertain_picks(
 # --- policy and entry point ------------------------------------------------------------------
 
 
-def choose_strategy(n_labels: int, n_classes_labelled: int, n_classes: int) -> str:
+def choose_strategy(n_labels: int, n_classes_labelled: int, n_classes: int,
+                    labels_per_class: float = COLD_START_LABELS_PER_CLASS) -> str:
     """Decide what ``auto`` means now: ``"typical"`` (cold start) or ``"margin_diverse"``.
 
     Cold start while fewer than two classes have labels (no classifier can be trained) or
@@ -232,12 +233,13 @@ def choose_strategy(n_labels: int, n_classes_labelled: int, n_classes: int) -> s
         n_labels: Labelled images in the project.
         n_classes_labelled: Classes with at least one label.
         n_classes: Classes defined in the project (labelled or not).
+        labels_per_class: Labels per class below which ``auto`` still cold-starts.
 
     Returns:
         A key of :data:`STRATEGIES`.
     """
     n_classes = max(n_classes, n_classes_labelled, 2)
-    if n_classes_labelled < 2 or n_labels < COLD_START_LABELS_PER_CLASS * n_classes:
+    if n_classes_labelled < 2 or n_labels < labels_per_class * n_classes:
         return "typical"
     return "margin_diverse"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from . import (
+    api_docs,
     auth,
     dashboard,
     embedding_map,
@@ -22,6 +23,7 @@ from . import (
 def init_app(app: Flask) -> None:
     app.register_blueprint(auth.bp, url_prefix="/auth")
     app.register_blueprint(favicon.bp)
+    app.register_blueprint(api_docs.bp)
     app.register_blueprint(projects.bp, url_prefix="/")
     app.register_blueprint(images.bp, url_prefix="/images")
     app.register_blueprint(users.bp, url_prefix="/users")

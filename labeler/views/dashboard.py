@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from ..learning.strategies import STRATEGIES
+from ..learning.query import STRATEGIES
 from ..projects import project_by_id
 from ..training import project_retrain_every, project_strategy
 from .access import lead_required
@@ -16,7 +16,7 @@ from .access import lead_required
 bp = Blueprint("dashboard", __name__)
 
 
-@bp.route("/<int:project_id>/dashboard")
+@bp.route("/<id:project_id>/dashboard")
 @lead_required
 def dashboard(project_id: int):
     """The dashboard of one project (leads only; annotators get 403)."""

@@ -14,7 +14,7 @@ from ..projects import project_by_id
 bp = Blueprint("embedding_map", __name__)
 
 
-@bp.route("/<int:project_id>/map")
+@bp.route("/<id:project_id>/map")
 @login_required
 def map_page(project_id: int):
     """Render the embedding map of a project (any logged-in user may look)."""

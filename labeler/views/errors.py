@@ -8,7 +8,7 @@ from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
-from ..errors import AlreadyExists, LabelerError, NotFound
+from ..errors import AlreadyExists, LabelerError, NotFound, allow_header
 
 log = logging.getLogger(__name__)
 
@@ -17,10 +17,11 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
-def _render(status: int, title: str, detail: str):
+def _render(status: int, title: str, detail: str, headers: dict[str, str] | None = None):
     if _wants_json():
-        return jsonify(error=title, detail=detail), status
-    return render_template("error.html", status=status, title=title, detail=detail), status
+        return jsonify(error=title, detail=detail), status, headers or {}
+    return (render_template("error.html", status=status, title=title, detail=detail), status,
+            headers or {})
 
 
 def init_app(app: Flask) -> None:
@@ -50,7 +51,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return _render(exc.code or 500, exc.name, exc.description or "")
+        return _render(exc.code or 500, exc.name, exc.description or "", allow_header(exc))
 
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception):

@@ -46,14 +46,14 @@ def _page(project: Project, *, error: str = "", status: int = 200):
         form=ExportModelForm()), status
 
 
-@bp.route("/<int:project_id>/export")
+@bp.route("/<id:project_id>/export")
 @lead_required
 def export_page(project_id: int):
     """What a lead can export from the project, and the model export's progress."""
     return _page(project_by_id(project_id))
 
 
-@bp.route("/<int:project_id>/export/<any(csv, jsonl, folders):export_format>")
+@bp.route("/<id:project_id>/export/<any(csv, jsonl, folders):export_format>")
 @lead_required
 def download(project_id: int, export_format: str):
     """Download the labels (csv, jsonl; ``include_predictions``) or the folders zip
@@ -70,7 +70,7 @@ def download(project_id: int, export_format: str):
                                    include_predictions=include_predictions)
 
 
-@bp.route("/<int:project_id>/export/model", methods=["POST"])
+@bp.route("/<id:project_id>/export/model", methods=["POST"])
 @lead_required
 def start_model_export(project_id: int):
     """Queue the job that builds the model file, then show its progress."""
@@ -89,7 +89,7 @@ def start_model_export(project_id: int):
     return redirect(url_for("exports.export_page", project_id=project.id) + "#model", 303)
 
 
-@bp.route("/<int:project_id>/export/model.keras")
+@bp.route("/<id:project_id>/export/model.keras")
 @lead_required
 def model_file(project_id: int):
     """The newest model file an export job built for the project."""

@@ -27,7 +27,7 @@ from ..rounds import latest_round
 bp = Blueprint("gallery", __name__)
 
 
-@bp.route("/<int:project_id>/gallery")
+@bp.route("/<id:project_id>/gallery")
 @login_required
 def gallery(project_id: int):
     """Thumbnails of the project's images, filtered by the query string."""
@@ -50,7 +50,7 @@ def gallery(project_id: int):
         query_args=filters.query_args(), page_size=PAGE_SIZE)
 
 
-@bp.route("/<int:project_id>/images/<int:image_id>")
+@bp.route("/<id:project_id>/images/<id:image_id>")
 @login_required
 def image_detail(project_id: int, image_id: int):
     """One image: the image itself, its metadata, the model's view, and its label history."""

@@ -19,7 +19,7 @@ bp = Blueprint("images", __name__)
 CACHE_SECONDS = 7 * 24 * 3600  # content-addressed: the bytes behind an id never change
 
 
-@bp.route("/<int:image_id>/thumbnail")
+@bp.route("/<id:image_id>/thumbnail")
 @login_required
 def thumbnail(image_id: int):
     image = db.session.get(Image, image_id) or abort(404)
@@ -33,7 +33,7 @@ def thumbnail(image_id: int):
 BROWSER_FORMATS = {"JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP"}
 
 
-@bp.route("/<int:image_id>/display")
+@bp.route("/<id:image_id>/display")
 @login_required
 def display(image_id: int):
     """The image as a browser can show it: the original, or a JPEG rendition (e.g. TIFF)."""
@@ -50,7 +50,7 @@ def display(image_id: int):
     return send_file(path, mimetype="image/jpeg", max_age=CACHE_SECONDS, etag=image.sha256)
 
 
-@bp.route("/<int:image_id>/original")
+@bp.route("/<id:image_id>/original")
 @login_required
 def original(image_id: int):
     image = db.session.get(Image, image_id) or abort(404)

@@ -10,7 +10,7 @@ from ..projects import project_by_id
 bp = Blueprint("label", __name__)
 
 
-@bp.route("/<int:project_id>/label")
+@bp.route("/<id:project_id>/label")
 @login_required
 def label_page(project_id: int):
     project = project_by_id(project_id)

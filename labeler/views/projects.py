@@ -60,7 +60,7 @@ def new():
     return render_template("projects/new.html", form=form), 400 if form.errors else 200
 
 
-@bp.route("projects/<int:project_id>")
+@bp.route("projects/<id:project_id>")
 @login_required
 def show(project_id: int):
     project = project_by_id(project_id)
@@ -72,7 +72,7 @@ def show(project_id: int):
                            upload_form=UploadForm())
 
 
-@bp.route("projects/<int:project_id>/classes", methods=["POST"])
+@bp.route("projects/<id:project_id>/classes", methods=["POST"])
 @lead_required
 def add_class_view(project_id: int):
     project = project_by_id(project_id)
@@ -90,7 +90,7 @@ def add_class_view(project_id: int):
     return redirect(url_for("projects.show", project_id=project.id) + "#classes")
 
 
-@bp.route("projects/<int:project_id>/classes/<int:class_id>", methods=["POST"])
+@bp.route("projects/<id:project_id>/classes/<id:class_id>", methods=["POST"])
 @lead_required
 def update_class_view(project_id: int, class_id: int):
     project = project_by_id(project_id)
@@ -113,7 +113,7 @@ def update_class_view(project_id: int, class_id: int):
     return redirect(url_for("projects.show", project_id=project.id) + "#classes")
 
 
-@bp.route("projects/<int:project_id>/upload", methods=["POST"])
+@bp.route("projects/<id:project_id>/upload", methods=["POST"])
 @lead_required
 def upload(project_id: int):
     """Import uploaded images and zips (same validation as the CLI); embed in background."""

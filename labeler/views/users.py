@@ -33,7 +33,7 @@ def index():
         400 if form.errors else 200)
 
 
-@bp.route("/<int:user_id>", methods=["POST"])
+@bp.route("/<id:user_id>", methods=["POST"])
 @lead_required
 def update(user_id: int):
     user = db.session.get(User, user_id) or abort(404)

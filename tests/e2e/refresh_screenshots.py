@@ -31,8 +31,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 from labeler import create_app  # noqa: E402
 from labeler.database import upgrade_database  # noqa: E402
 from labeler.demo import load_demo_images, prepare_demo  # noqa: E402
+from labeler.embedding_map import compute_tsne_layout  # noqa: E402
 from labeler.extensions import db  # noqa: E402
-from labeler.jobs import run_inline  # noqa: E402
+from labeler.jobs import JobKind, run_inline  # noqa: E402
 from labeler.models import Image, JobStatus, Project, User  # noqa: E402
 from labeler.project_vectors import embed_project, embedding_counts  # noqa: E402
 from labeler.projects import class_by_name  # noqa: E402
@@ -106,6 +107,10 @@ def prepare(home: Path) -> int:
                     labelled += 1
                 job = run_inline("retrain", project.id, run_round)
                 print(f"{labelled} labels: {job.message}", flush=True)
+        # The map's t-SNE layout, as the server computes it after an embedding.
+        job = run_inline(JobKind.MAP, project.id, compute_tsne_layout)
+        assert job.status == JobStatus.SUCCEEDED, job.message
+        print(job.message, flush=True)
         return project.id
 
 
@@ -150,7 +155,9 @@ def shoot(home: Path, project_id: int, out: Path) -> None:
             lead.screenshot(path=str(out / "dashboard.png"), full_page=True)
 
             lead.goto(f"{p}/map")
-            lead.wait_for_selector("#map-canvas[data-drawn]")
+            lead.wait_for_selector("#map-canvas[data-drawn][data-method='tsne']", timeout=120_000)
+            # Coloured by label: where the 200 labels fell among the t-SNE clusters.
+            lead.screenshot(path=str(out / "map-labels.png"))
             # Coloured by prediction: 200 labels among 3,000 would be a grey cloud.
             lead.click("label:has(input[value=predicted])")
             lead.wait_for_selector("#map-canvas[data-colour-by='predicted']")
@@ -163,7 +170,7 @@ def shoot(home: Path, project_id: int, out: Path) -> None:
             browser.close()
     finally:
         server.close()
-    for name in ("labelling", "gallery", "dashboard", "map"):
+    for name in ("labelling", "gallery", "dashboard", "map-labels", "map"):
         print(f"wrote {out / (name + '.png')}")
 
 

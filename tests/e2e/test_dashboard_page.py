@@ -139,3 +139,28 @@ def test_no_empty_job_banner_when_no_job_runs(page, live_server, project):
     page.wait_for_selector("#dashboard[data-loaded=true]")
     assert page.locator("#retrain-status").bounding_box() is None  # not drawn at all
     assert page.locator("#retrain-progress").bounding_box() is None
+
+
+def test_lead_sees_calibration_and_whether_more_labels_pay(page, live_server, project):
+    create_user("lena", "password-123", "lead")
+    kim = create_user("kim", "password-123", "annotator")
+    page.goto(f"{live_server}/projects/{project.id}/dashboard")  # nothing trained yet
+    log_in(page, live_server, "lena", "password-123")
+    page.goto(f"{live_server}/projects/{project.id}/dashboard")
+    page.wait_for_selector("#dashboard[data-loaded=true]")
+    assert "No calibration yet" in page.text_content("#calibration")
+    assert "No estimate yet" in page.text_content("#outlook")
+
+    trained(project, kim, n=9)
+    page.reload()
+    page.wait_for_selector("#dashboard[data-loaded=true]")
+    # The reliability curve: the diagonal, and one dot per filled bin before and after.
+    assert page.locator("#calibration svg line.diagonal").count() == 1
+    assert page.locator("#calibration svg circle.dot-calibrated").count() >= 1
+    assert page.locator("#calibration svg circle.dot-raw").count() >= 1
+    assert "expected calibration error" in page.text_content("#calibration-sub")
+    assert page.text_content("#outlook-accuracy").endswith("%")
+    assert " – " in page.text_content("#outlook-interval")
+    assert "3 rounds" in page.text_content("#outlook-note")
+    page.locator("#calibration-panel").scroll_into_view_if_needed()
+    screenshot(page, "dashboard-calibration", full_page=True)

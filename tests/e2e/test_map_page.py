@@ -72,7 +72,18 @@ def test_map_draws_previews_on_hover_and_toggles_colouring(page, live_server, ma
     log_in(page, live_server, "kim", "password-123")
     page.goto(f"{live_server}/projects/{mapped_project.id}/map")
     page.wait_for_selector("#map-canvas[data-drawn='160']")
+    # PCA first, saying so, while the page's visit queues the t-SNE layout ...
+    assert page.get_attribute("#map-canvas", "data-method") == "pca"
     assert "160 images · PCA" in page.text_content("#map-summary")
+    assert page.text_content("#map-projection") == (
+        "Projection: PCA, while the t-SNE layout is being computed. "
+        "The map switches to it by itself when it is ready.")
+    # ... then the page switches by itself once the job has laid the images out.
+    page.wait_for_selector("#map-canvas[data-method='tsne']", timeout=60_000)
+    assert "160 images · t-SNE" in page.text_content("#map-summary")
+    assert page.text_content("#map-projection").startswith(
+        "Projection: t-SNE. Images the model finds alike lie close together")
+    assert page.get_attribute("#map-canvas", "data-drawn") == "160"
 
     point = page.evaluate(FIND_POINT)
     assert point is not None, "the canvas drew no point"

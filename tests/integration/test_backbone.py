@@ -94,10 +94,10 @@ def test_second_load_comes_from_the_cache_and_matches(
     assert model_path.is_file() and checksum_path.is_file()
     assert [p.name for p in backbone_cache.iterdir() if p.name.startswith(".")] == []
 
-    def no_conversion():
+    def no_conversion(source):
         raise AssertionError("the cached model should have been used")
 
-    monkeypatch.setattr(registry, "_convert_lite0", no_conversion)
+    monkeypatch.setattr(registry, "_convert_lite", no_conversion)
     again = load_backbone("efficientnet-lite0", backbone_cache)
 
     assert again.spec == backbone.spec
@@ -120,8 +120,9 @@ def test_a_damaged_cache_is_detected_and_rebuilt(
         checksum_path.write_text(f"{hashlib.sha256(data).hexdigest()}  x\n")
     model_path.write_bytes(bytes(data))
     conversions = []
-    convert = registry._convert_lite0
-    monkeypatch.setattr(registry, "_convert_lite0", lambda: conversions.append(1) or convert())
+    convert = registry._convert_lite
+    monkeypatch.setattr(registry, "_convert_lite",
+                        lambda source: conversions.append(1) or convert(source))
 
     rebuilt = load_backbone("efficientnet-lite0", tmp_path)
 
@@ -273,8 +274,8 @@ def test_available_backbones_exist_in_keras():
 
     names = available_backbones()
 
-    assert names[0] == "efficientnet-lite0"
-    missing = [n for n in names[1:] if not hasattr(keras.applications, n.split(":", 1)[1])]
+    assert names[:3] == ["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"]
+    missing = [n for n in names[3:] if not hasattr(keras.applications, n.split(":", 1)[1])]
     assert missing == []
 
 

@@ -23,7 +23,8 @@ from ..rows import QUEUE_OWNER_PREFIX, create_job, mark_interrupted
 from ..tasks import task_for
 
 # Rounds first, then imports and model exports, then embedding chunks (the long tail).
-DEFAULT_QUEUES = ("labeler-retrain", "labeler-import", "labeler-export", "labeler-embed")
+DEFAULT_QUEUES = (
+    "labeler-retrain", "labeler-import", "labeler-export", "labeler-map", "labeler-embed")
 # How many times a job whose worker died is run again before its Job row is failed.
 RETRIES = 3
 # RQ's own limit on one run; liveness is the worker heartbeat's business (worker.py), so

@@ -27,6 +27,7 @@ from ...project_vectors import (
 )
 from ...vectors import EmbeddingSpace
 from ..backend import runner
+from ..map_layouts import submit_map_layout
 from ..rows import (
     PROGRESS_INTERVAL_S,
     JobAlreadyRunning,
@@ -161,11 +162,13 @@ def _finish_if_last(job_id: int, space: EmbeddingSpace) -> bool:
 
 
 def _queue_round(project: Project) -> None:
-    """New vectors are images no round has ranked: queue one, as the in-process job does."""
+    """New vectors are images no round has ranked and the map has not laid out: queue a
+    round and the layout, as the in-process job does."""
     try:
         submit_retrain(worker_app(), project)
     except JobAlreadyRunning:
         pass  # the running round started after some of these vectors; the next catches up
+    submit_map_layout(worker_app(), project)
 
 
 def _fail(job: Job, reason: str) -> str:

@@ -17,6 +17,8 @@ from labeler.storage import atomic_writer
 from .replay import CurveRow
 
 CURVE_COLUMNS = ("strategy", "seed", "n_labels", "accuracy")
+# Appended to curve.csv when the calibration was measured (``simulate(calibrate=True)``).
+CALIBRATION_COLUMNS = ("ece", "ece_calibrated", "temperature")
 
 
 
@@ -39,9 +41,11 @@ def write_curve(rows: Sequence[CurveRow], out_dir: str | os.PathLike[str]) -> tu
     csv_path, png_path = out / "curve.csv", out / "curve.png"
     with atomic_writer(csv_path, text=True) as f:
         writer = csv.writer(f)
-        writer.writerow(CURVE_COLUMNS)
+        calibrated = any(np.isfinite(row.ece) for row in rows)
+        writer.writerow(CURVE_COLUMNS + CALIBRATION_COLUMNS * calibrated)
         for row in rows:
-            writer.writerow([row.strategy, row.seed, row.n_labels, f"{row.accuracy:.6f}"])
+            extra = [f"{value:.6f}" for value in row[4:]] if calibrated else []
+            writer.writerow([row.strategy, row.seed, row.n_labels, f"{row.accuracy:.6f}", *extra])
     _plot(rows, png_path)
     return csv_path, png_path
 

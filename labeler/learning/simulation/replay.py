@@ -10,7 +10,7 @@ numbers of labels. The result is a learning curve per strategy (written by
 
 from __future__ import annotations
 
-import functools
+import math
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
@@ -20,8 +20,12 @@ from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
 from labeler.errors import LabelerError
-from labeler.learning.heads import LogisticHead, NotEnoughLabels, pool_statistics
-from labeler.learning.strategies import STRATEGIES, rank_pool
+from labeler.learning.calibration import ReliabilityCurve, apply_temperature, reliability_curve
+from labeler.learning.head_options import DEFAULT_HEAD, HEAD_OPTIONS, head_factory
+from labeler.learning.heads import LogisticHead, NotEnoughLabels
+from labeler.learning.pseudo_label import UNLABELLED
+from labeler.learning.query import STRATEGIES, TODAY, AutoPolicy, rank_pool
+from labeler.learning.round_fit import fit_head, fit_round
 
 # The Fashion-MNIST measurements behind the sampling policy used a third of the data as the
 # held-out set (pool 2,000, held-out 1,000).
@@ -32,13 +36,24 @@ _NEEDS_MODEL = frozenset({"least_confident", "margin", "entropy", "margin_divers
 
 
 class CurveRow(NamedTuple):
-    """One point of a learning curve: held-out accuracy after ``n_labels`` labels."""
+    """One point of a learning curve: held-out accuracy after ``n_labels`` labels.
+
+    With ``calibrate=True`` also the held-out expected calibration error of the head's
+    probabilities as they are (``ece``) and at the temperature a round fits on the labels'
+    out-of-fold probabilities (``ece_calibrated``, at ``temperature``); NaN otherwise.
+    """
 
     strategy: str
     seed: int
     n_labels: int
     accuracy: float
+    ece: float = math.nan
+    ece_calibrated: float = math.nan
+    temperature: float = math.nan
 
+
+#: Called with a row and its held-out reliability curves before and after calibration.
+ReliabilityHook = Callable[[CurveRow, ReliabilityCurve, ReliabilityCurve], None]
 
 
 def label_schedule(budget: int, step: int) -> list[int]:
@@ -124,16 +139,19 @@ def simulate(
     max_batch: int | None = None,
     on_row: Callable[[CurveRow], None] | None = None,
     make_head: Callable[[], Any] | None = None,
+    head: str = DEFAULT_HEAD,
+    policy: AutoPolicy = TODAY,
+    calibrate: bool = False,
+    on_reliability: ReliabilityHook | None = None,
 ) -> list[CurveRow]:
     """Replay active learning with the true labels as the annotator.
 
     For each seed the data is split once (stratified) into a pool and a held-out set, and
     every strategy starts from zero labels on that same split, so the curves are compared
-    on equal terms. Each round a strategy asks
-    :func:`~labeler.learning.strategies.rank_pool` for images (``auto`` resolves through
-    :func:`~labeler.learning.strategies.choose_strategy` there), their labels are revealed
-    and the head (a :class:`~labeler.learning.heads.LogisticHead` unless ``make_head`` says
-    otherwise) is refitted.
+    on equal terms. Each round a strategy asks :func:`~labeler.learning.query.rank_pool`
+    for images (``auto`` resolves through ``policy`` there), their labels are revealed and
+    the head is refitted as a round fits it (:mod:`labeler.learning.round_fit`: a
+    semi-supervised head sees the whole pool, unlabelled rows marked).
     Strategies that need a model pick at random until the head can be trained.
 
     While the labels cover a single class the head cannot be trained
@@ -152,7 +170,15 @@ def simulate(
             means one round per checkpoint.
         on_row: Called with each row as soon as it is measured (for progress output).
         make_head: Returns an unfitted head with the estimator contract of
-            :mod:`labeler.learning.heads` (raising ``NotEnoughLabels`` on one class).
+            :mod:`labeler.learning.heads` (raising ``NotEnoughLabels`` on one class);
+            overrides ``head``.
+        head: A key of :data:`labeler.learning.head_options.HEAD_OPTIONS`, built per split
+            with :func:`~labeler.learning.head_options.head_factory`, as a round builds it.
+        policy: What ``auto`` means (cold start, switch point, then what).
+        calibrate: Also measure the held-out calibration error at each checkpoint, as is
+            and at the temperature :func:`~labeler.learning.round_fit.fit_round` fits.
+        on_reliability: With ``calibrate``, called with each row and the held-out
+            reliability curves before and after calibration.
 
     Returns:
         One row per (strategy, seed, checkpoint), in that nesting order.
@@ -167,6 +193,10 @@ def simulate(
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise ValueError(f"Unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}.")
+    if head not in HEAD_OPTIONS:
+        raise ValueError(f"Unknown head {head!r}; choose from {', '.join(HEAD_OPTIONS)}.")
+    # Class codes 0..k-1, as a round's class ids are integers: -1 marks an unlabelled row.
+    y = np.unique(y, return_inverse=True)[1].astype(np.int64)
     checkpoints = [int(c) for c in checkpoints]
     if not checkpoints or checkpoints[0] <= 0 or np.any(np.diff(checkpoints) <= 0):
         raise ValueError(f"checkpoints must be positive and increasing; got {checkpoints}.")
@@ -183,10 +213,9 @@ def simulate(
                     f"The budget of {checkpoints[-1]} labels exceeds the pool of {len(pool)} "
                     f"images (seed {seed}); lower the budget or the held-out fraction."
                 )
-            # As in a retrain round: the head is standardised by statistics of the whole pool.
-            mean, scale = pool_statistics(X[pool])
-            seed_head = make_head or functools.partial(LogisticHead, pool_mean=mean,
-                                                       pool_scale=scale)
+            # As in a retrain round: the head is standardised by statistics of the whole pool
+            # (and a semi-supervised head gets the pool's graph, built once per split).
+            seed_head = make_head or head_factory(head, X[pool], seed=seed)
             for strategy in strategies:
                 # Seeded by (seed, strategy): adding a strategy leaves the others' runs alone.
                 rng = np.random.default_rng([seed, zlib.crc32(strategy.encode())])
@@ -201,11 +230,15 @@ def simulate(
                     max_batch,
                     rng,
                     seed_head,
+                    policy,
+                    calibrate,
                 )
-                for n_labels, accuracy in curve:
-                    rows.append(CurveRow(strategy, int(seed), n_labels, accuracy))
+                for measured, reliability in curve:
+                    rows.append(CurveRow(strategy, int(seed), *measured))
                     if on_row is not None:
                         on_row(rows[-1])
+                    if on_reliability is not None and reliability is not None:
+                        on_reliability(rows[-1], *reliability)
     return rows
 
 
@@ -220,7 +253,12 @@ def _run_strategy(
     max_batch: int | None,
     rng: np.random.Generator,
     make_head: Callable[[], Any],
-) -> list[tuple[int, float]]:
+    policy: AutoPolicy = TODAY,
+    calibrate: bool = False,
+) -> list[tuple[tuple[int, float, float, float, float],
+                tuple[ReliabilityCurve, ReliabilityCurve] | None]]:
+    """The (checkpoint, accuracy, ece, ece_calibrated, temperature) of each checkpoint, and
+    the held-out reliability curves before and after calibration (None unless measured)."""
     labelled = np.zeros(len(X_pool), dtype=bool)
     head = None
     curve = []
@@ -237,21 +275,35 @@ def _run_strategy(
                 embeddings=X_pool,
                 n_classes=n_classes,
                 rng=rng,
+                policy=policy,
             ).indices
             if len(picks) == 0:  # cannot happen while target <= pool size; never spin
                 raise RuntimeError(f"{strategy!r} picked nothing with {n_labelled} labels.")
             labelled[picks] = True
-            head = _fit_or_none(make_head(), X_pool[labelled], y_pool[labelled])
-        if head is not None:
-            accuracy = float(np.mean(head.predict(X_test) == y_test))
-        else:  # one class labelled: predicting it everywhere is all the labels support
+            head = _fit_or_none(make_head, X_pool, np.where(labelled, y_pool, UNLABELLED))
+        nan = math.nan  # one object: rows compare equal (containers compare by identity first)
+        if head is None:  # one class labelled: predicting it everywhere is all they support
             accuracy = float(np.mean(y_test == y_pool[labelled][0]))
-        curve.append((target, accuracy))
+            curve.append(((target, accuracy, nan, nan, nan), None))
+            continue
+        proba = head.predict_proba(X_test)
+        accuracy = float(np.mean(head.classes_[proba.argmax(axis=1)] == y_test))
+        if not calibrate:
+            curve.append(((target, accuracy, nan, nan, nan), None))
+            continue
+        # Exactly what a round does with these labels: refit, one out-of-fold pass, the
+        # temperature from it. The head is the same (the fit is deterministic).
+        fitted = fit_round(make_head, X_pool, np.where(labelled, y_pool, UNLABELLED))
+        before = reliability_curve(proba, y_test, head.classes_)
+        after = reliability_curve(apply_temperature(proba, fitted.temperature), y_test,
+                                  head.classes_)
+        curve.append(((target, accuracy, before.ece, after.ece, fitted.temperature),
+                      (before, after)))
     return curve
 
 
-def _fit_or_none(head: Any, X: np.ndarray, y: np.ndarray) -> Any | None:
+def _fit_or_none(make_head: Callable[[], Any], X: np.ndarray, labels: np.ndarray) -> Any | None:
     try:
-        return head.fit(X, y)
+        return fit_head(make_head, X, labels)
     except NotEnoughLabels:
         return None
