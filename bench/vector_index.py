@@ -48,7 +48,9 @@ K = 5
 DATA = Path(os.environ.get("BENCH_DATA", "/tmp/labeler-bench-vector-index"))
 LABELLED_METHODS = ["today-labelled", "faiss-flat", "usearch-flat", "faiss-hnsw",
                     "usearch-hnsw", "hnswlib-hnsw"]
-DUPLICATE_METHODS = ["today-lsh", "faiss-dups", "usearch-dups", "hnswlib-dups"]
+DUPLICATE_METHODS = ["today-lsh", "faiss-ivf", "faiss-ivf-sq", "faiss-hnsw-dups", "usearch-dups",
+                     "hnswlib-dups"]
+CHILD_TIMEOUT_S = 1800
 
 
 # --- data ---------------------------------------------------------------------------------
@@ -152,6 +154,7 @@ def run_labelled(method: str, rows: int) -> dict:
     queries = _unit32(pool[rng.choice(rows, QUERIES, replace=False)])
     memory = AnonPeak()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     if method == "today-labelled":
         # explain._labelled_index: gather, float32, unit length; _nearest_labelled: product.
         unit = _unit32(pool[labelled])
@@ -161,20 +164,20 @@ def run_labelled(method: str, rows: int) -> dict:
             top = np.argpartition(-scores, 32)[:32]
             return labelled[top[np.argsort(-scores[top])][:K]]
     elif method == "faiss-flat":
-        from labeler.learning.vector_index import ExactIndex
+        import faiss
 
-        index = ExactIndex(labelled, pool[labelled])
+        index = faiss.IndexFlatIP(DIM)
+        index.add(_unit32(pool[labelled]))
 
         def search(query: np.ndarray) -> np.ndarray:
-            return index.search(query, K)[0]
+            return labelled[index.search(query[None], K)[1][0]]
     elif method == "faiss-hnsw":
-        from labeler.learning.vector_index import PoolIndex
-
-        index = PoolIndex(DIM)
-        index.add(pool[labelled])
+        index = _faiss_hnsw()
+        for start in range(0, len(labelled), 20_000):
+            index.add(_unit32(pool[labelled[start : start + 20_000]]))
 
         def search(query: np.ndarray) -> np.ndarray:
-            return labelled[index.search(query[None], K)[0][0]]
+            return labelled[index.search(query[None], K)[1][0]]
     elif method == "usearch-flat":
         from usearch.index import search as usearch_flat
 
@@ -208,6 +211,7 @@ def run_labelled(method: str, rows: int) -> dict:
     else:
         raise SystemExit(f"unknown method {method}")
     build_s = time.perf_counter() - started
+    build_cpu_s = time.process_time() - cpu_started
     # One BLAS/OpenMP thread while answering, as in a web worker (labeler serve).
     with threadpool_limits(1):
         found, ms = _latencies(search, queries)
@@ -216,7 +220,8 @@ def run_labelled(method: str, rows: int) -> dict:
     truth = [set(labelled[np.argsort(-(truth_unit @ q))[:K]].tolist()) for q in queries]
     recall = np.mean([len(truth[i] & set(found[i].tolist())) / K for i in range(QUERIES)])
     return {"task": "nearest labelled", "method": method, "rows": rows,
-            "indexed": len(labelled), "build_s": build_s, "memory_mib": memory_mib,
+            "indexed": len(labelled), "build_s": build_s, "build_cpu_s": build_cpu_s,
+            "memory_mib": memory_mib,
             "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
             "recall": float(recall)}
 
@@ -240,35 +245,132 @@ def _knn_pairs(knn, rows: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(found_a), np.concatenate(found_b)
 
 
-def run_duplicates(method: str, rows: int) -> dict:
-    from labeler.learning.duplicates import close_pairs, groups_from_pairs, verified_pairs
-    from labeler.learning.vector_index import PoolIndex
+def _ivf_pairs(pool: np.ndarray, rows: int, fp16: bool) -> tuple[dict, np.ndarray, np.ndarray]:
+    """faiss IVF over unit rows: k-means cells, each row's cell, range search at the threshold.
 
+    nlist = 4 * sqrt(rows) cells trained by k-means on 16 rows per cell (5 iterations);
+    nprobe = 1: a row is compared with the rows of its own cell only. The queries go in
+    cell order so that a cell's rows stay in cache. The last 1 % of rows arrive later:
+    they are assigned, added and looked up alone ("+1 % rows").
+    """
+    import faiss
+
+    nlist = max(1, int(4 * np.sqrt(rows)))
+    started = time.perf_counter()
+    rng = np.random.default_rng(0)
+    sample = _unit32(pool[np.sort(rng.choice(rows, min(rows, 16 * nlist), replace=False))])
+    quantizer = faiss.IndexFlatIP(DIM)
+    if fp16:
+        index = faiss.IndexIVFScalarQuantizer(quantizer, DIM, nlist, faiss.ScalarQuantizer.QT_fp16,
+                                              faiss.METRIC_INNER_PRODUCT)
+    else:
+        index = faiss.IndexIVFFlat(quantizer, DIM, nlist, faiss.METRIC_INNER_PRODUCT)
+    index.cp.niter = 5
+    index.cp.max_points_per_centroid = 16
+    index.train(sample)
+    cells = np.empty(rows, np.int64)
+    closeness = np.empty(rows, np.float32)
+
+    def add(start: int, stop: int) -> None:
+        for block in range(start, stop, 20_000):
+            unit = _unit32(pool[block : min(stop, block + 20_000)])
+            near, cell = quantizer.search(unit, 1)
+            cells[block : block + len(unit)] = cell[:, 0]
+            closeness[block : block + len(unit)] = near[:, 0]
+            # swig_ptr keeps no reference: every array handed over must be held by a name.
+            ids = np.arange(block, block + len(unit), dtype=np.int64)
+            assigned = np.ascontiguousarray(cell[:, 0])
+            index.add_core(len(unit), faiss.swig_ptr(unit), faiss.swig_ptr(ids),
+                           faiss.swig_ptr(assigned))
+
+    def look_up(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        order = start + np.argsort(cells[start:stop], kind="stable")
+        found_a, found_b = [], []
+        for block in range(0, len(order), 20_000):
+            chosen = np.sort(order[block : block + 20_000])  # memory-map order to read
+            chosen = chosen[np.argsort(cells[chosen], kind="stable")]
+            lims, _, found = index.range_search_preassigned(
+                _unit32(pool[chosen]), THRESHOLD - 0.01, cells[chosen][:, None],
+                closeness[chosen][:, None])
+            found_a.append(np.repeat(chosen, np.diff(lims).astype(np.int64)))
+            found_b.append(found.astype(np.int64))
+        return np.concatenate(found_a), np.concatenate(found_b)
+
+    first = rows - rows // 100
+    add(0, first)
+    build_s = time.perf_counter() - started
+    a, b = look_up(0, first)
+    update_started = time.perf_counter()
+    add(first, rows)
+    new_a, new_b = look_up(first, rows)
+    a, b = verified_pairs_of(pool, np.concatenate([a, new_a]), np.concatenate([b, new_b]))
+    update_s = time.perf_counter() - update_started
+    sizes = np.bincount(cells, minlength=nlist)
+    return {"build_s": build_s, "update_s": update_s, "nlist": nlist,
+            "largest_cell": int(sizes.max())}, a, b
+
+
+def verified_pairs_of(pool: np.ndarray, a: np.ndarray,
+                      b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (a, b), a != b, whose stored rows have cosine >= THRESHOLD."""
+    keep = np.zeros(len(a), dtype=bool)
+    for start in range(0, len(a), 8_192):
+        left = _unit32(pool[a[start : start + 8_192]])
+        right = _unit32(pool[b[start : start + 8_192]])
+        keep[start : start + len(left)] = np.einsum("ij,ij->i", left, right) >= THRESHOLD
+    keep &= a != b
+    return a[keep], b[keep]
+
+
+def groups_from_pairs(n_rows: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected components of the pairs: a group number per row, -1 for rows alone."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n_rows, n_rows))
+    component = connected_components(graph, directed=False)[1]
+    sizes = np.bincount(component)
+    return np.where(sizes[component] >= 2, component, -1)
+
+
+def _faiss_hnsw():
+    """faiss's HNSW graph of float16 rows (M=16, efConstruction=40, efSearch=32)."""
+    import faiss
+
+    index = faiss.IndexHNSWSQ(DIM, faiss.ScalarQuantizer.QT_fp16, 16, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = 40
+    index.hnsw.efSearch = 32
+    return index
+
+
+def run_duplicates(method: str, rows: int) -> dict:
     pool, pairs = load_pool(rows)
     memory = AnonPeak()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     build_s = update_s = None
-    if method == "today-lsh":
-        from lsh_baseline.duplicates import near_duplicate_groups
+    extra: dict = {}
+    if method in ("faiss-ivf", "faiss-ivf-sq"):
+        extra, a, b = _ivf_pairs(pool, rows, fp16=method == "faiss-ivf-sq")
+        build_s, update_s = extra.pop("build_s"), extra.pop("update_s")
+        groups = groups_from_pairs(rows, a, b)
+    elif method == "today-lsh":
+        from labeler.learning.duplicates import near_duplicate_groups
 
         groups = near_duplicate_groups(pool, THRESHOLD)
         update_s = time.perf_counter() - started  # new rows: group everything again
     else:
-        if method == "faiss-dups":
-            # As the app does (project_index.duplicate_groups): the pool arrives, is
-            # indexed and looked up; then 1 % more rows arrive and only they are added
-            # and looked up, joining the pairs kept from before.
-            first = rows - rows // 100
-            index = PoolIndex(DIM)
-            index.add(pool[:first])
+        if method == "faiss-hnsw-dups":
+            index = _faiss_hnsw()
+            for start in range(0, rows, 20_000):
+                index.add(_unit32(pool[start : start + 20_000]))
             build_s = time.perf_counter() - started
-            kept_a, kept_b = close_pairs(index, pool[:first], THRESHOLD)
-            update_started = time.perf_counter()
-            index.add(pool[first:])
-            new_a, new_b = close_pairs(index, pool, THRESHOLD, first=first)
-            groups = groups_from_pairs(rows, np.concatenate([kept_a, new_a]),
-                                       np.concatenate([kept_b, new_b]))
-            update_s = time.perf_counter() - update_started
+
+            def knn(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+                similarity, found = index.search(_unit32(pool[start:stop]), 9)
+                return found.astype(np.int64), similarity
+
+            a, b = _knn_pairs(knn, rows)
         elif method == "usearch-dups":
             from usearch.index import Index
 
@@ -303,15 +405,16 @@ def run_duplicates(method: str, rows: int) -> dict:
             a, b = _knn_pairs(knn, rows)
         else:
             raise SystemExit(f"unknown method {method}")
-        if method != "faiss-dups":
-            a, b = verified_pairs(pool, a, b, THRESHOLD)
-            groups = groups_from_pairs(rows, a, b)
+        a, b = verified_pairs_of(pool, a, b)
+        groups = groups_from_pairs(rows, a, b)
     total_s = time.perf_counter() - started
+    cpu_s = time.process_time() - cpu_started
     memory_mib = memory.stop()
     recall, planted = _planted_recall(pool, pairs, groups)
     return {"task": "near-duplicates", "method": method, "rows": rows, "build_s": build_s,
-            "total_s": total_s, "update_s": update_s, "memory_mib": memory_mib, "recall": recall,
-            "planted": planted, "groups": int(groups.max() + 1)}
+            "total_s": total_s, "cpu_s": cpu_s, **extra, "update_s": update_s,
+            "memory_mib": memory_mib, "recall": recall,
+            "planted": planted, "groups": len(np.unique(groups[groups >= 0]))}
 
 
 # --- driver -------------------------------------------------------------------------------
@@ -322,6 +425,7 @@ def _print(result: dict) -> None:
         print(f"{result['rows']:>9,}  {result['method']:<15} failed: {result['error']}")
     elif result["task"] == "nearest labelled":
         print(f"{result['rows']:>9,}  {result['method']:<15} build {result['build_s']:7.2f} s"
+              f" (cpu {result['build_cpu_s']:6.2f} s)"
               f"  mem {result['memory_mib']:7.0f} MiB  p50 {result['p50_ms']:7.2f} ms"
               f"  p99 {result['p99_ms']:7.2f} ms  recall@5 {result['recall']:.3f}")
     else:
@@ -329,7 +433,8 @@ def _print(result: dict) -> None:
         update = result.get("update_s")
         update = f"{update:7.1f} s" if update is not None else "     -   "
         print(f"{result['rows']:>9,}  {result['method']:<15} build {build}"
-              f"  total {result['total_s']:7.1f} s  +1 % rows {update}"
+              f"  total {result['total_s']:7.1f} s (cpu {result.get('cpu_s', 0):7.1f} s)"
+              f"  +1 % rows {update}"
               f"  mem {result['memory_mib']:7.0f} MiB"
               f"  recall {result['recall']:.3f} of {result['planted']:,} pairs"
               f"  ({result['groups']:,} groups)")
@@ -341,6 +446,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000])
     parser.add_argument("--methods", nargs="+", default=LABELLED_METHODS + DUPLICATE_METHODS)
     parser.add_argument("--child", nargs=2, metavar=("METHOD", "ROWS"), help=argparse.SUPPRESS)
+    parser.add_argument("--timeout", type=int, default=CHILD_TIMEOUT_S,
+                        help="seconds one measurement may take before it is reported stopped")
     parser.add_argument("--json", type=Path, help="append each result as a JSON line here")
     args = parser.parse_args()
     if args.child:
@@ -352,8 +459,11 @@ def main() -> None:
     for rows in args.rows:
         make_pool(rows)
         for method in args.methods:
-            done = subprocess.run([sys.executable, __file__, "--child", method, str(rows)],
-                                  capture_output=True, text=True)
+            try:
+                done = subprocess.run([sys.executable, __file__, "--child", method, str(rows)],
+                                      capture_output=True, text=True, timeout=args.timeout)
+            except subprocess.TimeoutExpired:
+                done = subprocess.CompletedProcess([], 1, "", f"stopped after {args.timeout} s")
             try:
                 result = json.loads(done.stdout.strip().splitlines()[-1])
             except (IndexError, json.JSONDecodeError):

@@ -10,7 +10,6 @@ import numpy as np
 
 from .cache import LABELLED_INDEX, ROUND_STRATEGY, app_cache
 from .extensions import db
-from .learning.vector_index import ExactIndex, unit_float32
 from .models import Annotation, Image, JobStatus, ModelRound, Project
 from .project_vectors import current_vectors
 from .queue import SKIPPED_BASE
@@ -35,7 +34,8 @@ def _labelled_ids(project: Project) -> np.ndarray:
 class _LabelledIndex:
     built_at: float
     last_annotation_id: int  # every annotation up to this one is reflected in ``ids``
-    index: ExactIndex  # the labelled images that have a vector, by image id
+    ids: np.ndarray  # image ids with a label and a vector
+    unit: np.ndarray  # their vectors, L2-normalised (float32)
 
 
 def _labelled_index(project: Project, store: VectorStore) -> _LabelledIndex:
@@ -72,13 +72,19 @@ def _build_labelled_index(project: Project, store: VectorStore, now: float) -> _
     ids = _labelled_ids(project)
     if len(ids):
         ids = ids[store.rows_for(ids) >= 0]
-    vectors = store.vectors_for(ids) if len(ids) else np.empty((0, store.space.dim))
-    return _LabelledIndex(now, last_annotation_id, ExactIndex(ids, vectors))
+    return _LabelledIndex(now, last_annotation_id, ids, _unit_vectors(store, ids))
 
 
 def _last_annotation_id(project_id: int) -> int:
     return db.session.scalar(db.select(db.func.max(Annotation.id))
                              .where(Annotation.project_id == project_id)) or 0
+
+
+def _unit_vectors(store: VectorStore, ids: np.ndarray) -> np.ndarray:
+    if not len(ids):
+        return np.empty((0, store.space.dim), np.float32)
+    vectors = store.vectors_for(ids)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def _nearest_labelled(project: Project, store: VectorStore, vector: np.ndarray,
@@ -90,7 +96,7 @@ def _nearest_labelled(project: Project, store: VectorStore, vector: np.ndarray,
     ago show correctly. Two small queries, whatever the number of labels.
     """
     index = _labelled_index(project, store)
-    query = unit_float32(vector.reshape(1, -1))[0]
+    query = vector / max(float(np.linalg.norm(vector)), 1e-12)
     # By id range alone, then the project in Python: a range of the primary key reads only
     # the few newest rows, where "project_id = ? AND id > ?" may make the planner walk
     # every annotation of the project through the project index.
@@ -101,12 +107,14 @@ def _nearest_labelled(project: Project, store: VectorStore, vector: np.ndarray,
     if len(recent):
         recent = np.unique(recent)
         recent = recent[store.rows_for(recent) >= 0]
-    # Exact, not approximate: a few spare candidates replace cached ones undone meanwhile.
-    candidates, similarity = index.index.search(query, CANDIDATES)
+    candidates, similarity = np.empty(0, np.int64), np.empty(0, np.float32)
+    if len(index.ids):  # a few spare candidates replace cached ones undone meanwhile
+        scores = index.unit @ query
+        top = np.argpartition(-scores, min(CANDIDATES, len(scores)) - 1)[:CANDIDATES]
+        candidates, similarity = index.ids[top], scores[top]
     if len(recent):
         candidates = np.concatenate([candidates, recent])
-        similarity = np.concatenate(
-            [similarity, unit_float32(store.vectors_for(recent)) @ query])
+        similarity = np.concatenate([similarity, _unit_vectors(store, recent) @ query])
     if not len(candidates):
         return []
     current = dict(db.session.execute(

@@ -24,7 +24,6 @@ from .embeddings.registry import shared_backbone
 from .errors import LabelerError
 from .extensions import db
 from .models import Image, Project
-from .project_index import update_index
 from .projects import count_images
 from .storage import BlobStore, data_root
 from .vectors import EmbeddingSpace, VectorStore
@@ -132,8 +131,6 @@ def embed_project(progress: Callable[..., None], project_id: int, batch_size: in
         progress(done / len(missing), f"Embedded {done} of {len(missing)} images")
 
     failures = embed_images(backbone, store, missing, report, batch_size)
-    progress(0.99, "Indexing the new vectors", force=True)
-    update_index(store)  # once per job: adding to the index rewrites its file
     return embedded_summary(space, len(missing) - len(failures), failures, project_id)
 
 

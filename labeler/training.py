@@ -30,8 +30,7 @@ from .learning.heads import NotEnoughLabels
 from .learning.round_fit import fit_round
 from .learning.round_report import calibration_report, precision_thresholds
 from .models import Image, JobStatus, ModelRound, Project
-from .pool_derived import pool_graph
-from .project_index import duplicate_groups, project_duplicate_threshold
+from .pool_derived import near_duplicate_groups, pool_graph
 from .project_vectors import current_vectors
 from .projects import count_images, image_count
 from .rounds import save_head
@@ -278,10 +277,7 @@ def run_round(progress: Callable[..., None], project_id: int, queue_batch: int =
         picks = query.rank_pool(
             strategy, n=queue_batch, labelled_mask=pool.label_ids >= 0, proba=fitted["proba"],
             embeddings=pool.embeddings, n_classes=len(project.active_classes()), rng=SEED)
-        # Only vectors added since the last round are looked up (the index and the pairs
-        # found are kept beside the vectors); rounds that only bring labels search nothing.
-        groups = duplicate_groups(pool.store, pool.image_ids,
-                                  project_duplicate_threshold(project.settings))
+        groups = near_duplicate_groups(pool.store, pool.embeddings)
         progress(0.7, "Writing predictions", force=True)
         # Auto-tags carry the calibrated confidence; the queue was ranked on the raw one.
         _write_predictions(project, pool, number, picks.queue_order(), picks.scores,

@@ -18,7 +18,6 @@ from sqlalchemy import exists, func, select, update
 from ...errors import LabelerError
 from ...extensions import db
 from ...models import Image, Job, JobChunk, JobStatus, Project, utcnow
-from ...project_index import update_index
 from ...project_vectors import (
     embed_images,
     embedded_summary,
@@ -121,10 +120,8 @@ def embed_chunk(chunk_id: int, then_round: bool) -> str:
             finished_at=utcnow()))
         db.session.commit()
         _record_progress(chunk_id, job_id, chunk.size)
-        if _finish_if_last(job_id, store.space):
-            update_index(store)  # the last chunk indexes the job's vectors, once
-            if then_round:
-                _queue_round(project)
+        if _finish_if_last(job_id, store.space) and then_round:
+            _queue_round(project)
         return f"chunk {chunk.number}: embedded {len(rows) - len(failures)} images"
 
 

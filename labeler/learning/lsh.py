@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from labeler.learning.float16 import FLOAT16_SHIFT_SCALE, float16_bits_as_float32
+from .float16 import FLOAT16_SHIFT_SCALE, float16_bits_as_float32
 
 #: Dimensions of a sketch.
 SKETCH_DIMS = 64
