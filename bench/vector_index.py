@@ -5,25 +5,32 @@ cluster centres, pairwise cosine ~0.65-0.85) with planted near-duplicates: 1 % o
 are copies of another row turned by an angle whose cosine is drawn from [0.955, 0.995].
 Each measurement runs in its own process, so memory is that method's alone: the peak of
 anonymous resident memory (the memory-mapped pool's pages are not counted) above what the
-process held before it started.
+process held before it started. Wall time and CPU time (all threads) are both printed: on
+a shared machine the wall time of the same work varies several-fold with the load.
 
 Two tasks, as the app has them:
 
 * **nearest labelled** (``why this image``): 10 % of the rows are labelled; build an index
   over them, then 300 single queries (one thread, as a web worker) for the 5 nearest.
-  Recall@5 is against the exact float32 answer. Baseline: the code before issue 15 (the
+  Recall@5 is against the exact float32 answer. Baseline: today's code (``explain``: the
   labelled rows gathered into a float32 unit matrix, cached; a matrix-vector product).
-  Then exact scans (faiss ``IndexFlatIP`` as the app now uses, usearch's exact search) and
-  HNSW graphs (faiss, usearch, hnswlib; M=16, efConstruction=40, efSearch=32).
-* **near-duplicates** over the whole pool at cosine >= 0.95. Baseline: the hand-written
-  LSH the app used before (``bench/lsh_baseline``), which groups every row again whenever
-  rows arrive. faiss-dups is the app's path (``learning.duplicates.close_pairs``): index
-  99 % of the rows, look each up, then add the last 1 % and look up only those ("+1 %
-  rows"); the other libraries build and look up everything once. Recall is the share of
-  planted pairs whose stored cosine is >= 0.95 that end up in one group; every pair is
-  checked exactly, so no method groups a wrong pair.
+  Then exact scans (faiss ``IndexFlatIP``, usearch's exact search) and HNSW graphs
+  (faiss ``IndexHNSWSQ`` fp16, usearch, hnswlib; M=16, efConstruction=40, efSearch=32).
+* **near-duplicates** over the whole pool at cosine >= 0.95. Baseline: today's LSH
+  (``labeler.learning.duplicates``), which groups every row again whenever rows arrive.
+  faiss IVF (``faiss-ivf``: ``IndexIVFFlat``; ``faiss-ivf-sq``: rows stored as float16 by
+  ``IndexIVFScalarQuantizer``): inner product of unit rows, 4 * sqrt(N) cells from
+  k-means on a sample, nprobe 1, ``range_search`` at the threshold; the last 1 % of rows
+  are added and looked up alone ("+1 % rows"). HNSW (faiss, usearch, hnswlib): build,
+  then each row's 8 nearest. Recall is the share of planted pairs whose stored cosine is
+  >= 0.95 that end up in one group; every candidate pair is checked exactly, so no method
+  groups a wrong pair.
 
-    nice -n 10 python bench/vector_index.py [--rows 100000] [--methods ...]
+Needs faiss-cpu, usearch and hnswlib installed; the app uses none of them (issue 15: no
+library index built within 2x of the LSH's time; the HNSW builds cost ~70x, faiss IVF
+~25x in CPU time at 100,000 rows and more at 1,000,000; see docs/architecture.md).
+
+    nice -n 10 python bench/vector_index.py [--rows 100000 1000000] [--methods ...]
 """
 
 from __future__ import annotations
