@@ -189,3 +189,26 @@ def embedding_counts(project: Project) -> tuple[int, int]:
     embedded = len(np.unique(store.image_ids())) if store is not None else 0
     return embedded, total
 
+
+def pool_vectors(project: Project,
+                 known_ids: np.ndarray) -> tuple[VectorStore, np.ndarray, np.ndarray]:
+    """The vectors a round trains and predicts on: (store, image ids, embeddings).
+
+    One row per image of ``known_ids`` (the project's images still in the database), its
+    latest in the current embedding space, in vector-row order. When every image was
+    embedded once, the embeddings are the memory map itself (no copy of a 2.4 GiB matrix).
+
+    Raises:
+        LabelerError: the project has no embeddings yet.
+    """
+    store = current_vectors(project)
+    if store is None or len(store) == 0:
+        raise LabelerError("No embeddings yet: run `labeler embed` (or wait for the "
+                           "background embedding) before retraining.")
+    ids = store.image_ids()
+    _, first_reversed = np.unique(ids[::-1], return_index=True)
+    rows = np.sort(len(ids) - 1 - first_reversed)
+    rows = rows[np.isin(ids[rows], known_ids)]
+    matrix = store.matrix()
+    embeddings = matrix if len(rows) == len(matrix) else np.asarray(matrix[rows])
+    return store, ids[rows], embeddings

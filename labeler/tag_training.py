@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 from sqlalchemy import delete, insert, select, update
 
-from .errors import LabelerError
 from .extensions import db
 from .learning import tag_query
 from .learning.heads import NotEnoughLabels
@@ -27,7 +26,7 @@ from .learning.tag_issues import find_tag_issues
 from .learning.tags import fit_tag_round, set_confidence
 from .models import Image, ImageTag, ImageTagScore, Project
 from .pool_derived import near_duplicate_groups
-from .project_vectors import current_vectors
+from .project_vectors import pool_vectors
 from .rounds import save_head
 from .vectors import VectorStore
 
@@ -50,20 +49,9 @@ class TagPool:
 
 def load_tag_pool(project: Project) -> TagPool:
     """The round's pool and labels (archived tags are left out of the columns)."""
-    store = current_vectors(project)
-    if store is None or len(store) == 0:
-        raise LabelerError("No embeddings yet: run `labeler embed` (or wait for the "
-                           "background embedding) before retraining.")
-    ids = store.image_ids()
-    # The latest row of each image, as training._load_pool takes them.
-    _, first_reversed = np.unique(ids[::-1], return_index=True)
-    rows = np.sort(len(ids) - 1 - first_reversed)
     tagged = dict(db.session.execute(select(Image.id, Image.tagged_at.is_not(None))
                                      .where(Image.project_id == project.id)).all())
-    rows = rows[np.isin(ids[rows], np.fromiter(tagged, dtype=np.int64))]
-    matrix = store.matrix()
-    embeddings = matrix if len(rows) == len(matrix) else np.asarray(matrix[rows])
-    image_ids = ids[rows]
+    store, image_ids, embeddings = pool_vectors(project, np.fromiter(tagged, dtype=np.int64))
     tags = project.active_classes()
     column = {tag.id: t for t, tag in enumerate(tags)}
     position = {int(image_id): i for i, image_id in enumerate(image_ids.tolist())}

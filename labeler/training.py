@@ -31,7 +31,7 @@ from .learning.round_fit import fit_round
 from .learning.round_report import calibration_report, precision_thresholds
 from .models import Image, JobStatus, ModelRound, Project
 from .pool_derived import near_duplicate_groups, pool_graph
-from .project_vectors import current_vectors
+from .project_vectors import pool_vectors
 from .projects import count_images, image_count
 from .round_cadence import check_min_round_interval
 from .rounds import save_head
@@ -132,22 +132,11 @@ class _Pool:
 
 
 def _load_pool(project: Project) -> _Pool:
-    store = current_vectors(project)
-    if store is None or len(store) == 0:
-        raise LabelerError("No embeddings yet: run `labeler embed` (or wait for the "
-                           "background embedding) before retraining.")
-    ids = store.image_ids()
-    # Latest row per image; when every image was embedded once this is all rows in order
-    # and the pool is the memory map itself (no copy of a 2.4 GiB matrix).
-    unique_ids, first_reversed = np.unique(ids[::-1], return_index=True)
-    rows = np.sort(len(ids) - 1 - first_reversed)
     rows_by_db = dict(db.session.execute(
         select(Image.id, Image.label_class_id).where(Image.project_id == project.id)).all())
+    store, image_ids, embeddings = pool_vectors(
+        project, np.fromiter(rows_by_db, dtype=np.int64))
     active = {c.id for c in project.classes if not c.archived}
-    rows = rows[np.isin(ids[rows], np.fromiter(rows_by_db, dtype=np.int64))]
-    matrix = store.matrix()
-    embeddings = matrix if len(rows) == len(matrix) else np.asarray(matrix[rows])
-    image_ids = ids[rows]
     labels = np.array([rows_by_db[i] if rows_by_db[i] in active else -1
                        for i in image_ids.tolist()], dtype=np.int64)
     return _Pool(image_ids, embeddings, labels, store)
