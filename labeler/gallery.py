@@ -22,7 +22,7 @@ from .errors import Conflict, LabelerError, NotFound
 from .extensions import db
 from .gallery_tags import TagFilterError, TagFilters, apply_tag_filters, parse_tag_filters
 from .models import ID_MAX, Annotation, Image, LabelClass, Project, User
-from .projects import require_active
+from .projects import require_active, selected_images
 from .queue import label_images
 from .tag_sets import tag_fields
 
@@ -368,13 +368,7 @@ def bulk_label(project: Project, image_ids: list[int], user: User, *,
         NotFound: some images are not in the project (nothing was labelled).
         LabelerError: an unknown or archived class, or an image with no prediction.
     """
-    images = {image.id: image for image in db.session.scalars(
-        select(Image).where(Image.id.in_(image_ids), Image.project_id == project.id))}
-    missing = [i for i in image_ids if i not in images]
-    if missing:
-        shown = ", ".join(str(i) for i in missing[:10]) + (" …" if len(missing) > 10 else "")
-        raise NotFound(f"{len(missing)} of the images are not in project {project.name!r} "
-                       f"(ids: {shown}); nothing was labelled.")
+    images = {image.id: image for image in selected_images(project, image_ids)}
     if label is not None:
         try:
             target = _class_named(project, label, "label")

@@ -16,6 +16,7 @@ from sqlalchemy import Select, and_, exists, select
 from .errors import Conflict, LabelerError, NotFound
 from .extensions import db
 from .models import Image, ImageTag, ImageTagScore, LabelClass, Project, User
+from .projects import selected_images
 from .queue import tag_images
 from .rounds import latest_round
 
@@ -192,15 +193,8 @@ def bulk_tag(project: Project, image_ids: list[int], user: User, *, add: list[st
     """
     if not project.multi_label:
         raise Conflict(f"Project {project.name!r} gives each image one class; label a "
-                           "selection with bulk-label and 'label' instead.")
-    images = {image.id: image for image in db.session.scalars(
-        select(Image).where(Image.id.in_(image_ids), Image.project_id == project.id))}
-    missing = [i for i in image_ids if i not in images]
-    if missing:
-        shown = ", ".join(str(i) for i in missing[:10]) + (" …" if len(missing) > 10 else "")
-        raise NotFound(f"{len(missing)} of the images are not in project {project.name!r} "
-                       f"(ids: {shown}); nothing was labelled.")
-    ordered = [images[i] for i in image_ids]
+                       "selection with bulk-label and 'label' instead.")
+    ordered = selected_images(project, image_ids)
     plan = list(zip(ordered, new_tag_sets(project, ordered, add=add, remove=remove,
                                           confirm=confirm), strict=True))
     tag_images(project, plan, user, source="gallery", respect_leases=False)

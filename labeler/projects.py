@@ -227,3 +227,20 @@ def project_counts(project: Project) -> dict[str, int | dict[str, int]]:
     per_class = {c.name: by_id.get(c.id, 0) for c in project.classes}
     return {"images": total, "labelled": labelled, "unlabelled": total - labelled,
             "per_class": per_class}
+
+
+def selected_images(project: Project, image_ids: list[int]) -> list[Image]:
+    """The images ``image_ids`` of ``project``, in that order, for a change to all of them.
+
+    Raises:
+        NotFound: some are not in the project; the sentence says which and that nothing
+            was labelled (the callers change all of them or none).
+    """
+    images = {image.id: image for image in db.session.scalars(
+        select(Image).where(Image.id.in_(image_ids), Image.project_id == project.id))}
+    missing = [i for i in image_ids if i not in images]
+    if missing:
+        shown = ", ".join(str(i) for i in missing[:10]) + (" …" if len(missing) > 10 else "")
+        raise NotFound(f"{len(missing)} of the images are not in project {project.name!r} "
+                       f"(ids: {shown}); nothing was labelled.")
+    return [images[i] for i in image_ids]
