@@ -37,16 +37,20 @@ def test_lead_adds_changes_and_removes_a_member(app, browser, live_server, proje
     page.select_option("tr[data-member=kim] select", "lead")
     page.click("tr[data-member=kim] >> text=Save")
     page.wait_for_selector("text='kim' is now lead")
+    db.session.expire_all()
     assert project_role(kim, project.id) == "lead"
     screenshot(page, "members")
 
     page.fill("input[name=username]", "nobody")
     page.click("text=Add member")
+    # The form posts and the page reloads: wait for the answer, not the page before it.
+    page.wait_for_selector("text=no user named 'nobody'")
     assert "no user named 'nobody'" in page.inner_text("main")
 
     page.click("tr[data-member=kim] >> text=Remove")
     page.wait_for_selector("text='kim' is no longer a member")
     assert page.locator("tr[data-member=kim]").count() == 0
+    db.session.expire_all()
     assert project_role(kim, project.id) is None
 
     # Kim, no longer a member, lists no project and gets a 404 from its page.
